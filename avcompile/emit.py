@@ -1,0 +1,425 @@
+"""Emit stage: the relaxed IR as the Python source of a ``torch.nn.Module`` subclass.
+
+Relaxed branches become local functions that take the variables they blend and return them
+(``def then_L9(array, loss): ...; return array, loss``); a relaxed ``while`` becomes a condition
+and a body function handed to ``rt.relaxed_while``. Each statement is preceded by the user's
+source line it comes from.
+"""
+
+import ast
+import builtins
+import re
+
+import astor
+
+from . import ir
+from .kinds import CONSTANT, RELAXED
+from .lower import FLOAT_CONSTRUCTORS
+
+_BINOP_NODES = {"+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv,
+                "%": ast.Mod, "**": ast.Pow, "@": ast.MatMult, "&": ast.BitAnd, "|": ast.BitOr,
+                "^": ast.BitXor, "<<": ast.LShift, ">>": ast.RShift}
+_UNARY_NODES = {"-": ast.USub, "+": ast.UAdd, "~": ast.Invert}
+_CMP_NODES = {">": ast.Gt, ">=": ast.GtE, "<": ast.Lt, "<=": ast.LtE, "==": ast.Eq,
+              "!=": ast.NotEq, "is": ast.Is, "is not": ast.IsNot, "in": ast.In,
+              "not in": ast.NotIn}
+_CMP_HELPERS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}
+_COMMENT = re.compile(r"^(\s*)__avc_comment_(\d+)__$")
+
+
+class Namer:
+    """Fresh names that never shadow the user's names, globals or builtins."""
+
+    def __init__(self, taken):
+        self.taken = set(taken) | set(dir(builtins))
+
+    def fresh(self, base):
+        name, k = base, 0
+        while name in self.taken:
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        return name
+
+
+def emit(fn, user_names, filename=""):
+    """Python source of the module class for IR function ``fn``."""
+    return _Emitter(fn, user_names).module(filename)
+
+
+def _load(name):
+    return ast.Name(id=name, ctx=ast.Load())
+
+
+def _store(name):
+    return ast.Name(id=name, ctx=ast.Store())
+
+
+def _attr(value, *attrs):
+    node = _load(value) if isinstance(value, str) else value
+    for a in attrs:
+        node = ast.Attribute(value=node, attr=a, ctx=ast.Load())
+    return node
+
+
+def _call(func, *args, **kwargs):
+    func = _attr(*func.split(".")) if isinstance(func, str) and "." in func else (
+        _load(func) if isinstance(func, str) else func)
+    return ast.Call(func=func, args=list(args),
+                    keywords=[ast.keyword(arg=k, value=v) for k, v in kwargs.items()])
+
+
+def _tuple(elts, ctx=None):
+    return ast.Tuple(elts=list(elts), ctx=ctx or ast.Load())
+
+
+def _assign(targets, value):
+    return ast.Assign(targets=[targets], value=value, lineno=0)
+
+
+def _root(target):
+    while isinstance(target, ir.Index):
+        target = target.value
+    return target
+
+
+class _Emitter:
+    def __init__(self, fn, user_names):
+        self.fn = fn
+        self.names = Namer(set(user_names) | set(fn.free) | {p.id for p in fn.params})
+        self.rt = self.names.fresh("rt")
+        self.names.taken.add("torch")
+        self.self_ = self.names.fresh("self")
+        self.batch = self.names.fresh("batch")
+        self.beta = self.names.fresh("beta")
+        self.hard = self.names.fresh("hard")
+        self.max_iter = self.names.fresh("max_iter")
+        self.eps = self.names.fresh("eps")
+        self.p = self.names.fresh("p")
+        self.comments = []
+        self.has_batch = any(p.kind == RELAXED for p in fn.params)
+
+    def rt_call(self, helper, *args, **kwargs):
+        return _call(_attr(self.rt, helper), *args, **kwargs)
+
+    def comment(self, text):
+        self.comments.append(text)
+        return ast.Expr(value=_load(f"__avc_comment_{len(self.comments) - 1}__"))
+
+    # ------------------------------------------------------------------------------ module
+
+    def module(self, filename):
+        fn = self.fn
+        args = [ast.arg(arg=self.self_)] + [ast.arg(arg=p.id) for p in fn.params]
+        body = [_assign(_tuple([_store(self.beta), _store(self.hard)], ast.Store()),
+                        _tuple([_attr(self.self_, "beta"), _attr(self.self_, "hard")]))]
+        if _has_relaxed_while(fn.body):
+            body.append(_assign(_tuple([_store(self.max_iter), _store(self.eps)], ast.Store()),
+                                _tuple([_attr(self.self_, "max_iter"), _attr(self.self_, "eps")])))
+        for name in fn.free:
+            if name == "torch":
+                continue
+            body.append(_assign(_store(name), _call(_attr(self.self_, "free"), ast.Constant(name))))
+        relaxed = [p for p in fn.params if p.kind == RELAXED]
+        if relaxed:
+            mapping = ast.Dict(keys=[ast.Constant(p.id) for p in relaxed],
+                               values=[_load(p.id) for p in relaxed])
+            body.append(_assign(_store(self.batch),
+                                self.rt_call("Batch", ast.Constant(fn.name), mapping)))
+            for p in relaxed:
+                if p.unpacked:
+                    value = self.rt_call("unpack", _load(p.id))
+                else:
+                    value = _call(_attr(p.id, "movedim"), ast.Constant(0), ast.Constant(-1))
+                body.append(_assign(_store(p.id), value))
+        body += self.block(fn.body)
+        forward = ast.FunctionDef(name="forward", args=ast.arguments(
+            posonlyargs=[], args=args, vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[]), body=body, decorator_list=[], returns=None, lineno=0)
+        doc = f"Relaxed {fn.name}, generated by avcompile from {filename}."
+        cls = ast.ClassDef(name=fn.name, bases=[_attr(self.rt, "RelaxedModule")], keywords=[],
+                           body=[ast.Expr(ast.Constant(doc)), forward], decorator_list=[])
+        header = [ast.Import(names=[ast.alias(name="torch", asname=None)]),
+                  ast.ImportFrom(module="avcompile", names=[ast.alias(name="runtime", asname=self.rt)],
+                                 level=0)]
+        tree = ast.Module(body=header + [cls], type_ignores=[])
+        source = astor.to_source(tree, pretty_source="".join)
+        return self.place_comments(source)
+
+    def place_comments(self, source):
+        out = []
+        for line in source.splitlines():
+            m = _COMMENT.match(line)
+            out.append(f"{m.group(1)}# {self.comments[int(m.group(2))]}" if m else line)
+        return "\n".join(out) + "\n"
+
+    # ------------------------------------------------------------------------------ statements
+
+    def block(self, stmts):
+        out = []
+        last = None
+        for stmt in stmts:
+            if stmt.line != last and self.fn.source is not None:
+                text = self.fn.source.line(stmt.line).strip()
+                out.append(self.comment(f"L{stmt.line}: {text}"))
+                last = stmt.line
+            out += self.stmt(stmt)
+        return out or [ast.Pass()]
+
+    def stmt(self, s):
+        if isinstance(s, ir.Assign):
+            out = []
+            for target in s.targets:
+                out += self.store(target, s.value)
+            return out
+        if isinstance(s, ir.ExprStmt):
+            return [ast.Expr(self.ex(s.value))]
+        if isinstance(s, ir.Return):
+            if s.value is None:
+                return [ast.Return(None)]
+            return [ast.Return(self.output(s.value))]
+        if isinstance(s, ir.Jump):
+            return [{"break": ast.Break, "continue": ast.Continue, "pass": ast.Pass}[s.what]()]
+        if isinstance(s, ir.PyStmt):
+            return [s.node]
+        if isinstance(s, ir.For):
+            return [ast.For(target=self.target_ast(s.target), iter=self.ex(s.iter),
+                            body=self.block(s.body), orelse=[], lineno=0)]
+        if isinstance(s, ir.If):
+            if not s.relaxed:
+                return [ast.If(test=self.ex(s.test), body=self.block(s.body),
+                               orelse=self.block(s.orelse) if s.orelse else [])]
+            return self.relaxed_if(s)
+        if isinstance(s, ir.While):
+            if not s.relaxed:
+                return [ast.While(test=self.ex(s.test), body=self.block(s.body), orelse=[])]
+            return self.relaxed_while(s)
+        raise TypeError(f"cannot emit {s!r}")
+
+    def output(self, value):
+        if isinstance(value, ir.Tuple_):
+            return _tuple(self.output(e) for e in value.elts)
+        if value.kind == RELAXED:
+            return self.rt_call("output", self.ex(value))
+        return self.ex(value)
+
+    def target_ast(self, target):
+        if isinstance(target, ir.Name):
+            return _store(target.id)
+        if isinstance(target, ir.Tuple_):
+            return _tuple((self.target_ast(e) for e in target.elts), ast.Store())
+        node = self.ex(target)
+        node.ctx = ast.Store()
+        return node
+
+    def simple_store(self, target):
+        """Whether Python's own assignment does the store (no functional tensor write)."""
+        if isinstance(target, ir.Tuple_):
+            return all(self.simple_store(e) for e in target.elts)
+        if isinstance(target, ir.Name):
+            return not target.unpacked
+        root = _root(target)
+        if root.kind not in (RELAXED, CONSTANT):
+            return True
+        return root.unpacked and target.value is root
+
+    def store(self, target, value):
+        """Statements that write ``value`` (IR) to ``target``."""
+        if self.simple_store(target):
+            return [_assign(self.target_ast(target), self.ex(value))]
+        if isinstance(target, ir.Tuple_):
+            values = value.elts if isinstance(value, ir.Tuple_) and \
+                len(value.elts) == len(target.elts) else None
+            temps = [self.names.fresh("value") for _ in target.elts]
+            rhs = _tuple(self.ex(v) for v in values) if values else self.ex(value)
+            out = [_assign(_tuple((_store(t) for t in temps), ast.Store()), rhs)]
+            for t, name in zip(target.elts, temps):
+                out += self.store_ast(t, _load(name))
+            return out
+        if isinstance(target, ir.Name):
+            return [_assign(_store(target.id), self.rt_call("as_list", self.ex(value)))]
+        return self.store_ast(target, self.ex(value))
+
+    def store_ast(self, target, value):
+        """Statements that write the Python expression ``value`` to ``target``."""
+        if isinstance(target, ir.Name):
+            if target.unpacked:
+                value = self.rt_call("as_list", value)
+            return [_assign(_store(target.id), value)]
+        if isinstance(target, ir.Tuple_):
+            return [_assign(self.target_ast(target), value)]
+        root = _root(target)
+        if root.kind not in (RELAXED, CONSTANT) or (root.unpacked and target.value is root):
+            return [_assign(self.target_ast(target), value)]
+        # A functional write: base = rt.put(base, index, value), recursively for x[i][j].
+        new_base = self.rt_call("put", self.ex(target.value), self.ex(target.index), value)
+        return self.store_ast(target.value, new_base)
+
+    def branch_function(self, name, block, names):
+        params = [ast.arg(arg=n.id) for n in names]
+        body = [_assign(_store(n.id), _call("list", _load(n.id))) for n in names if n.unpacked]
+        body += self.block(block)
+        ret = _tuple(_load(n.id) for n in names) if len(names) != 1 else _load(names[0].id)
+        body.append(ast.Return(ret))
+        return ast.FunctionDef(name=name, args=ast.arguments(
+            posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[]), body=body, decorator_list=[], returns=None, lineno=0)
+
+    def results(self, suffix, names):
+        temps = [self.names.fresh(f"{n.id}_{suffix}") for n in names]
+        target = _tuple((_store(t) for t in temps), ast.Store()) if len(temps) != 1 \
+            else _store(temps[0])
+        return temps, target
+
+    def relaxed_if(self, s):
+        out = [_assign(_store(self.p), self.ex(s.test))]
+        names = list(s.blended)
+        args = [_load(n.id) for n in names]
+        then_name = self.names.fresh(f"then_L{s.line}")
+        out.append(self.branch_function(then_name, s.body, names))
+        then_vals, then_target = self.results("then", names)
+        out.append(_assign(then_target, _call(then_name, *args)) if names
+                   else ast.Expr(_call(then_name)))
+        else_vals = [n.id for n in names]
+        if s.orelse:
+            else_name = self.names.fresh(f"else_L{s.line}")
+            out.append(self.branch_function(else_name, s.orelse, names))
+            else_vals, else_target = self.results("else", names)
+            out.append(_assign(else_target, _call(else_name, *args)) if names
+                       else ast.Expr(_call(else_name)))
+        for n, t, e in zip(names, then_vals, else_vals):
+            out.append(_assign(_store(n.id), self.rt_call("blend", _load(self.p), _load(t), _load(e))))
+        return out
+
+    def relaxed_while(self, s):
+        names = list(s.carried)
+        params = [ast.arg(arg=n.id) for n in names]
+        cond_name = self.names.fresh(f"cond_L{s.line}")
+        body_name = self.names.fresh(f"body_L{s.line}")
+        cond = ast.FunctionDef(name=cond_name, args=ast.arguments(
+            posonlyargs=[], args=params, vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
+            defaults=[]), body=[ast.Return(self.ex(s.test))], decorator_list=[], returns=None,
+            lineno=0)
+        body = self.branch_function(body_name, s.body, names)
+        if len(names) == 1:  # the body returns a 1-tuple so relaxed_while can unpack it
+            body.body[-1] = ast.Return(_tuple([_load(names[0].id)]))
+        relaxed = _tuple(ast.Constant(n.kind == RELAXED) for n in names)
+        state = _tuple(_load(n.id) for n in names)
+        call = self.rt_call("relaxed_while", _load(cond_name), _load(body_name), state, relaxed,
+                            _load(self.batch), _load(self.max_iter), _load(self.eps))
+        target = _tuple((_store(n.id) for n in names), ast.Store())
+        return [cond, body, _assign(target, call) if names else ast.Expr(call)]
+
+    # ------------------------------------------------------------------------------ expressions
+
+    def ex(self, e):
+        method = getattr(self, "ex_" + type(e).__name__.rstrip("_"))
+        return method(e)
+
+    def ex_Py(self, e):
+        return ast.parse(e.text, mode="eval").body
+
+    def ex_Name(self, e):
+        return _load(e.id)
+
+    def ex_Const(self, e):
+        return ast.Constant(e.value)
+
+    def ex_BinOp(self, e):
+        return ast.BinOp(left=self.ex(e.left), op=_BINOP_NODES[e.op](), right=self.ex(e.right))
+
+    def ex_UnaryOp(self, e):
+        return ast.UnaryOp(op=_UNARY_NODES[e.op](), operand=self.ex(e.operand))
+
+    def ex_Compare(self, e):
+        if e.kind == RELAXED:
+            return self.rt_call(_CMP_HELPERS[e.op], self.ex(e.left), self.ex(e.right),
+                                _load(self.beta), _load(self.hard))
+        return ast.Compare(left=self.ex(e.left), ops=[_CMP_NODES[e.op]()],
+                           comparators=[self.ex(e.right)])
+
+    def ex_BoolOp(self, e):
+        if e.kind == RELAXED:
+            left, right = e.values
+            return self.rt_call("and_" if e.op == "and" else "or_", self.ex(left), self.ex(right))
+        return ast.BoolOp(op=ast.And() if e.op == "and" else ast.Or(),
+                          values=[self.ex(v) for v in e.values])
+
+    def ex_Not(self, e):
+        if e.kind == RELAXED:
+            return ast.BinOp(left=ast.Constant(1.0), op=ast.Sub(), right=self.ex(e.operand))
+        return ast.UnaryOp(op=ast.Not(), operand=self.ex(e.operand))
+
+    def ex_Truth(self, e):
+        return self.rt_call("truth", self.ex(e.operand), _load(self.hard))
+
+    def ex_IfExp(self, e):
+        if e.test.kind == RELAXED:
+            return self.rt_call("blend", self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
+        return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
+
+    def ex_Index(self, e):
+        return ast.Subscript(value=self.ex(e.value), slice=self.ex(e.index), ctx=ast.Load())
+
+    def ex_Slice(self, e):
+        part = lambda p: None if p is None else self.ex(p)  # noqa: E731
+        return ast.Slice(lower=part(e.lower), upper=part(e.upper), step=part(e.step))
+
+    def ex_Tuple(self, e):
+        elts = [self.ex(x) for x in e.elts]
+        return ast.List(elts=elts, ctx=ast.Load()) if e.is_list else _tuple(elts)
+
+    def ex_Attr(self, e):
+        return ast.Attribute(value=self.ex(e.value), attr=e.attr, ctx=ast.Load())
+
+    def ex_Shape(self, e):
+        return self.rt_call("shape", self.ex(e.value))
+
+    def ex_Call(self, e):
+        func = self.ex(e.func)
+        args = [self.ex(a) for a in e.args]
+        kwargs = {k: self.ex(v) for k, v in e.kwargs}
+        if e.how == "construct" and self.has_batch:
+            if "device" not in kwargs:
+                kwargs["device"] = _attr(self.batch, "device")
+            short = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            if "dtype" not in kwargs and short in FLOAT_CONSTRUCTORS:
+                kwargs["dtype"] = _attr(self.batch, "dtype")
+        if e.how in ("per_example", "batched"):
+            mask = _tuple(ast.Constant(a.kind == RELAXED) for a in e.args)
+            helper = "per_example" if e.how == "per_example" else "batched_call"
+            kw = ast.Dict(keys=[ast.Constant(k) for k in kwargs], values=list(kwargs.values()))
+            return self.rt_call(helper, func, _tuple(args), mask, kw)
+        return ast.Call(func=func, args=args,
+                        keywords=[ast.keyword(arg=k, value=v) for k, v in kwargs.items()])
+
+    def ex_MinMax(self, e):
+        helper = "softmin_of" if e.op == "min" else "softmax_of"
+        return self.rt_call(helper, _load(self.beta), _load(self.hard), *[self.ex(a) for a in e.args])
+
+    def ex_Lift(self, e):
+        if e.to == "batch":
+            if isinstance(e.value, (ir.Const, ir.Py)) and _is_number(e.value):
+                return _call(_attr(self.batch, "full"), self.ex(e.value))
+            return _call(_attr(self.batch, "relax"), self.ex(e.value))
+        return self.rt_call("lift", self.ex(e.value))
+
+
+def _is_number(e):
+    if isinstance(e, ir.Const):
+        return isinstance(e.value, (int, float)) and not isinstance(e.value, bool)
+    try:
+        value = ast.literal_eval(e.text)
+    except (ValueError, SyntaxError):
+        return False
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _has_relaxed_while(stmts):
+    for s in stmts:
+        if isinstance(s, ir.While) and s.relaxed:
+            return True
+        for block in (getattr(s, "body", ()), getattr(s, "orelse", ())):
+            if _has_relaxed_while(block):
+                return True
+    return False

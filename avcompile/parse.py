@@ -1,0 +1,53 @@
+"""Parse stage: the user's function as an ``ast.FunctionDef`` that keeps its file and line numbers."""
+
+import ast
+import inspect
+import linecache
+import textwrap
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a function's source came from, to point errors and comments at the user's lines."""
+
+    filename: str
+    lines: tuple  # the whole file's lines, so any line number of the function can be shown
+
+    def line(self, lineno):
+        if 1 <= lineno <= len(self.lines):
+            return self.lines[lineno - 1].rstrip("\n")
+        return ""
+
+
+class NoSourceError(TypeError):
+    """The function's source cannot be read (defined in a REPL, by ``exec``, or built in)."""
+
+
+def parse(fn):
+    """Return ``(FunctionDef, Source)`` for ``fn``, with line numbers as in the user's file."""
+    try:
+        filename = inspect.getsourcefile(fn) or inspect.getfile(fn)
+        lines, first = inspect.getsourcelines(fn)
+    except (OSError, TypeError) as err:
+        name = getattr(fn, "__qualname__", repr(fn))
+        raise NoSourceError(
+            f"avcompile cannot read the source of {name}: {err}. relax() compiles a function from "
+            f"its source text, so define it in a file (a module or script), not in an interactive "
+            f"prompt, exec() or a lambda"
+        ) from None
+    tree = ast.parse(textwrap.dedent("".join(lines)))
+    defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    if not defs:
+        raise NoSourceError(f"avcompile found no function definition in the source of {fn!r}")
+    node = defs[0]
+    ast.increment_lineno(node, first - 1 if first else 0)
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    if indent:
+        for sub in ast.walk(node):
+            if hasattr(sub, "col_offset"):
+                sub.col_offset += indent
+                if getattr(sub, "end_col_offset", None) is not None:
+                    sub.end_col_offset += indent
+    all_lines = linecache.getlines(filename) or ["\n"] * (first - 1) + list(lines)
+    return node, Source(filename, tuple(all_lines))

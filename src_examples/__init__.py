@@ -1,0 +1,1 @@
+"""Algorithms written as plain Python and relaxed with ``@relax``."""
