@@ -2,6 +2,7 @@
 
 import ast
 import functools
+import os
 import linecache
 
 import torch
@@ -11,6 +12,7 @@ from .check import check
 from .emit import emit
 from .kinds import analyse
 from .lower import lower
+from .optimize import optimize
 from .parse import parse
 
 
@@ -19,14 +21,14 @@ def compile_ir(fn, static=()):
     node, source = parse(fn)
     check(node, source)
     kinds = analyse(node, source, fn, static)
-    return lower(node, source, kinds), node, source
+    return optimize(lower(node, source, kinds)), node, source
 
 
 def to_source(fn, static=()):
     """The Python source of the module that ``relax`` generates for ``fn``."""
     fn_ir, node, source = compile_ir(fn, static)
     user_names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    return emit(fn_ir, user_names, f"{source.filename}:{node.lineno}")
+    return emit(fn_ir, user_names, f"{os.path.basename(source.filename)}:{node.lineno}")
 
 
 def load(source, name, key):

@@ -255,9 +255,10 @@ class _Emitter:
         new_base = self.rt_call("put", self.ex(target.value), self.ex(target.index), value)
         return self.store_ast(target.value, new_base)
 
-    def branch_function(self, name, block, names):
-        params = [ast.arg(arg=n.id) for n in names]
-        body = [_assign(_store(n.id), _call("list", _load(n.id))) for n in names if n.unpacked]
+    def branch_function(self, name, block, names, new=()):
+        params = [ast.arg(arg=n.id) for n in names if n.id not in new]
+        body = [_assign(_store(n.id), _call("list", _load(n.id)))
+                for n in names if n.unpacked and n.id not in new]
         body += self.block(block)
         ret = _tuple(_load(n.id) for n in names) if len(names) != 1 else _load(names[0].id)
         body.append(ast.Return(ret))
@@ -274,21 +275,38 @@ class _Emitter:
     def relaxed_if(self, s):
         out = [_assign(_store(self.p), self.ex(s.test))]
         names = list(s.blended)
-        args = [_load(n.id) for n in names]
+        args = [_load(n.id) for n in names if n.id not in s.new]
+        if not names and not s.body and not s.orelse:
+            return out + self.fused_blends(s)
         then_name = self.names.fresh(f"then_L{s.line}")
-        out.append(self.branch_function(then_name, s.body, names))
+        out.append(self.branch_function(then_name, s.body, names, s.new))
         then_vals, then_target = self.results("then", names)
         out.append(_assign(then_target, _call(then_name, *args)) if names
                    else ast.Expr(_call(then_name)))
         else_vals = [n.id for n in names]
         if s.orelse:
             else_name = self.names.fresh(f"else_L{s.line}")
-            out.append(self.branch_function(else_name, s.orelse, names))
+            out.append(self.branch_function(else_name, s.orelse, names, s.new))
             else_vals, else_target = self.results("else", names)
             out.append(_assign(else_target, _call(else_name, *args)) if names
                        else ast.Expr(_call(else_name)))
         for n, t, e in zip(names, then_vals, else_vals):
             out.append(_assign(_store(n.id), self.rt_call("blend", _load(self.p), _load(t), _load(e))))
+        return out + self.fused_blends(s)
+
+    def fused_blends(self, s):
+        out = []
+        for f in sorted(s.fused, key=lambda f: f.line):
+            out.append(self.comment(f"L{f.line}: {self.fn.source.line(f.line).strip()}"))
+            var = _load(f.var.id)
+            if f.op == "add" and _is_number(f.value):  # var + p * value, in one op
+                value = _call(_attr("torch", "add"), var, _load(self.p), alpha=self.ex(f.value))
+            elif f.op == "add":
+                value = ast.BinOp(left=var, op=ast.Add(), right=ast.BinOp(
+                    left=_load(self.p), op=ast.Mult(), right=self.ex(f.value)))
+            else:
+                value = self.rt_call("blend", _load(self.p), self.ex(ir.Lift(f.value, "batch")), var)
+            out.append(_assign(_store(f.var.id), value))
         return out
 
     def relaxed_while(self, s):

@@ -289,6 +289,8 @@ class If(Stmt):
     relaxed: bool
     blended: Tuple[Name, ...]
     line: int
+    fused: Tuple["Fused", ...] = ()
+    new: Tuple[str, ...] = ()  # blended names first defined by this `if` (in both branches)
 
     def __str__(self):
         head = f"if {self.test}:"
@@ -297,7 +299,25 @@ class If(Stmt):
         out = head + "\n" + _block(self.body)
         if self.orelse:
             out += "\nelse:\n" + _block(self.orelse)
+        for f in self.fused:
+            out += f"\n{f}"
         return out
+
+
+@dataclass(frozen=True)
+class Fused:
+    """A blend the optimiser computes in one op, out of the branch: ``var + p * value`` (op
+    'add') or the blend of ``var`` with the hard ``value`` (op 'set')."""
+
+    op: str
+    var: Name
+    value: Expr
+    line: int = 0
+
+    def __str__(self):
+        if self.op == "add":
+            return f"{self.var} = {self.var} + p * {self.value}"
+        return f"{self.var} = blend(p, {self.value}, {self.var})"
 
 
 @dataclass(frozen=True)

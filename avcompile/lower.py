@@ -183,8 +183,10 @@ class _Lowerer:
                     f"after it: a relaxed `if` runs both branches and blends them, so `{name}` needs "
                     f"a value in both. Give `{name}` a value before the `if` (or in both branches).",
                     node)
+        new = tuple(b.id for b in blended if b.id not in defined)
         defined |= {b.id for b in blended}
-        return ir.If(self.condition(node.test), body, orelse, True, tuple(blended), node.lineno)
+        return ir.If(self.condition(node.test), body, orelse, True, tuple(blended), node.lineno,
+                     new=new)
 
     def read_after(self, name, node):
         end = (node.end_lineno, node.end_col_offset)

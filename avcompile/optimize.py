@@ -1,0 +1,110 @@
+"""Optimise stage: rewrites of the relaxed IR that save tensor ops in the generated code.
+
+Generated code runs inside training loops, where each small tensor op costs microseconds of
+dispatch and autograd bookkeeping, forward and backward. The rewrites here take blends out of
+relaxed branches where one fused op does the work:
+
+- ``if c: loss = loss + 1`` becomes ``loss = loss + p * 1`` (one ``torch.add``), instead of an add
+  in the branch and a ``lerp`` after it;
+- ``if c: flag = 1.0`` becomes a blend of ``flag`` with the constant, with nothing left in the
+  branch.
+"""
+
+import ast
+from dataclasses import replace
+
+from . import ir
+from .kinds import HARD
+
+
+def optimize(fn):
+    """``fn`` with every relaxed ``if`` rewritten where a fused blend applies."""
+    return replace(fn, body=_block(fn.body))
+
+
+def _block(stmts):
+    return tuple(_stmt(s) for s in stmts)
+
+
+def _stmt(s):
+    if isinstance(s, ir.If):
+        s = replace(s, body=_block(s.body), orelse=_block(s.orelse))
+        return _fuse(s) if s.relaxed else s
+    if isinstance(s, (ir.While, ir.For)):
+        return replace(s, body=_block(s.body))
+    return s
+
+
+def _fuse(s):
+    fused = []
+    body = list(s.body)
+    blended = list(s.blended)
+    for var in s.blended:
+        if var.unpacked or _mentions(s.orelse, var.id):
+            continue
+        writes = [k for k, st in enumerate(body) if _assigns(st, var.id)]
+        if len(writes) != 1:
+            continue
+        stmt = body[writes[0]]
+        if not (isinstance(stmt, ir.Assign) and len(stmt.targets) == 1
+                and stmt.targets[0] == var):
+            continue
+        others = body[:writes[0]] + body[writes[0] + 1:]
+        if _mentions(others, var.id):
+            continue
+        value = stmt.value
+        if isinstance(value, ir.BinOp) and value.op == "+" and value.left == var \
+                and value.right.kind == HARD:
+            fused.append(ir.Fused("add", var, value.right, stmt.line))
+        elif isinstance(value, ir.Lift) and value.to == "batch" and value.value.kind == HARD:
+            fused.append(ir.Fused("set", var, value.value, stmt.line))
+        else:
+            continue
+        body = others
+        blended.remove(var)
+    if not fused:
+        return s
+    return replace(s, body=tuple(body), blended=tuple(blended), fused=tuple(fused))
+
+
+def _assigns(stmt, name):
+    return any(isinstance(n, ir.Assign) and any(_target_names(t, name) for t in n.targets)
+               for n in _walk_stmts(stmt))
+
+
+def _target_names(target, name):
+    if isinstance(target, ir.Name):
+        return target.id == name
+    if isinstance(target, ir.Tuple_):
+        return any(_target_names(t, name) for t in target.elts)
+    if isinstance(target, ir.Index):
+        return _target_names(target.value, name)
+    return False
+
+
+def _walk_stmts(stmt):
+    yield stmt
+    for block in (getattr(stmt, "body", ()), getattr(stmt, "orelse", ())):
+        for s in block:
+            yield from _walk_stmts(s)
+
+
+def _mentions(stmts, name):
+    """Whether any statement reads or writes ``name``."""
+    return _names_in(stmts, name)
+
+
+def _names_in(node, name):
+    if isinstance(node, ir.Name):
+        return node.id == name
+    if isinstance(node, ir.Py):
+        tree = node.node if node.node is not None else ast.parse(node.text, mode="eval")
+        return _names_in(tree, name)
+    if isinstance(node, ast.AST):
+        return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
+    if isinstance(node, (list, tuple)):
+        return any(_names_in(n, name) for n in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_names_in(getattr(node, f), name) for f in node.__dataclass_fields__
+                   if f not in ("kind", "line"))
+    return False

@@ -1,0 +1,1 @@
+"""Benchmarks of avcompile against AlgoVision; run ``python -m benchmarks.bubble_sort``."""

@@ -1,0 +1,6 @@
+"""Test configuration: make the repository root importable (for ``src_examples``)."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

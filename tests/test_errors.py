@@ -1,0 +1,193 @@
+"""One test per rejected construct: the message names it, says what to write instead, and points
+at the user's file and line with a caret; and the checks made when a module is called."""
+
+import inspect
+import traceback
+
+import pytest
+import torch
+
+from avcompile import CompileError, relax
+
+
+def marked_line(fn):
+    """The file line of ``fn`` that carries the comment ``# error here``."""
+    lines, first = inspect.getsourcelines(fn)
+    for k, line in enumerate(lines):
+        if "# error here" in line:
+            return first + k
+    raise AssertionError("no marked line")
+
+
+def compile_error(fn, **options):
+    with pytest.raises(CompileError) as info:
+        relax(fn, **options)
+    err = info.value
+    assert isinstance(err, SyntaxError)
+    assert err.filename == __file__
+    assert err.lineno == marked_line(fn)
+    assert err.text.strip() == inspect.getsource(fn).splitlines()[
+        err.lineno - inspect.getsourcelines(fn)[1]].strip()
+    printed = "".join(traceback.format_exception_only(type(err), err))
+    assert "^" in printed and f"line {err.lineno}" in printed
+    return str(err.msg)
+
+
+def f_break(x):
+    for i in range(len(x)):
+        if x[i] > 0:
+            break  # error here
+    return x
+
+
+def f_continue(x):
+    s = 0.0
+    for i in range(len(x)):
+        if x[i] > 0:
+            continue  # error here
+        s = s + x[i]
+    return s
+
+
+def f_return(x):
+    if x[0] > 0:
+        return x  # error here
+    return x
+
+
+def f_break_in_while(x):
+    while x < 3:
+        x = x + 1
+        break  # error here
+    return x
+
+
+def f_hard_in_branch(x):
+    n = len(x)
+    if x[0] > 0:
+        n = n - 1  # error here
+    for i in range(n):
+        x[i] = x[i] + 1
+    return x
+
+
+def f_one_branch(x):
+    if x[0] > 0:  # error here
+        y = x[0]
+    return y
+
+
+def f_relaxed_index(x):
+    k = x[0]
+    return x[k]  # error here
+
+
+def f_yield(x):
+    yield x  # error here
+
+
+def f_try(x):
+    try:  # error here
+        y = x + 1
+    except ValueError:
+        y = x
+    return y
+
+
+def f_with(x):
+    with torch.no_grad():  # error here
+        y = x + 1
+    return y
+
+
+def f_global(x):
+    global SOME_NAME  # error here
+    SOME_NAME = 1
+    return x
+
+
+def f_nonlocal_outer():
+    z = 0
+
+    def inner(x):
+        nonlocal z  # error here
+        z = 1
+        return x
+
+    return inner
+
+
+@pytest.mark.parametrize("fn, words, fix", [
+    (f_break, "`break` inside a relaxed `if`", "guard its body"),
+    (f_continue, "`continue` inside a relaxed `if`", "guard its body"),
+    (f_return, "`return` inside a relaxed `if`", "return it at the end"),
+    (f_break_in_while, "`break` inside a relaxed `while`", "guard its body"),
+    (f_hard_in_branch, "hard variable `n` is assigned inside a relaxed `if`", "Assign `n` outside"),
+    (f_one_branch, "`y` is assigned only in the `if` branch", "Give `y` a value before"),
+    (f_relaxed_index, "a relaxed value is used as an index", "Index with hard values"),
+    (f_yield, "`yield` is not supported", "return them at the end"),
+    (f_try, "`try` is not supported", "check the inputs"),
+    (f_with, "`with` is not supported", "call the module inside it"),
+    (f_global, "`global` is not supported", "return the value instead"),
+    (f_nonlocal_outer(), "`nonlocal` is not supported", "return the value instead"),
+])
+def test_rejected_construct(fn, words, fix):
+    message = compile_error(fn)
+    assert words in message
+    assert fix in message
+
+
+def test_function_without_source():
+    namespace = {}
+    exec("def f(x):\n    return x\n", namespace)
+    with pytest.raises(TypeError, match="cannot read the source of f"):
+        relax(namespace["f"])
+
+
+@relax
+def pair(x, y):
+    return x + y
+
+
+def test_missing_argument_is_named():
+    with pytest.raises(TypeError, match="'y'"):
+        pair(torch.zeros(2, 3))
+
+
+def test_too_many_arguments():
+    with pytest.raises(TypeError, match="positional argument"):
+        pair(torch.zeros(2), torch.zeros(2), torch.zeros(2))
+
+
+def test_non_tensor_argument_is_named():
+    with pytest.raises(TypeError, match="argument 'y' must be a torch.Tensor"):
+        pair(torch.zeros(2, 3), [1.0, 2.0, 3.0])
+
+
+def test_batch_sizes_must_agree():
+    with pytest.raises(ValueError, match="argument 'y' has batch size 3, but 'x' has batch size 2"):
+        pair(torch.zeros(2, 3), torch.zeros(3, 3))
+
+
+def test_scalar_tensor_has_no_batch():
+    with pytest.raises(ValueError, match="argument 'x' is a 0-dimensional tensor"):
+        pair(torch.tensor(1.0), torch.zeros(3))
+
+
+def test_unknown_static_name():
+    def f(x, k):
+        return x
+
+    with pytest.raises(TypeError, match="not parameters"):
+        relax(f, static=("j",))
+
+
+def test_truth_test_outside_unit_interval():
+    def f(x):
+        y = 0.0
+        if x:
+            y = 1.0
+        return y
+
+    with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
+        relax(f)(torch.tensor([0.5, 2.0]))

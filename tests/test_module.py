@@ -1,0 +1,304 @@
+"""The generated module as a PyTorch user meets it: batching, dtype and device, hyperparameters,
+value semantics, and the Python subset it accepts."""
+
+import math
+
+import pytest
+import torch
+
+from avcompile import relax
+from src_examples.bubble_sort import bubble_sort
+
+SCALE = torch.tensor([1.0, 2.0, 3.0])
+net = torch.nn.Linear(3, 3)
+
+
+def test_caller_tensor_is_not_changed():
+    x = torch.randn(4, 6)
+    before = x.clone()
+    bubble_sort(x)
+    assert torch.equal(x, before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_outputs_follow_input_dtype(dtype):
+    x = torch.randn(3, 5).to(dtype)
+    array, loss = bubble_sort(x)
+    assert array.dtype == dtype and loss.dtype == dtype
+    assert array.shape == (3, 5) and loss.shape == (3,)
+    assert torch.isfinite(array.float()).all()
+
+
+def test_float32_matches_float64():
+    x = torch.randn(8, 7, dtype=torch.float64)
+    a64, l64 = bubble_sort(x)
+    a32, l32 = bubble_sort(x.float())
+    assert torch.allclose(a32.double(), a64, atol=1e-5)
+    assert torch.allclose(l32.double(), l64, atol=1e-4)
+
+
+def test_outputs_and_body_constants_follow_input_device():
+    # No accelerator here: the meta device stands in for one (it has no data, so no `while`).
+    def f(x):
+        counts = torch.zeros(len(x))
+        for i in range(len(x)):
+            if x[i] > 0:
+                counts[i] = 1.0
+        return counts, x.sum()
+
+    device = torch.device("meta")
+    counts, total = relax(f)(torch.randn(3, 4, device=device, dtype=torch.float64))
+    assert counts.device == device and total.device == device
+    assert counts.dtype == torch.float64 and counts.shape == (3, 4)
+
+
+def test_hyperparameters_change_without_recompiling():
+    module = relax(bubble_sort.__wrapped__, beta=1.0)
+    forward = type(module).forward
+    x = torch.randn(5, 6)
+    soft = module(x)[1]
+    module.beta = 100.0
+    sharp = module(x)[1]
+    module.hard = True
+    hard = module(x)[1]
+    assert type(module).forward is forward
+    assert not torch.allclose(soft, sharp)
+    assert torch.equal(hard, hard.round())
+    assert (sharp - hard).abs().max() < (soft - hard).abs().max()
+
+
+def test_bare_decorator_and_defaults():
+    def f(x):
+        return x * 2
+
+    module = relax(f)
+    assert isinstance(module, torch.nn.Module)
+    assert module.beta == 10.0 and module.max_iter == 1024 and module.eps == 1e-5
+    assert module.hard is False
+    assert "def forward" in module.code
+
+
+def test_value_semantics_of_reads():
+    @relax(hard=True)
+    def rotate(x):
+        first = x[0]
+        for i in range(len(x) - 1):
+            x[i] = x[i + 1]
+        x[len(x) - 1] = first
+        return x
+
+    x = torch.arange(12.0).reshape(2, 6)
+    assert torch.equal(rotate(x), torch.roll(x, -1, dims=1))
+
+
+def test_elif_chain_soft_value():
+    def classify(x):
+        if x < -1:
+            y = -1.0
+        elif x < 1:
+            y = 0.0
+        else:
+            y = 1.0
+        return y
+
+    module = relax(classify, beta=3.0)
+    x = torch.linspace(-3, 3, 13)
+    p1 = torch.sigmoid(-(x + 1) * 3)
+    p2 = torch.sigmoid(-(x - 1) * 3)
+    expected = p1 * -1.0 + (1 - p1) * (p2 * 0.0 + (1 - p2) * 1.0)
+    assert torch.allclose(module(x), expected, atol=1e-6)
+
+
+def test_conditional_expression_and_bool_ops():
+    def f(a, b):
+        return (a if a > b and not a > 2 or b < -1 else b)
+
+    module = relax(f, beta=2.0)
+    a, b = torch.randn(7), torch.randn(7)
+    p = torch.sigmoid((a - b) * 2) * (1 - torch.sigmoid((a - 2) * 2))
+    q = torch.sigmoid(-(b + 1) * 2)
+    p = p + q - p * q
+    assert torch.allclose(module(a, b), p * a + (1 - p) * b, atol=1e-6)
+
+
+def test_chained_comparison_is_a_conjunction():
+    def inside(x):
+        return 1.0 if 0 < x < 1 else 0.0
+
+    module = relax(inside, beta=4.0)
+    x = torch.linspace(-1, 2, 7)
+    expected = torch.sigmoid(x * 4) * torch.sigmoid(-(x - 1) * 4)
+    assert torch.allclose(module(x), expected, atol=1e-6)
+
+
+def test_arithmetic_operators_hard_mode_equals_python():
+    def arith(x):
+        y = x[0] + x[1] * 2 - x[2] / 4
+        y += x[1] ** 2
+        z = -y % 3 + y // 2 + abs(x[2])
+        return z
+
+    module = relax(arith, hard=True)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    got = module(x)
+    for b in range(6):
+        assert got[b].item() == pytest.approx(arith(x[b].tolist()), abs=1e-12)
+
+
+def test_for_over_relaxed_tensor_and_shape():
+    def total(x):
+        s = 0.0
+        for v in x:
+            if v > 0:
+                s = s + v
+        return s, x.shape[0], len(x)
+
+    module = relax(total, hard=True)
+    x = torch.randn(5, 4)
+    s, n, m = module(x)
+    assert (n, m) == (4, 4)
+    assert torch.allclose(s, x.clamp(min=0).sum(1))
+
+
+def test_break_and_continue_under_hard_control():
+    def first_three(x):
+        s = 0.0
+        for i in range(len(x)):
+            if i == 1:
+                continue
+            if i > 3:
+                break
+            s = s + x[i]
+        return s
+
+    module = relax(first_three)
+    x = torch.randn(3, 8)
+    assert torch.allclose(module(x), x[:, 0] + x[:, 2] + x[:, 3])
+
+
+def test_soft_min_max_and_abs():
+    def f(a, b, c):
+        return min(a, b, c), max(a, b), abs(a - b)
+
+    module = relax(f, beta=2.0)
+    a, b, c = torch.randn(3, 5).unbind(0)
+    lo, hi, d = module(a, b, c)
+    s = torch.stack([a, b, c], -1)
+    assert torch.allclose(lo, (torch.softmax(-2 * s, -1) * s).sum(-1), atol=1e-6)
+    s2 = torch.stack([a, b], -1)
+    assert torch.allclose(hi, (torch.softmax(2 * s2, -1) * s2).sum(-1), atol=1e-6)
+    assert torch.allclose(d, (a - b).abs())
+
+
+def test_torch_functions_and_methods_act_per_example():
+    def f(x):
+        return x.sum(), torch.softmax(x, dim=-1), torch.exp(x), x.mean(dim=0)
+
+    module = relax(f)
+    x = torch.randn(4, 3, 5)
+    s, sm, e, m = module(x)
+    assert torch.allclose(s, x.sum((1, 2)))
+    assert torch.allclose(sm, torch.softmax(x, -1))
+    assert torch.allclose(e, x.exp())
+    assert torch.allclose(m, x.mean(1))
+
+
+def test_constants_closures_and_networks():
+    offset = torch.tensor([0.5, -0.5, 0.0])
+
+    def f(x):
+        y = net(x) * SCALE + offset
+        table = torch.zeros(2, 3)
+        table[1] = y
+        return table, SCALE
+
+    module = relax(f)
+    x = torch.randn(4, 3)
+    table, scale = module(x)
+    assert table.shape == (4, 2, 3)
+    assert torch.allclose(table[:, 1], net(x) * SCALE + offset)
+    assert torch.equal(table[:, 0], torch.zeros(4, 3))
+    assert scale is SCALE
+
+
+def test_hard_parameters_static_and_annotated():
+    def f(x, k: int, mode):
+        y = x * k
+        if mode == "double":
+            y = y * 2
+        return y
+
+    module = relax(f, static=("mode",))
+    x = torch.randn(3)
+    assert torch.allclose(module(x, 3, "double"), x * 6)
+    assert torch.allclose(module(x, 3, "single"), x * 3)
+
+
+def test_default_arguments_are_kept():
+    def f(x, k: int = 2):
+        return x * k
+
+    module = relax(f)
+    x = torch.randn(3)
+    assert torch.allclose(module(x), 2 * x)
+    assert torch.allclose(module(x, k=5), 5 * x)
+
+
+def test_relaxed_while_expectation():
+    def count(x):
+        n = 0.0
+        while x < 3:
+            x = x + 1
+            n = n + 1
+        return n
+
+    module = relax(count, beta=1.0)
+    x = torch.tensor([0.0, 5.0])
+    got = module(x)
+    # the expectation over the stopping step, written out for the first example
+    p, acc, xs, n = 1.0, 0.0, 0.0, 0.0
+    q = 1 / (1 + math.exp(-(3 - xs)))
+    p_cur = q
+    acc = (1 - q) * 0.0
+    for _ in range(1024):
+        if p_cur <= 1e-5:
+            break
+        xs, n = xs + 1, n + 1
+        p_next = p_cur / (1 + math.exp(-(3 - xs)))
+        acc += (p_cur - p_next) * n
+        p_cur = p_next
+    acc += p_cur * n
+    assert got[0].item() == pytest.approx(acc, rel=1e-5)
+    assert 0.0 <= got[1].item() < 0.2
+
+
+def test_levenshtein_table_made_in_the_body():
+    def edit_distance(a, b):
+        n, m = len(a), len(b)
+        d = torch.zeros(n + 1, m + 1)
+        for i in range(n + 1):
+            d[i, 0] = i
+        for j in range(m + 1):
+            d[0, j] = j
+        for i in range(1, n + 1):
+            for j in range(1, m + 1):
+                cost = 1.0
+                if a[i - 1] == b[j - 1]:
+                    cost = 0.0
+                d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + cost)
+        return d[n, m]
+
+    module = relax(edit_distance, hard=True)
+    a = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]])
+    b = torch.tensor([[1.0, 3.0, 4.0], [2.0, 2.0, 2.0]])
+    assert module(a, b).tolist() == [1.0, 4.0]
+    soft = relax(edit_distance, beta=5.0)(a.requires_grad_(), b)
+    soft.sum().backward()
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
+def test_gradients_flow_to_inputs():
+    x = torch.randn(4, 6, requires_grad=True)
+    _, loss = bubble_sort(x)
+    loss.sum().backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
