@@ -85,6 +85,15 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=())
     return cls(fn, beta=beta, max_iter=max_iter, eps=eps, hard=hard, static=static, code=source)
 
 
+def build_module(fn_ir, *, free, user_names=(), beta=10.0, max_iter=1024, eps=1e-5, hard=False,
+                 filename="<ir>"):
+    """Emit, load and instantiate the module of an IR function built without Python source (the
+    DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
+    source = emit(optimize(fn_ir), set(user_names), filename)
+    cls = load(source, fn_ir.name, f"<avcompile {fn_ir.name}>")
+    return cls(None, beta=beta, max_iter=max_iter, eps=eps, hard=hard, code=source, free=free)
+
+
 def _with_defaults(forward, code, defaults):
     names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
 

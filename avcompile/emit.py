@@ -351,8 +351,9 @@ class _Emitter:
 
     def ex_Compare(self, e):
         if e.kind == RELAXED:
+            beta = _load(self.beta) if e.beta is None else self.ex(e.beta)
             return self.rt_call(_CMP_HELPERS[e.op], self.ex(e.left), self.ex(e.right),
-                                _load(self.beta), _load(self.hard))
+                                beta, _load(self.hard))
         return ast.Compare(left=self.ex(e.left), ops=[_CMP_NODES[e.op]()],
                            comparators=[self.ex(e.right)])
 

@@ -77,10 +77,12 @@ class Compare(Expr):
     left: Expr
     right: Expr
     kind: Kind
+    beta: Optional[Expr] = None  # this comparison's own inverse temperature, if it has one
 
     def __str__(self):
         tag = "relaxed " if self.kind == Kind.RELAXED else ""
-        return f"{tag}({self.left} {self.op} {self.right})"
+        own = f" [beta={self.beta}]" if self.beta is not None else ""
+        return f"{tag}({self.left} {self.op} {self.right}){own}"
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,9 @@ class Batch:
 class RelaxedModule(torch.nn.Module):
     """Base class of generated modules: holds the hyperparameters and the user's free names."""
 
-    def __init__(self, fn, *, beta, max_iter, eps, hard, static, code):
+    def __init__(self, fn=None, *, beta, max_iter, eps, hard, static=(), code, free=None):
+        """``fn`` is the user's function whose free names the module reads at each call; a module
+        built from IR alone (the DSL) gives the values of its free names in ``free`` instead."""
         super().__init__()
         self.beta = beta
         self.max_iter = max_iter
@@ -107,11 +109,13 @@ class RelaxedModule(torch.nn.Module):
         self.hard = hard
         self.static = tuple(static)
         self.code = code
-        self.__wrapped__ = fn
-        self.__doc__ = fn.__doc__
-        cells = fn.__closure__ or ()
-        self._closure = dict(zip(fn.__code__.co_freevars, cells))
-        self._globals = fn.__globals__
+        if fn is not None:
+            self.__wrapped__ = fn
+            self.__doc__ = fn.__doc__
+            self._closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+            self._globals = fn.__globals__
+        else:
+            self._closure, self._globals = {}, dict(free or {})
 
     def free(self, name):
         """The value a free name of the user's function has now (closure, global, then builtin)."""
