@@ -1,15 +1,15 @@
 """``relax``: the compiler's pipeline in one function, and the loading of generated modules."""
 
 import ast
+import contextlib
 import functools
-import os
 import linecache
-
-import torch
+import os
 
 from . import runtime
 from .check import check
 from .emit import emit
+from .errors import CompileError
 from .kinds import analyse
 from .lower import lower
 from .optimize import optimize
@@ -17,7 +17,7 @@ from .parse import parse
 
 
 def compile_ir(fn, static=()):
-    """Parse, check, analyse and lower ``fn``: its relaxed IR (what ``show --ir`` prints)."""
+    """Parse, check, analyse, lower and optimise ``fn``: its relaxed IR (``show --ir``)."""
     node, source = parse(fn)
     check(node, source)
     kinds = analyse(node, source, fn, static)
@@ -26,9 +26,14 @@ def compile_ir(fn, static=()):
 
 def to_source(fn, static=()):
     """The Python source of the module that ``relax`` generates for ``fn``."""
+    return _compile(fn, static)[1]
+
+
+def _compile(fn, static):
     fn_ir, node, source = compile_ir(fn, static)
     user_names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    return emit(fn_ir, user_names, f"{os.path.basename(source.filename)}:{node.lineno}")
+    code = emit(fn_ir, user_names, f"{os.path.basename(source.filename)}:{node.lineno}")
+    return fn_ir, code, source.filename
 
 
 def load(source, name, key):
@@ -37,7 +42,24 @@ def load(source, name, key):
     linecache.cache[key] = (len(source), None, source.splitlines(True), key)
     namespace = {"__name__": f"avcompile.generated.{name}"}
     exec(compile(source, key, "exec"), namespace)
-    return namespace[name]
+    cls = namespace[name]
+    cls.forward = runtime.errors_at_user_lines(cls.forward)
+    return cls
+
+
+_collected = None  # while `collect_errors` is active: the list compile errors go to
+
+
+@contextlib.contextmanager
+def collect_errors():
+    """Within this block ``relax`` records compile errors and returns the function unchanged,
+    so that every relaxed function of a module can be checked in one import."""
+    global _collected
+    previous, _collected = _collected, []
+    try:
+        yield _collected
+    finally:
+        _collected = previous
 
 
 def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=()):
@@ -71,7 +93,13 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=())
     if not callable(fn) or not hasattr(fn, "__code__"):
         raise TypeError(f"relax() takes a Python function, not {type(fn).__name__}")
     static = tuple(static)
-    source = to_source(fn, static)
+    try:
+        fn_ir, source, filename = _compile(fn, static)
+    except CompileError as err:
+        if _collected is None:
+            raise
+        _collected.append(err)
+        return fn
     cls = load(source, fn.__name__, f"<avcompile {fn.__qualname__}>")
     if fn.__defaults__ or fn.__kwdefaults__:
         forward = cls.forward
@@ -82,7 +110,9 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=())
         defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()):], fn.__defaults__ or ()))
         defaults.update(fn.__kwdefaults__ or {})
         cls.forward = _with_defaults(forward, code, defaults)
-    return cls(fn, beta=beta, max_iter=max_iter, eps=eps, hard=hard, static=static, code=source)
+    module = cls(fn, beta=beta, max_iter=max_iter, eps=eps, hard=hard, static=static, code=source)
+    module.describe(fn_ir, filename)
+    return module
 
 
 def build_module(fn_ir, *, free, user_names=(), beta=10.0, max_iter=1024, eps=1e-5, hard=False,
@@ -91,7 +121,19 @@ def build_module(fn_ir, *, free, user_names=(), beta=10.0, max_iter=1024, eps=1e
     DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
     source = emit(optimize(fn_ir), set(user_names), filename)
     cls = load(source, fn_ir.name, f"<avcompile {fn_ir.name}>")
-    return cls(None, beta=beta, max_iter=max_iter, eps=eps, hard=hard, code=source, free=free)
+    module = cls(None, beta=beta, max_iter=max_iter, eps=eps, hard=hard, code=source, free=free)
+    module.describe(fn_ir, None)
+    return module
+
+
+def to_code(obj, **options):
+    """The generated source of a relaxed module, or of a plain function compiled by ``relax``
+    with ``options``: exactly what ``avcompile show`` prints."""
+    if isinstance(obj, runtime.RelaxedModule):
+        if options.get("static") and hasattr(obj, "__wrapped__"):
+            return to_source(obj.__wrapped__, tuple(options["static"]))
+        return obj.code
+    return to_source(obj, tuple(options.get("static", ())))
 
 
 def _with_defaults(forward, code, defaults):
@@ -108,4 +150,3 @@ def _with_defaults(forward, code, defaults):
     return call
 
 
-__all__ = ["relax", "to_source", "compile_ir", "torch"]

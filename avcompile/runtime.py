@@ -12,6 +12,10 @@ the elements it wrote.
 """
 
 import builtins
+import functools
+import linecache
+import re
+import types
 
 import torch
 
@@ -131,9 +135,104 @@ class RelaxedModule(torch.nn.Module):
         except AttributeError:
             raise NameError(f"name '{name}' is not defined") from None
 
+    def describe(self, fn_ir, user_file):
+        """Remember what ``print(module)`` and error messages say of the user's function."""
+        self.user_file = user_file
+        self.ir = fn_ir
+        self.inputs = tuple(f"{p.id}: {p.kind}" for p in fn_ir.params)
+        returns = [s for s in fn_ir.body if type(s).__name__ == "Return"]
+        value = returns[-1].value if returns else None
+        elts = getattr(value, "elts", None) if type(value).__name__ == "Tuple_" else None
+        self.outputs = tuple(str(v) for v in (elts if elts is not None else [value]) if v is not None)
+
     def extra_repr(self):
         beta = self.beta.item() if isinstance(self.beta, torch.Tensor) else self.beta
-        return f"beta={beta}, hard={self.hard}, max_iter={self.max_iter}, eps={self.eps}"
+        io = ""
+        if getattr(self, "inputs", None) is not None:
+            io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
+        return f"{io}beta={beta}, hard={self.hard}, max_iter={self.max_iter}, eps={self.eps}"
+
+
+def errors_at_user_lines(forward):
+    """Wrap a generated ``forward`` so that an exception raised inside it shows, in its
+    traceback, the user's file, line and source text it comes from, and keeps its type."""
+
+    @functools.wraps(forward)
+    def call(self, *args, **kwargs):
+        try:
+            return forward(self, *args, **kwargs)
+        except Exception as exc:
+            tb = _with_user_frame(exc.__traceback__, getattr(self, "user_file", None), self.code)
+            raise exc.with_traceback(tb) from exc.__cause__
+
+    return call
+
+
+_LINE_COMMENT = re.compile(r"^\s*# L(\d+): ")
+
+
+def _with_user_frame(tb, user_file, code):
+    """``tb`` with a frame at the user's line inserted after the innermost generated frame."""
+    if user_file is None:
+        return tb
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    generated = [k for k, t in enumerate(entries) if t.tb_frame.f_code.co_filename.startswith("<avcompile ")]
+    if not generated:
+        return entries[0] if entries else None
+    k = generated[-1]
+    lines = code.splitlines()
+    line = None
+    for text in reversed(lines[:entries[k].tb_lineno]):
+        m = _LINE_COMMENT.match(text)
+        if m:
+            line = int(m.group(1))
+            break
+    if line is None:
+        return entries[0]
+    user = _user_frame(user_file, line, _relaxed_name(code))
+    rest = entries[k + 1] if k + 1 < len(entries) else None
+    node = types.TracebackType(rest, user.tb_frame, user.tb_lasti, user.tb_lineno)
+    for t in reversed(entries[:k + 1]):
+        node = types.TracebackType(node, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return node
+
+
+def _user_frame(filename, line, name):
+    """A traceback entry whose frame stands at ``filename:line`` (the text comes from linecache).
+
+    The raise statement spans as many columns as the user's line, so no caret points inside it.
+    """
+    text = linecache.getline(filename, line).rstrip()
+    width = len(text.strip())
+    marker = "_" + "e" * max(width - 7, 1)
+    stmt = f"raise {marker}"
+    if line >= 2:
+        body = " " * max(len(text) - width, 1) + stmt
+        src = "\n" * (line - 2) + f"def {name}():\n{body}\n"
+    else:
+        src = stmt + "\n"
+    namespace = {marker: _UserLine()}
+    try:
+        exec(compile(src, filename, "exec"), namespace)
+        namespace[name]()
+    except _UserLine as raised:
+        tb = raised.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb
+    raise AssertionError("unreachable")
+
+
+def _relaxed_name(code):
+    m = re.search(r"^class (\w+)\(", code, re.M)
+    return m.group(1) if m else "relaxed"
+
+
+class _UserLine(Exception):
+    """Raised at the user's line only to obtain a frame standing there."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,183 @@
+"""The ``avcompile`` command, run as a user runs it (a subprocess), and errors at run time that
+point at the user's line."""
+
+import importlib
+import os
+import pathlib
+import subprocess
+import sys
+import traceback
+
+import pytest
+import torch
+
+import avcompile
+from avcompile import relax, to_code
+from avcompile.runtime import RelaxedModule
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SNAPSHOTS = pathlib.Path(__file__).parent / "snapshots"
+
+
+def avcompile_cli(*args, cwd=ROOT):
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run([sys.executable, "-m", "avcompile", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=120)
+
+
+def example_functions():
+    """Every relaxed function defined in ``src_examples``, as (module name, function name)."""
+    found = []
+    for path in sorted((ROOT / "src_examples").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"src_examples.{path.stem}")
+        for name, obj in sorted(vars(module).items()):
+            if isinstance(obj, RelaxedModule) and getattr(obj, "__wrapped__", None) is not None \
+                    and obj.__wrapped__.__module__ == module.__name__:
+                found.append((path.stem, name))
+    return found
+
+
+@pytest.mark.parametrize("module, name", example_functions())
+def test_show_every_example_matches_snapshot(module, name):
+    result = avcompile_cli("show", f"src_examples/{module}.py:{name}")
+    assert result.returncode == 0, result.stderr
+    snapshot = SNAPSHOTS / f"show_{module}_{name}.txt"
+    if os.environ.get("AVCOMPILE_UPDATE_SNAPSHOTS"):
+        snapshot.write_text(result.stdout)
+    assert result.stdout == snapshot.read_text(), f"`avcompile show` output changed: {snapshot}"
+
+
+def test_show_by_module_path_equals_fn_code_and_to_code():
+    from src_examples.bubble_sort import bubble_sort
+
+    result = avcompile_cli("show", "src_examples.bubble_sort:bubble_sort")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == bubble_sort.code == to_code(bubble_sort)
+    assert "\033[" not in result.stdout  # piped: no colour
+
+
+def test_show_colour_when_asked():
+    result = avcompile_cli("show", "src_examples.bubble_sort:bubble_sort", "--color", "always")
+    assert result.returncode == 0 and "\033[32m# L19: n = len(array)" in result.stdout
+
+
+def test_show_ir():
+    result = avcompile_cli("show", "src_examples/bubble_sort.py:bubble_sort", "--ir")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("def bubble_sort(array: relaxed unpacked):")
+    assert "relaxed while truth(swapped):  # accumulates array, loss, swapped; last value n" in out
+    assert "relaxed if relaxed (array[i] > array[i + 1]):  # blends array" in out
+
+
+def test_show_annotate():
+    result = avcompile_cli("show", "src_examples/bubble_sort.py:bubble_sort", "--annotate")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    k = lines.index("25 |             if array[i] > array[i + 1]:")
+    assert lines[k + 1].endswith("p = rt.gt(array[i], array[i + 1], beta, hard)")
+    assert "28 |                 loss = loss + 1" in lines
+
+
+def test_show_plain_function_with_options(tmp_path):
+    (tmp_path / "plain.py").write_text(
+        "def scale(x, k):\n"
+        "    if x > 0:\n"
+        "        x = x * k\n"
+        "    return x\n")
+    result = avcompile_cli("show", str(tmp_path / "plain.py") + ":scale", "--static", "k")
+    assert result.returncode == 0, result.stderr
+    assert "rt.Batch('scale', {'x': x})" in result.stdout  # k is hard, so not batched
+    result = avcompile_cli("show", str(tmp_path / "plain.py") + ":scale")
+    assert "rt.Batch('scale', {'x': x, 'k': k})" in result.stdout
+
+
+BROKEN = '''from avcompile import relax
+
+
+@relax
+def fine(x):
+    return x * 2
+
+
+@relax
+def leaves(x):
+    for i in range(len(x)):
+        if x[i] > 0:
+            break
+    return x
+
+
+@relax
+def picks(x):
+    k = x[0]
+    return x[k]
+'''
+
+
+def test_check_reports_every_broken_function(tmp_path):
+    path = tmp_path / "broken.py"
+    path.write_text(BROKEN)
+    result = avcompile_cli("check", str(path))
+    assert result.returncode == 1
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:13:13: `break` inside a relaxed `if`")
+    assert lines[1].startswith(f"{path}:20:12: a relaxed value is used as an index")
+
+
+def test_check_clean_file():
+    result = avcompile_cli("check", "src_examples/bubble_sort.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("args, words", [
+    (("check", "no/such/file.py"), "no such file: no/such/file.py"),
+    (("show", "no/such/file.py:f"), "no such file"),
+    (("show", "src_examples/bubble_sort.py:missing"), "has no function named 'missing'"),
+    (("show", "no_such_package.mod:f"), "cannot import no_such_package.mod"),
+    (("show", "bubble_sort"), "expected FILE.py:NAME"),
+])
+def test_missing_file_or_name(args, words):
+    result = avcompile_cli(*args)
+    assert result.returncode == 2
+    assert words in result.stderr
+
+
+def test_help_and_version():
+    result = avcompile_cli("--help")
+    assert result.returncode == 0 and "show" in result.stdout and "check" in result.stdout
+    for command in ("show", "check"):
+        result = avcompile_cli(command, "--help")
+        assert result.returncode == 0 and "usage: avcompile " + command in result.stdout
+    result = avcompile_cli("--version")
+    assert result.stdout.strip() == f"avcompile {avcompile.__version__}"
+
+
+def test_print_gives_a_summary():
+    from src_examples.bubble_sort import bubble_sort
+
+    text = str(bubble_sort)
+    assert text == ("bubble_sort(inputs=(array: relaxed), outputs=(array, loss), beta=5, "
+                    "hard=False, max_iter=1024, eps=1e-05)")
+
+
+def mismatched(x, y):
+    s = x[0]
+    if s > 0:
+        s = x + y * 2  # the failing line
+    return s
+
+
+def test_runtime_error_points_at_user_line():
+    module = relax(mismatched)
+    with pytest.raises(RuntimeError, match="must match the size") as info:
+        module(torch.randn(3, 4), torch.randn(3, 5))
+    frames = traceback.extract_tb(info.value.__traceback__)
+    user = [f for f in frames if f.filename == __file__ and f.name == "mismatched"]
+    assert len(user) == 1
+    assert user[0].line == "s = x + y * 2  # the failing line"
+    assert frames[-1].filename != __file__ or frames[-1] is user[0]
