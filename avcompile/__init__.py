@@ -2,6 +2,11 @@
 
 from .api import relax, to_code, to_source
 from .errors import CompileError
+from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, softmax, softmin
+from . import schedule
 
 __version__ = "0.1.0"
-__all__ = ["CompileError", "relax", "to_code", "to_source"]
+__all__ = [
+    "CompileError", "argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne", "relax", "schedule",
+    "softmax", "softmin", "to_code", "to_source",
+]

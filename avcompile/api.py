@@ -62,7 +62,8 @@ def collect_errors():
         _collected = previous
 
 
-def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=()):
+def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, mode=None,
+          dist="logistic", static=()):
     """Compile a plain Python function, written for one example, into a relaxed ``nn.Module``.
 
     Comparisons on per-example tensors become probabilities, both branches of a relaxed ``if``
@@ -81,13 +82,17 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=())
 
         running_max(torch.randn(100, 8))   # shape [100]
 
-    ``beta`` (inverse temperature), ``max_iter`` and ``eps`` (of relaxed ``while`` loops) and
-    ``hard`` (exact comparisons) are attributes of the module and may be changed between calls.
-    Parameters named in ``static`` or annotated ``int``/``float``/``bool``/``str`` are hard.
+    ``beta`` (inverse temperature: a float, a tensor, or an ``nn.Parameter`` to learn it),
+    ``max_iter`` and ``eps`` (of relaxed ``while`` loops), ``mode`` ('soft'; 'hard' for exact
+    comparisons, of which ``hard=True`` is an alias; 'st' for straight-through: the hard values
+    forward and the soft gradients backward) and ``dist`` (the distribution family of
+    comparisons: 'logistic', 'cauchy', 'gaussian', 'reciprocal' or 'optimal') are attributes of
+    the module and may be changed between calls. Parameters named in ``static`` or annotated
+    ``int``/``float``/``bool``/``str`` are hard.
     """
+    options = dict(beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist)
     if fn is None:
-        return functools.partial(relax, beta=beta, max_iter=max_iter, eps=eps, hard=hard,
-                                 static=static)
+        return functools.partial(relax, static=static, **options)
     if isinstance(fn, runtime.RelaxedModule):
         fn = fn.__wrapped__
     if not callable(fn) or not hasattr(fn, "__code__"):
@@ -110,7 +115,7 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, static=())
         defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()):], fn.__defaults__ or ()))
         defaults.update(fn.__kwdefaults__ or {})
         cls.forward = _with_defaults(forward, code, defaults)
-    module = cls(fn, beta=beta, max_iter=max_iter, eps=eps, hard=hard, static=static, code=source)
+    module = cls(fn, static=static, code=source, **options)
     module.describe(fn_ir, filename)
     return module
 

@@ -8,6 +8,7 @@ source line it comes from.
 
 import ast
 import builtins
+import copy
 import re
 
 import astor
@@ -91,8 +92,7 @@ class _Emitter:
         self.names.taken.add("torch")
         self.self_ = self.names.fresh("self")
         self.batch = self.names.fresh("batch")
-        self.beta = self.names.fresh("beta")
-        self.hard = self.names.fresh("hard")
+        self.rx = self.names.fresh("rx")
         self.max_iter = self.names.fresh("max_iter")
         self.eps = self.names.fresh("eps")
         self.p = self.names.fresh("p")
@@ -111,8 +111,7 @@ class _Emitter:
     def module(self, filename):
         fn = self.fn
         args = [ast.arg(arg=self.self_)] + [ast.arg(arg=p.id) for p in fn.params]
-        body = [_assign(_tuple([_store(self.beta), _store(self.hard)], ast.Store()),
-                        _tuple([_attr(self.self_, "beta"), _attr(self.self_, "hard")]))]
+        body = [_assign(_store(self.rx), _call(_attr(self.self_, "relaxation")))]
         if _has_relaxed_while(fn.body):
             body.append(_assign(_tuple([_store(self.max_iter), _store(self.eps)], ast.Store()),
                                 _tuple([_attr(self.self_, "max_iter"), _attr(self.self_, "eps")])))
@@ -290,8 +289,9 @@ class _Emitter:
             else_vals, else_target = self.results("else", names)
             out.append(_assign(else_target, _call(else_name, *args)) if names
                        else ast.Expr(_call(else_name)))
+        helper = "blend_finite" if s.guarded else "blend"
         for n, t, e in zip(names, then_vals, else_vals):
-            out.append(_assign(_store(n.id), self.rt_call("blend", _load(self.p), _load(t), _load(e))))
+            out.append(_assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e))))
         return out + self.fused_blends(s)
 
     def fused_blends(self, s):
@@ -323,8 +323,10 @@ class _Emitter:
             body.body[-1] = ast.Return(_tuple([_load(names[0].id)]))
         relaxed = _tuple(ast.Constant(n.kind == RELAXED) for n in names)
         state = _tuple(_load(n.id) for n in names)
+        max_iter = _load(self.max_iter) if s.max_iter is None else self.ex(s.max_iter)
+        eps = _load(self.eps) if s.eps is None else self.ex(s.eps)
         call = self.rt_call("relaxed_while", _load(cond_name), _load(body_name), state, relaxed,
-                            _load(self.batch), _load(self.max_iter), _load(self.eps))
+                            _load(self.batch), max_iter, eps)
         target = _tuple((_store(n.id) for n in names), ast.Store())
         return [cond, body, _assign(target, call) if names else ast.Expr(call)]
 
@@ -335,6 +337,8 @@ class _Emitter:
         return method(e)
 
     def ex_Py(self, e):
+        if e.node is not None:
+            return copy.deepcopy(e.node)
         return ast.parse(e.text, mode="eval").body
 
     def ex_Name(self, e):
@@ -351,9 +355,10 @@ class _Emitter:
 
     def ex_Compare(self, e):
         if e.kind == RELAXED:
-            beta = _load(self.beta) if e.beta is None else self.ex(e.beta)
-            return self.rt_call(_CMP_HELPERS[e.op], self.ex(e.left), self.ex(e.right),
-                                beta, _load(self.hard))
+            options = {k: self.ex(v) for k, v in (("beta", e.beta), ("dist", e.dist))
+                       if v is not None}
+            return _call(_attr(self.rx, _CMP_HELPERS[e.op]), self.ex(e.left), self.ex(e.right),
+                         **options)
         return ast.Compare(left=self.ex(e.left), ops=[_CMP_NODES[e.op]()],
                            comparators=[self.ex(e.right)])
 
@@ -370,11 +375,12 @@ class _Emitter:
         return ast.UnaryOp(op=ast.Not(), operand=self.ex(e.operand))
 
     def ex_Truth(self, e):
-        return self.rt_call("truth", self.ex(e.operand), _load(self.hard))
+        return _call(_attr(self.rx, "truth"), self.ex(e.operand))
 
     def ex_IfExp(self, e):
         if e.test.kind == RELAXED:
-            return self.rt_call("blend", self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
+            helper = "blend_finite" if _contains_guard((e.body, e.orelse)) else "blend"
+            return self.rt_call(helper, self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
 
     def ex_Index(self, e):
@@ -413,8 +419,18 @@ class _Emitter:
                         keywords=[ast.keyword(arg=k, value=v) for k, v in kwargs.items()])
 
     def ex_MinMax(self, e):
-        helper = "softmin_of" if e.op == "min" else "softmax_of"
-        return self.rt_call(helper, _load(self.beta), _load(self.hard), *[self.ex(a) for a in e.args])
+        options = {"beta": self.ex(e.beta)} if e.beta is not None else {}
+        return _call(_attr(self.rx, e.op), *[self.ex(a) for a in e.args], **options)
+
+    def ex_Guarded(self, e):
+        func = _attr(self.rt, e.op) if e.op is not None else self.ex(e.func)
+        return self.rt_call("guarded", func, *[self.ex(a) for a in e.args])
+
+    def ex_Helper(self, e):
+        return _attr(self.rt, e.name)
+
+    def ex_Rx(self, e):
+        return _load(self.rx)
 
     def ex_Lift(self, e):
         if e.to == "batch":
@@ -432,6 +448,16 @@ def _is_number(e):
     except (ValueError, SyntaxError):
         return False
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _contains_guard(node):
+    if isinstance(node, ir.Guarded):
+        return True
+    if isinstance(node, (list, tuple)):
+        return any(_contains_guard(n) for n in node)
+    if hasattr(node, "__dataclass_fields__"):
+        return any(_contains_guard(getattr(node, f)) for f in node.__dataclass_fields__)
+    return False
 
 
 def _has_relaxed_while(stmts):

@@ -78,10 +78,12 @@ class Compare(Expr):
     right: Expr
     kind: Kind
     beta: Optional[Expr] = None  # this comparison's own inverse temperature, if it has one
+    dist: Optional[Expr] = None  # and its own distribution family
 
     def __str__(self):
         tag = "relaxed " if self.kind == Kind.RELAXED else ""
-        own = f" [beta={self.beta}]" if self.beta is not None else ""
+        own = "".join(f" [{k}={v}]" for k, v in (("beta", self.beta), ("dist", self.dist))
+                      if v is not None)
         return f"{tag}({self.left} {self.op} {self.right}){own}"
 
 
@@ -199,14 +201,53 @@ class Call(Expr):
 
 @dataclass(frozen=True)
 class MinMax(Expr):
-    """Soft ``min``/``max`` of relaxed values."""
+    """Soft ``min``/``max`` of relaxed values, or the probabilities of ``argmin``/``argmax``."""
 
-    op: str  # 'min' | 'max'
+    op: str  # 'min' | 'max' | 'argmin' | 'argmax'
     args: Tuple[Expr, ...]
+    kind: Kind = Kind.RELAXED
+    beta: Optional[Expr] = None
+
+    def __str__(self):
+        own = f", beta={self.beta}" if self.beta is not None else ""
+        return f"soft {self.op}({', '.join(map(str, self.args))}{own})"
+
+
+@dataclass(frozen=True)
+class Guarded(Expr):
+    """An op inside a relaxed branch that can produce values that are not finite (``1 / d``,
+    ``sqrt(x)``): guarded so that where the branch is not taken it poisons no gradient. ``op``
+    names a runtime helper for an operator, or ``func`` is the function called."""
+
+    args: Tuple[Expr, ...]
+    op: Optional[str] = None
+    func: Optional[Expr] = None
     kind: Kind = Kind.RELAXED
 
     def __str__(self):
-        return f"soft{self.op}({', '.join(map(str, self.args))})"
+        return f"guarded {self.op or self.func}({', '.join(map(str, self.args))})"
+
+
+@dataclass(frozen=True)
+class Helper(Expr):
+    """A helper of the runtime, ``rt.<name>`` in generated code (the DSL calls its own)."""
+
+    name: str
+    kind: Kind = Kind.HARD
+
+    def __str__(self):
+        return f"rt.{self.name}"
+
+
+@dataclass(frozen=True)
+class Rx(Expr):
+    """The relaxation of the running call (its beta, mode and distribution): ``rx`` in
+    generated code, for helpers that relax a condition themselves (the DSL's)."""
+
+    kind: Kind = Kind.HARD
+
+    def __str__(self):
+        return "rx"
 
 
 @dataclass(frozen=True)
@@ -293,11 +334,13 @@ class If(Stmt):
     line: int
     fused: Tuple["Fused", ...] = ()
     new: Tuple[str, ...] = ()  # blended names first defined by this `if` (in both branches)
+    guarded: bool = False  # a branch can produce values that are not finite
 
     def __str__(self):
         head = f"if {self.test}:"
         if self.relaxed:
             head = f"relaxed if {self.test}:  # blends {', '.join(n.id for n in self.blended)}"
+            head += " (guarded)" if self.guarded else ""
         out = head + "\n" + _block(self.body)
         if self.orelse:
             out += "\nelse:\n" + _block(self.orelse)
@@ -332,14 +375,18 @@ class While(Stmt):
     relaxed: bool
     carried: Tuple[Name, ...]
     line: int
+    max_iter: Optional[Expr] = None  # this loop's own limits, if it has them (else the module's)
+    eps: Optional[Expr] = None
 
     def __str__(self):
         if not self.relaxed:
             return f"while {self.test}:\n" + _block(self.body)
         acc = ", ".join(n.id for n in self.carried if n.kind == Kind.RELAXED)
         last = ", ".join(n.id for n in self.carried if n.kind != Kind.RELAXED)
-        return (f"relaxed while {self.test}:  # accumulates {acc or '-'}; last value {last or '-'}\n"
-                + _block(self.body))
+        own = "".join(f" [{k}={v}]" for k, v in (("max_iter", self.max_iter), ("eps", self.eps))
+                      if v is not None)
+        return (f"relaxed while {self.test}{own}:  # accumulates {acc or '-'}; "
+                f"last value {last or '-'}\n" + _block(self.body))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from . import ir
+from . import ir, ops
 from .errors import CompileError
 from .kinds import CONSTANT, HARD, RELAXED, is_range
 
@@ -36,6 +36,15 @@ CONSTRUCTORS = frozenset("zeros ones full empty eye linspace logspace rand randn
 FLOAT_CONSTRUCTORS = frozenset("zeros ones full empty eye linspace logspace rand randn".split())
 
 
+# Ops that can produce values that are not finite: guarded inside relaxed branches.
+RISKY = frozenset("""
+sqrt rsqrt log log2 log10 log1p reciprocal acos arccos asin arcsin atanh arctanh acosh arccosh
+pow float_power div divide true_divide floor_divide remainder fmod exp exp2 expm1 tan lgamma
+digamma erfinv logit xlogy
+""".split())
+_RISKY_OPERATORS = {ast.Div: "div", ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "power"}
+
+
 @dataclass(frozen=True)
 class _Ctx:
     relaxed: str = ""  # the innermost relaxed construct, in words ('' outside any)
@@ -60,6 +69,8 @@ class _Lowerer:
                     (node.lineno, node.col_offset, isinstance(node.ctx, ast.Load)))
         for v in self.positions.values():
             v.sort()
+        self.guarding = 0  # > 0 while lowering a relaxed branch: risky ops get guarded
+        self.guards = 0  # how many ops have been guarded so far
 
     def error(self, message, node):
         raise CompileError(message, self.source, node)
@@ -166,8 +177,12 @@ class _Lowerer:
             return ir.If(self.condition(node.test), body, orelse, False, (), node.lineno)
         inner = _Ctx(relaxed="a relaxed `if`", loop_inside=False, in_loop=ctx.in_loop)
         body_def, else_def = set(defined), set(defined)
+        guards = self.guards
+        self.guarding += 1
         body = self.block(node.body, inner, body_def)
         orelse = self.block(node.orelse, inner, else_def)
+        self.guarding -= 1
+        guarded = self.guards > guards
         written_then = _written(node.body)
         written_else = _written(node.orelse)
         blended = []
@@ -186,7 +201,7 @@ class _Lowerer:
         new = tuple(b.id for b in blended if b.id not in defined)
         defined |= {b.id for b in blended}
         return ir.If(self.condition(node.test), body, orelse, True, tuple(blended), node.lineno,
-                     new=new)
+                     new=new, guarded=guarded)
 
     def read_after(self, name, node):
         end = (node.end_lineno, node.end_col_offset)
@@ -272,7 +287,10 @@ class _Lowerer:
             return ir.Not(self.condition(node.operand), RELAXED)
         if isinstance(node, ast.Compare):
             return self.compare(node)
-        return ir.Truth(self.expr(node))
+        value = self.expr(node)
+        if isinstance(value, ir.Compare) and value.kind == RELAXED:
+            return value  # avcompile.gt(...) and its kin are probabilities already
+        return ir.Truth(value)
 
     def boolop(self, node):
         op = "and" if isinstance(node.op, ast.And) else "or"
@@ -368,6 +386,14 @@ class _Lowerer:
             if isinstance(node.op, ast.MatMult):
                 self.error("`@` on relaxed values is not supported yet: write the sum out, or call "
                            "torch.matmul (which is applied per example).", node)
+            risky = _RISKY_OPERATORS.get(type(node.op))
+            if isinstance(node.right, ast.Constant) and isinstance(node.right.value, (int, float)):
+                value = node.right.value  # a literal divisor or exponent that cannot overflow
+                if value != 0 and (risky != "power" or (value == int(value) and value >= 0)):
+                    risky = None
+            if risky and self.guarding:
+                self.guards += 1
+                return ir.Guarded((left, right), op=risky)
         return ir.BinOp(_BINOPS[type(node.op)], left, right, kind)
 
     def expr_UnaryOp(self, node, kind):
@@ -390,7 +416,10 @@ class _Lowerer:
         return ir.BoolOp(op, tuple(self.expr(v) for v in node.values), kind)
 
     def expr_IfExp(self, node, kind):
+        relaxed = self.kinds.of(node.test) == RELAXED
+        self.guarding += relaxed
         body, orelse = self.expr(node.body), self.expr(node.orelse)
+        self.guarding -= relaxed
         if kind == RELAXED:
             body = ir.Lift(body) if body.kind == CONSTANT else body
             orelse = ir.Lift(orelse) if orelse.kind == CONSTANT else orelse
@@ -438,6 +467,9 @@ class _Lowerer:
                        f"tensor over the batch. Drop the conversion, or use a torch function.", node)
         if builtin is not None:
             return ir.Call(ir.py(func), args, kwargs, kind)
+        special = self.kinds.resolve(func)
+        if special in ops.COMPARISONS or special in ops.REDUCTIONS:
+            return self.relaxed_op(special, node, args, dict(kwargs), kind)
         if self.kinds.is_torch(func):
             short = func.attr if isinstance(func, ast.Attribute) else func.id
             if kind != RELAXED:
@@ -445,17 +477,44 @@ class _Lowerer:
                 return ir.Call(self.expr(func), args, kwargs, kind, how)
             if short in ELEMENTWISE:
                 args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+                if short in RISKY and self.guarding and not kwargs:
+                    self.guards += 1
+                    return ir.Guarded(args, func=self.expr(func))
                 return ir.Call(self.expr(func), args, kwargs, kind)
             return ir.Call(self.expr(func), args, kwargs, kind, "per_example")
         if isinstance(func, ast.Attribute) and self.kinds.of(func.value) == RELAXED:
             obj = self.expr(func.value)
             if func.attr in ELEMENTWISE:
                 args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+                if func.attr in RISKY and self.guarding and not kwargs:
+                    self.guards += 1
+                    return ir.Guarded((obj,) + args, func=ir.Py(None, f"torch.Tensor.{func.attr}"))
                 return ir.Call(ir.Attr(obj, func.attr, RELAXED), args, kwargs, kind)
             method = ir.Py(None, f"torch.Tensor.{func.attr}")
             return ir.Call(method, (obj,) + args, kwargs, kind, "per_example")
         how = "batched" if kind == RELAXED else "plain"
         return ir.Call(self.expr(func), args, kwargs, kind, how)
+
+
+    def relaxed_op(self, fn, node, args, kwargs, kind):
+        """``avcompile.gt(a, b, beta=..., dist=...)`` and kin: relaxed operations with options."""
+        allowed = {"beta", "dist"} if fn in ops.COMPARISONS else {"beta"}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            self.error(f"`{fn.__name__}` takes the options {', '.join(sorted(allowed))}, not "
+                       f"{', '.join(sorted(unknown))}.", node)
+        if fn in ops.COMPARISONS:
+            if len(args) != 2:
+                self.error(f"`{fn.__name__}` compares two values: `{fn.__name__}(a, b)`.", node)
+            if kind != RELAXED:  # hard operands: Python's own comparison
+                return ir.Compare(ops.COMPARISONS[fn], args[0], args[1], kind)
+            left, right = (ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+            return ir.Compare(ops.COMPARISONS[fn], left, right, RELAXED,
+                              beta=kwargs.get("beta"), dist=kwargs.get("dist"))
+        if not args:
+            self.error(f"`{fn.__name__}` needs at least one value.", node)
+        args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+        return ir.MinMax(ops.REDUCTIONS[fn], args, beta=kwargs.get("beta"))
 
 
 def _as_load(target):

@@ -13,6 +13,7 @@ the elements it wrote.
 
 import builtins
 import functools
+import math
 import linecache
 import re
 import types
@@ -21,18 +22,19 @@ import torch
 
 __all__ = [
     "Batch",
+    "Relaxation",
     "RelaxedModule",
     "and_",
     "as_list",
     "batched_call",
     "blend",
-    "eq",
-    "ge",
-    "gt",
-    "le",
+    "blend_finite",
+    "div",
+    "floordiv",
+    "guarded",
+    "mod",
+    "power",
     "lift",
-    "lt",
-    "ne",
     "or_",
     "output",
     "pack",
@@ -40,10 +42,17 @@ __all__ = [
     "put",
     "relaxed_while",
     "shape",
-    "softmax_of",
-    "softmin_of",
-    "truth",
     "unpack",
+    # DSL support
+    "call_first",
+    "as_range",
+    "let_value",
+    "weighted_write",
+    "index_write",
+    "mode_of",
+    "cat_prob_eq",
+    "cosine_similarity",
+    "check_example",
 ]
 
 
@@ -103,14 +112,18 @@ class Batch:
 class RelaxedModule(torch.nn.Module):
     """Base class of generated modules: holds the hyperparameters and the user's free names."""
 
-    def __init__(self, fn=None, *, beta, max_iter, eps, hard, static=(), code, free=None):
+    def __init__(self, fn=None, *, beta, max_iter, eps, hard=False, mode=None, dist="logistic",
+                 static=(), code, free=None):
         """``fn`` is the user's function whose free names the module reads at each call; a module
         built from IR alone (the DSL) gives the values of its free names in ``free`` instead."""
         super().__init__()
         self.beta = beta
         self.max_iter = max_iter
         self.eps = eps
-        self.hard = hard
+        self.mode = mode if mode is not None else ("hard" if hard else "soft")
+        if hard and self.mode != "hard":
+            raise ValueError(f"hard=True contradicts mode={mode!r}; give one of them")
+        self.dist = dist
         self.static = tuple(static)
         self.code = code
         if fn is not None:
@@ -120,6 +133,50 @@ class RelaxedModule(torch.nn.Module):
             self._globals = fn.__globals__
         else:
             self._closure, self._globals = {}, dict(free or {})
+
+    @property
+    def mode(self):
+        """'soft', 'hard' (exact comparisons) or 'st' (hard forward, soft gradient)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value):
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {value!r}")
+        self._mode = value
+
+    @property
+    def hard(self):
+        """Whether comparisons are exact (``mode == 'hard'``); setting it sets the mode."""
+        return self._mode == "hard"
+
+    @hard.setter
+    def hard(self, value):
+        self.mode = "hard" if value else "soft"
+
+    @property
+    def dist(self):
+        """The distribution family of relaxed comparisons."""
+        return self._dist
+
+    @dist.setter
+    def dist(self, value):
+        if value not in DISTRIBUTIONS:
+            raise ValueError(f"dist must be one of {', '.join(map(repr, DISTRIBUTIONS))}, "
+                             f"not {value!r}")
+        self._dist = value
+
+    def __setattr__(self, name, value):
+        # `beta` may be a float, a tensor or an nn.Parameter (learned), and may change kind
+        # between calls, which nn.Module would refuse for a registered parameter.
+        if name == "beta" and "_parameters" in self.__dict__ and "beta" in self._parameters \
+                and not isinstance(value, torch.nn.Parameter):
+            del self._parameters["beta"]
+        super().__setattr__(name, value)
+
+    def relaxation(self):
+        """The relaxation of one call: the hyperparameters as they are now."""
+        return Relaxation(self.beta, self._mode, self._dist)
 
     def free(self, name):
         """The value a free name of the user's function has now (closure, global, then builtin)."""
@@ -150,7 +207,9 @@ class RelaxedModule(torch.nn.Module):
         io = ""
         if getattr(self, "inputs", None) is not None:
             io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
-        return f"{io}beta={beta}, hard={self.hard}, max_iter={self.max_iter}, eps={self.eps}"
+        dist = f", dist={self._dist!r}" if self._dist != "logistic" else ""
+        return (f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, "
+                f"eps={self.eps}")
 
 
 def errors_at_user_lines(forward):
@@ -287,68 +346,150 @@ def put(x, index, value):
 
 
 # ---------------------------------------------------------------------------------------------
-# Relaxed conditions (SEMANTICS 3). In hard mode each is the exact comparison, as 1.0 or 0.0.
+# Relaxed conditions (SEMANTICS 3) and their distribution families.
+
+DISTRIBUTIONS = ("logistic", "cauchy", "gaussian", "reciprocal", "optimal")
+MODES = ("soft", "hard", "st")
 
 
-def _mask(m, a, b):
+def cdf(x, dist):
+    """Probability that ``a > b`` for ``x = beta * (a - b)`` under a distribution family."""
+    if dist == "logistic":
+        return torch.sigmoid(x)
+    if dist == "cauchy":
+        return torch.atan(x) / math.pi + 0.5
+    if dist == "gaussian":
+        return 0.5 * torch.erfc(-x / math.sqrt(2.0))
+    if dist == "reciprocal":  # clamped so that beta = inf gives 0 or 1, not inf / inf
+        x = x.clamp(-1e30, 1e30)
+        return 0.5 * (x / (2.0 + x.abs()) + 1.0)
+    if dist == "optimal":  # linear near 0, 1/(16 x) tails: diffsort's optimal monotonic sigmoid
+        tail = 1.0 / (16.0 * x.abs().clamp(min=0.25))
+        return torch.where(x > 0.25, 1.0 - tail, torch.where(x < -0.25, tail, x + 0.5))
+    raise ValueError(f"unknown distribution {dist!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+
+
+def density(x, dist):
+    """The family's density at ``x = beta * (a - b)``, scaled to peak 1: the probability of ``==``."""
+    if dist == "logistic":  # sech^2(x / 2), written so that it neither overflows nor loses its grad
+        e = torch.exp(-x.abs())
+        return 4.0 * e / (1.0 + e) ** 2
+    if dist == "cauchy":
+        return 1.0 / (1.0 + x * x)
+    if dist == "gaussian":
+        return torch.exp(-0.5 * x * x)
+    if dist == "reciprocal":
+        return 4.0 / (2.0 + x.abs()) ** 2
+    if dist == "optimal":
+        ax = x.abs()
+        return torch.where(ax <= 0.25, torch.ones_like(x), 1.0 / (16.0 * ax.clamp(min=0.25) ** 2))
+    raise ValueError(f"unknown distribution {dist!r}; choose one of {', '.join(DISTRIBUTIONS)}")
+
+
+def _exact(m, a, b):
+    """A bool tensor of exact comparisons as 1.0 / 0.0 in the operands' floating dtype."""
+    m = torch.as_tensor(m)
     for v in (a, b):
         if isinstance(v, torch.Tensor) and v.is_floating_point():
             return m.to(v.dtype)
     return m.to(torch.get_default_dtype())
 
 
-def gt(a, b, beta, hard):
-    """Probability that ``a > b``: sigmoid(beta * (a - b))."""
-    if hard:
-        return _mask(torch.as_tensor(a > b), a, b)
-    return torch.sigmoid((a - b) * beta)
+class Relaxation:
+    """How one call relaxes its conditions: ``beta``, ``mode`` and ``dist``.
+
+    ``mode`` is 'soft' (probabilities), 'hard' (exact comparisons, 1.0 or 0.0) or 'st'
+    (straight-through: the hard value forward, the soft gradient backward). A comparison may
+    override ``beta`` and ``dist`` for itself.
+    """
+
+    __slots__ = ("beta", "mode", "dist")
+
+    def __init__(self, beta, mode="soft", dist="logistic"):
+        self.beta, self.mode, self.dist = beta, mode, dist
+
+    def _decide(self, exact, soft):
+        """``exact`` a thunk of the exact value, ``soft`` a thunk of the relaxed one."""
+        if self.mode == "soft":
+            return soft()
+        if self.mode == "hard":
+            return exact()
+        relaxed = soft()
+        return exact() + (relaxed - relaxed.detach())
+
+    def _x(self, a, b, beta):
+        return (a - b) * (self.beta if beta is None else beta)
+
+    def gt(self, a, b, beta=None, dist=None):
+        """``a > b``: F(beta * (a - b))."""
+        return self._decide(lambda: _exact(a > b, a, b),
+                            lambda: cdf(self._x(a, b, beta), dist or self.dist))
+
+    def ge(self, a, b, beta=None, dist=None):
+        """``a >= b``: relaxed as ``a > b``; exact ties hold."""
+        return self._decide(lambda: _exact(a >= b, a, b),
+                            lambda: cdf(self._x(a, b, beta), dist or self.dist))
+
+    def lt(self, a, b, beta=None, dist=None):
+        """``a < b``: F(-beta * (a - b))."""
+        return self._decide(lambda: _exact(a < b, a, b),
+                            lambda: cdf(-self._x(a, b, beta), dist or self.dist))
+
+    def le(self, a, b, beta=None, dist=None):
+        """``a <= b``: relaxed as ``a < b``; exact ties hold."""
+        return self._decide(lambda: _exact(a <= b, a, b),
+                            lambda: cdf(-self._x(a, b, beta), dist or self.dist))
+
+    def eq(self, a, b, beta=None, dist=None):
+        """``a == b``: the family's density at beta * (a - b), scaled to peak 1."""
+        return self._decide(lambda: _exact(a == b, a, b),
+                            lambda: density(self._x(a, b, beta), dist or self.dist))
+
+    def ne(self, a, b, beta=None, dist=None):
+        """``a != b``: 1 minus the probability of ``==``."""
+        return self._decide(lambda: _exact(a != b, a, b),
+                            lambda: 1.0 - density(self._x(a, b, beta), dist or self.dist))
+
+    def truth(self, value):
+        """``if v:`` on a relaxed value: its probability is the value itself (in [0, 1])."""
+        if self.mode != "hard" and not torch.compiler.is_compiling() \
+                and bool(((value < 0) | (value > 1)).any()):
+            raise ValueError(
+                "a relaxed value used as a condition must lie in [0, 1] (it is its own "
+                f"probability); got values from {value.min().item()} to {value.max().item()}")
+        return self._decide(lambda: (value > 0.5).to(value.dtype), lambda: value)
+
+    def min(self, *values, beta=None):
+        """Soft ``min``: sum_i softmin(beta * v)_i * v_i (over the first dimension for one value)."""
+        stacked = _stack_values(values)
+        beta = self.beta if beta is None else beta
+        return self._decide(lambda: stacked.amin(0),
+                            lambda: (torch.softmax(-(beta * stacked), 0) * stacked).sum(0))
+
+    def max(self, *values, beta=None):
+        """Soft ``max``: sum_i softmax(beta * v)_i * v_i (over the first dimension for one value)."""
+        stacked = _stack_values(values)
+        beta = self.beta if beta is None else beta
+        return self._decide(lambda: stacked.amax(0),
+                            lambda: (torch.softmax(beta * stacked, 0) * stacked).sum(0))
+
+    def argmin(self, *values, beta=None):
+        """Probabilities over positions of being the minimum: softmin(beta * v)."""
+        stacked = _stack_values(values)
+        beta = self.beta if beta is None else beta
+        return self._decide(lambda: _one_hot(stacked.argmin(0), stacked),
+                            lambda: torch.softmax(-(beta * stacked), 0))
+
+    def argmax(self, *values, beta=None):
+        """Probabilities over positions of being the maximum: softmax(beta * v)."""
+        stacked = _stack_values(values)
+        beta = self.beta if beta is None else beta
+        return self._decide(lambda: _one_hot(stacked.argmax(0), stacked),
+                            lambda: torch.softmax(beta * stacked, 0))
 
 
-def ge(a, b, beta, hard):
-    """Probability that ``a >= b``: the same relaxation as ``a > b``; hard mode includes ties."""
-    if hard:
-        return _mask(torch.as_tensor(a >= b), a, b)
-    return torch.sigmoid((a - b) * beta)
-
-
-def lt(a, b, beta, hard):
-    """Probability that ``a < b``: sigmoid(-beta * (a - b))."""
-    if hard:
-        return _mask(torch.as_tensor(a < b), a, b)
-    return torch.sigmoid(-((a - b) * beta))
-
-
-def le(a, b, beta, hard):
-    """Probability that ``a <= b``: the same relaxation as ``a < b``; hard mode includes ties."""
-    if hard:
-        return _mask(torch.as_tensor(a <= b), a, b)
-    return torch.sigmoid(-((a - b) * beta))
-
-
-def eq(a, b, beta, hard):
-    """Probability that ``a == b``: 1 / cosh(beta * (a - b) / 2)^2."""
-    if hard:
-        return _mask(torch.as_tensor(a == b), a, b)
-    return 1.0 / torch.cosh((a - b) * beta / 2.0) ** 2
-
-
-def ne(a, b, beta, hard):
-    """Probability that ``a != b``: 1 - 1 / cosh(beta * (a - b) / 2)^2."""
-    if hard:
-        return _mask(torch.as_tensor(a != b), a, b)
-    return 1.0 - 1.0 / torch.cosh((a - b) * beta / 2.0) ** 2
-
-
-def truth(value, hard):
-    """The probability that a relaxed value, used as a condition, holds: the value itself."""
-    if hard:
-        return (value > 0.5).to(value.dtype)
-    if not torch.compiler.is_compiling() and bool(((value < 0) | (value > 1)).any()):
-        raise ValueError(
-            "a relaxed value used as a condition must lie in [0, 1] (it is its own probability); "
-            f"got values from {value.min().item()} to {value.max().item()}"
-        )
-    return value
+def _one_hot(index, like):
+    return torch.nn.functional.one_hot(index, like.shape[0]).movedim(-1, 0).to(like.dtype)
 
 
 def and_(p, q):
@@ -375,6 +516,61 @@ def blend(p, then, orelse):
         if then.dtype == orelse.dtype:
             return torch.lerp(orelse, then, p)
     return p * then + (1 - p) * orelse
+
+
+def blend_finite(p, then, orelse):
+    """``blend`` for branches that can produce values that are not finite (a division by zero,
+    the square root of a negative): such a value counts as its branch not taken, so it poisons
+    neither the value nor the gradient."""
+    if isinstance(then, list):
+        return [t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse)]
+    then, orelse = torch.as_tensor(then), torch.as_tensor(orelse)
+    p = torch.as_tensor(p)
+    then_ok, else_ok = torch.isfinite(then), torch.isfinite(orelse)
+    safe_then = torch.where(then_ok, then, orelse)
+    safe_else = torch.where(else_ok, orelse, safe_then)
+    return p * safe_then + (1 - p) * safe_else
+
+
+def guarded(op, *args):
+    """``op(*args)`` for an op that may produce values that are not finite, or infinite
+    derivatives (``1 / d`` at 0, ``sqrt`` at 0 or below), inside a relaxed branch. Where it does,
+    the value is kept but no gradient flows through the op, so a branch that is (softly) not
+    taken cannot turn into NaN or infinite gradients."""
+    probes = [a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point()
+              else a for a in args]
+    inputs = [a for a in probes if isinstance(a, torch.Tensor) and a.requires_grad]
+    with torch.enable_grad():
+        raw = op(*probes)
+        slopes = torch.autograd.grad(raw.sum(), inputs, allow_unused=True) if inputs else ()
+    raw = raw.detach()
+    bad = ~torch.isfinite(raw)
+    for slope in slopes:
+        if slope is not None:
+            bad = bad | ~torch.isfinite(slope)
+    safe = [torch.where(bad, torch.full_like(a, 0.5), a) if isinstance(a, torch.Tensor) else a
+            for a in args]
+    return torch.where(bad, raw, op(*safe))
+
+
+def div(a, b):
+    """``a / b`` (named, for ``guarded``)."""
+    return a / b
+
+
+def floordiv(a, b):
+    """``a // b`` (named, for ``guarded``)."""
+    return a // b
+
+
+def mod(a, b):
+    """``a % b`` (named, for ``guarded``)."""
+    return a % b
+
+
+def power(a, b):
+    """``a ** b`` (named, for ``guarded``)."""
+    return a ** b
 
 
 def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
@@ -415,22 +611,6 @@ def _stack_values(values):
     return torch.stack(torch.broadcast_tensors(*tensors))
 
 
-def softmin_of(beta, hard, *values):
-    """Soft ``min``: sum_i softmin(beta * v)_i * v_i (over the first dimension for one argument)."""
-    stacked = _stack_values(values)
-    if hard:
-        return stacked.amin(0)
-    return (torch.softmax(-(beta * stacked), 0) * stacked).sum(0)
-
-
-def softmax_of(beta, hard, *values):
-    """Soft ``max``: sum_i softmax(beta * v)_i * v_i (over the first dimension for one argument)."""
-    stacked = _stack_values(values)
-    if hard:
-        return stacked.amax(0)
-    return (torch.softmax(beta * stacked, 0) * stacked).sum(0)
-
-
 def per_example(fn, args, relaxed, kwargs):
     """Call a torch function or tensor method per example, through ``torch.vmap``."""
     args = [pack(a) if r else a for a, r in zip(args, relaxed)]
@@ -455,3 +635,100 @@ def batched_call(fn, args, relaxed, kwargs):
     args = [_to_first(pack(a)) if r else a for a, r in zip(args, relaxed)]
     return _to_last(fn(*args, **kwargs))
 
+
+# ---------------------------------------------------------------------------------------------
+# DSL support: what the code that ``avcompile.dsl`` generates calls besides the above.
+
+
+def call_first(fn, args, relaxed):
+    """Call a DSL lambda with batch-first tensors, as AlgoVision does, and return its result as
+    it is: an index, a ``VarInt``'s value or a ``Var``'s initial value (not per example)."""
+    return fn(*[_to_first(pack(a)) if r else a for a, r in zip(args, relaxed)])
+
+
+def as_range(value, what="For"):
+    """What a DSL ``For`` iterates over: ``range(n)`` for an int n, else the list of values."""
+    if isinstance(value, int):
+        return range(value)
+    if isinstance(value, (str, torch.Tensor)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{what}: the range must be an int or a list of ints, not "
+                        f"{type(value).__name__}")
+    return list(value)
+
+
+def let_value(value, var, what):
+    """A lambda's result written to a whole DSL variable, as AlgoVision's ``Let`` writes it: a
+    tensor must have the variable's shape, a number fills it (``value * ones_like(var)``)."""
+    like = pack(var)
+    if isinstance(value, torch.Tensor):
+        if value.shape != like.shape:
+            first = lambda s: tuple(s[-1:]) + tuple(s[:-1])  # noqa: E731 (shapes batch-first)
+            raise ValueError(f"{what}: the value has shape {first(value.shape)} but the variable "
+                             f"has shape {first(like.shape)} (batch first); a Let must keep the "
+                             f"variable's shape")
+        return value
+    if isinstance(value, (int, float)):
+        return value * torch.ones_like(like)
+    raise TypeError(f"{what}: the lambda returned {type(value).__name__}; a Let takes a tensor, "
+                    f"an int or a float")
+
+
+def weighted_write(var, value, p):
+    """``Let('x', [w], v)`` with a probability-weight index ``w``: ``p * v + (1 - p) * x``, where
+    ``v`` spreads over the dimensions of ``x`` that it lacks (AlgoVision's probabilistic update)."""
+    var = pack(var)
+    if isinstance(value, torch.Tensor):
+        value = pack(value)
+        while 0 < value.dim() < var.dim():
+            value = value.unsqueeze(-2)  # batch-last: new dimensions go before the batch
+    return p * value + (1 - p) * var
+
+
+def index_write(var, index, value, what):
+    """``Let('x', [...], v)`` whose index list holds lambdas of per-example values: each gives an
+    int (an element write), or, as the only index, a batch-first tensor of probability weights."""
+    if any(isinstance(k, torch.Tensor) for k in index):
+        if len(index) != 1:
+            raise ValueError(f"{what}: a probability-weight index must be the only index, got "
+                             f"{len(index)} indices")
+        return weighted_write(var, value, index[0].movedim(0, -1))
+    for k in index:
+        if not isinstance(k, (int, slice)):
+            raise TypeError(f"{what}: an index must be an int or a tensor of probability "
+                            f"weights, not {type(k).__name__}")
+    return put(pack(var), tuple(index), value)
+
+
+def mode_of(rx, mode):
+    """``rx`` with another mode: a DSL ``If``/``While`` with its own ``hard``."""
+    return Relaxation(rx.beta, mode, rx.dist)
+
+
+def _cosine(a, b):
+    # The examples' last dimension: batch-last, the one before the batch.
+    return torch.nn.functional.cosine_similarity(a, b, dim=-2)
+
+
+def cat_prob_eq(rx, a, b, beta=None):
+    """``CatProbEq``: 1 / cosh(beta * (1 - cos(a, b))), cosine over each example's last
+    dimension; hard, whether that is above 1/2."""
+    beta = rx.beta if beta is None else beta
+    p = 1.0 / torch.cosh((1.0 - _cosine(a, b)) * beta)
+    return rx._decide(lambda: (p > 0.5).to(p.dtype), lambda: p)
+
+
+def cosine_similarity(rx, a, b):
+    """``CosineSimilarity``: cos(a, b) over each example's last dimension, as a probability;
+    hard, whether it is above 1/2."""
+    p = _cosine(a, b)
+    return rx._decide(lambda: (p > 0.5).to(p.dtype), lambda: p)
+
+
+def check_example(value, example_shape, dtype, what):
+    """A DSL ``Input``/``Output``'s declared shape (of one example) and dtype."""
+    if example_shape is not None and tuple(shape(value)) != tuple(example_shape):
+        raise ValueError(f"{what}: the shape of one example is {tuple(shape(value))}, but "
+                         f"{tuple(example_shape)} is declared (the batch dimension comes first and "
+                         f"is not part of the declared shape)")
+    if dtype is not None and pack(value).dtype != dtype:
+        raise ValueError(f"{what}: the dtype is {pack(value).dtype}, but {dtype} is declared")

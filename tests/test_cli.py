@@ -77,7 +77,7 @@ def test_show_annotate():
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     k = lines.index("25 |             if array[i] > array[i + 1]:")
-    assert lines[k + 1].endswith("p = rt.gt(array[i], array[i + 1], beta, hard)")
+    assert lines[k + 1].endswith("p = rx.gt(array[i], array[i + 1])")
     assert "28 |                 loss = loss + 1" in lines
 
 
@@ -162,7 +162,7 @@ def test_print_gives_a_summary():
 
     text = str(bubble_sort)
     assert text == ("bubble_sort(inputs=(array: relaxed), outputs=(array, loss), beta=5, "
-                    "hard=False, max_iter=1024, eps=1e-05)")
+                    "mode='soft', max_iter=1024, eps=1e-05)")
 
 
 def mismatched(x, y):

@@ -1,0 +1,73 @@
+"""Relaxed operations to call inside a relaxed function when the defaults are not what you want.
+
+Inside ``@relax`` these compile into the module's relaxation, with their own ``beta`` or ``dist``
+where given::
+
+    @relax(beta=10)
+    def f(x, y):
+        if avcompile.gt(x, y, beta=2.0, dist="cauchy"):   # a softer, heavy-tailed comparison
+            x = y
+        weights = avcompile.argmax(x)                      # probabilities over positions
+        return x, weights
+
+Called outside a relaxed function they relax tensors in the same way (``beta`` 10 and the logistic
+family unless given); plain numbers give Python's exact answer.
+"""
+
+import operator
+
+import torch
+
+from .runtime import Relaxation, _to_last
+
+__all__ = ["argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne", "softmax", "softmin"]
+
+
+def _relaxation(beta, dist):
+    return Relaxation(10.0 if beta is None else beta, "soft", dist or "logistic")
+
+
+_PYTHON = {"gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"),
+           "le": (operator.le, "<="), "eq": (operator.eq, "=="), "ne": (operator.ne, "!=")}
+
+
+def _compare(method):
+    python, symbol = _PYTHON[method]
+
+    def compare(a, b, *, beta=None, dist=None):
+        if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
+            return python(a, b)
+        return getattr(_relaxation(beta, dist), method)(a, b)
+
+    compare.__name__ = compare.__qualname__ = method
+    compare.__doc__ = (f"The probability that ``a {symbol} b``, relaxed with this comparison's "
+                       f"own ``beta`` and ``dist`` where given.")
+    return compare
+
+
+gt, ge, lt, le, eq, ne = (_compare(m) for m in ("gt", "ge", "lt", "le", "eq", "ne"))
+
+
+def _over_positions(method):
+    def reduce(*values, beta=None):
+        # Outside a relaxed function a tensor is batch-first: positions are its last dimension.
+        values = [_to_last(v) if isinstance(v, torch.Tensor) and len(values) == 1 else v
+                  for v in values]
+        out = getattr(_relaxation(beta, None), method)(*values)
+        return out.movedim(0, -1) if method.startswith("arg") else out
+
+    reduce.__name__ = reduce.__qualname__ = method
+    return reduce
+
+
+argmax = _over_positions("argmax")
+argmax.__doc__ = "Per-example probabilities over positions of holding the maximum: softmax(beta x)."
+argmin = _over_positions("argmin")
+argmin.__doc__ = "Per-example probabilities over positions of holding the minimum: softmin(beta x)."
+softmax = _over_positions("max")
+softmax.__doc__ = "The soft maximum: sum of softmax(beta x) * x (AlgoVision's ``Max``)."
+softmin = _over_positions("min")
+softmin.__doc__ = "The soft minimum: sum of softmin(beta x) * x (AlgoVision's ``Min``)."
+
+COMPARISONS = {gt: ">", ge: ">=", lt: "<", le: "<=", eq: "==", ne: "!="}
+REDUCTIONS = {argmax: "argmax", argmin: "argmin", softmax: "max", softmin: "min"}
