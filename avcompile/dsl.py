@@ -690,9 +690,10 @@ class _Var:
     what: str
     shape: Optional[tuple] = None
     type: Optional[type] = None
+    unpacked: bool = False  # kept as a Python list of its elements (only used element-wise)
 
     def ref(self):
-        return ir.Name(self.local, self.kind)
+        return ir.Name(self.local, self.kind, self.unpacked)
 
 
 def _number(value):
@@ -845,6 +846,7 @@ class _Builder:
         for name in sorted(self.names_in_program):
             self.local(name)
         self.hard_types = self.infer_hard_types()
+        self.unpacked = self.find_unpacked()
         params, body = [], []
         for elem in self.inputs:
             var = self.declare(elem, RELAXED, "an Input", shape=elem.shape)
@@ -869,7 +871,8 @@ class _Builder:
 
     def declare(self, elem, kind, what, shape=None, type_=None):
         var = _Var(elem.name, self.local(elem.name), kind, what,
-                   tuple(shape) if shape is not None else None, type_)
+                   tuple(shape) if shape is not None else None, type_,
+                   unpacked=elem.name in self.unpacked)
         self.scope[elem.name] = var
         self.declared[elem.name] = var
         return var
@@ -947,6 +950,73 @@ class _Builder:
             if before == types_:
                 break
         return types_
+
+    def find_unpacked(self):
+        """The Inputs and Vars (of a tensor initial value) that the program reads and writes only
+        one element at a time, with one hard index: they are kept as lists of their elements, so
+        that an element write costs no tensor op and a relaxed If blends only what it wrote."""
+        relaxed = {v.name for v in self.inputs} | {v.name for v in self.variables}
+        candidates = {v.name for v in self.inputs} | {
+            v.name for v in self.variables
+            if isinstance(v.initial_value, torch.Tensor) and v.initial_value.dim() > 0}
+        indexed, whole = set(), set()
+
+        def hard_index(index):
+            if isinstance(index, bool) or index is None or isinstance(index, slice):
+                return False
+            if isinstance(index, str):
+                return index not in relaxed
+            if _is_lambda(index):
+                return not set(_Lambda.of(index).args) & relaxed
+            return isinstance(index, int)
+
+        def read_by(value):
+            if isinstance(value, str):
+                whole.add(value)
+            elif _is_lambda(value):
+                whole.update(_Lambda.of(value).args)
+
+        def condition(cond):
+            for side in (cond.left, cond.right):
+                if isinstance(side, Condition):
+                    condition(side)
+                else:
+                    read_by(side)
+
+        def walk(items):
+            for item in items:
+                if isinstance(item, Let) and isinstance(item.variable, str):
+                    if item.index_variable:
+                        ok = len(item.index_variable) == 1 and hard_index(item.index_variable[0])
+                        (indexed if ok else whole).add(item.variable)
+                        for index in item.index_variable:
+                            read_by(index)
+                    else:
+                        whole.add(item.variable)
+                    if item.index_value:
+                        ok = len(item.index_value) == 1 and hard_index(item.index_value[0])
+                        (indexed if ok else whole).add(item.value)
+                        for index in item.index_value:
+                            read_by(index)
+                    else:
+                        read_by(item.value)
+                elif isinstance(item, (Let, LetInt)):
+                    whole.update(item.variable if isinstance(item.variable, list)
+                                 else [item.variable])
+                    read_by(item.value)
+                elif isinstance(item, (If, While)):
+                    condition(item.condition)
+                elif isinstance(item, For):
+                    read_by(item.range_or_list)
+                elif isinstance(item, Print):
+                    read_by(item.function)
+                for block in (getattr(item, "if_true", ()), getattr(item, "if_false", ()),
+                              getattr(item, "sequence", ())):
+                    walk(block)
+
+        walk(self.body)
+        # Lambdas of initial values run once: they may read an unpacked array (it is stacked).
+        return (candidates & indexed) - whole
 
     # ------------------------------------------------------------------------------ reading
 
@@ -1233,7 +1303,9 @@ class _Builder:
                            (), RELAXED)
             return ir.Assign((var.ref(),), call, line)
         index = hard[0] if len(hard) == 1 else ir.Tuple_(tuple(hard), HARD)
-        if value.kind == CONSTANT:
+        if var.unpacked and value.kind != RELAXED:
+            value = ir.Lift(value, "batch")  # an element of its own
+        elif value.kind == CONSTANT:
             value = ir.Lift(value)
         return ir.Assign((ir.Index(var.ref(), index, RELAXED),), value, line)
 
