@@ -1,0 +1,638 @@
+"""Conformance programs: each written once as plain Python and once in AlgoVision's DSL.
+
+Every entry of ``PROGRAMS`` holds
+
+- ``fn``: a plain function written for one example, in avcompile's subset. It must run unchanged
+  under CPython on one example given as Python floats / lists of floats / lists of lists;
+- ``algorithm(beta, eps, max_iter)``: the same algorithm as an AlgoVision ``Algorithm``. Every
+  ``If`` gets ``epsilon=BRANCH_EPSILON`` so that AlgoVision skips no branch (avcompile never
+  does); ``eps`` and ``max_iter`` govern ``While`` and must equal those given to ``relax``;
+- ``args``: one ``(name, shape)`` per argument, the shape of one example (``"n"`` stands for the
+  program's length, drawn from ``n_range``), and the value range of random inputs;
+- ``outputs``: the names of ``fn``'s returned values, in the order ``fn`` returns them; they are
+  the names of the ``Algorithm``'s ``Output``s, which may come in another order.
+
+The helpers at the bottom build batched inputs and convert between the module's batched world and
+plain Python's single examples. Only avcompile's public API is used by the tests that read this.
+"""
+
+import dataclasses
+import math
+from typing import Callable
+
+import torch
+from algovision import (
+    GT,
+    LT,
+    Algorithm,
+    Eq,
+    For,
+    If,
+    Input,
+    IsTrue,
+    Let,
+    LetInt,
+    Min,
+    NEq,
+    Output,
+    Var,
+    VarInt,
+    While,
+)
+from algovision.core import Condition
+
+# AlgoVision skips an `If` branch whose probability is below this for the whole batch.
+BRANCH_EPSILON = 1e-12
+
+
+def _if(condition, then=None, orelse=None):
+    """An AlgoVision ``If`` that never skips a branch in practice."""
+    return If(condition, if_true=then, if_false=orelse, epsilon=BRANCH_EPSILON)
+
+
+class _Not(Condition):
+    """``not c`` for an AlgoVision condition ``c``: 1 - c (keeps ``c``'s beta so ``|`` works)."""
+
+    def __init__(self, condition):
+        super().__init__(left=condition, right=None, beta=condition.beta)
+
+    def __call__(self, state):
+        return 1.0 - self.left(state)
+
+
+def x_i(x, i):
+    """Element ``i`` of every example of the state variable ``x`` (an AlgoVision lambda)."""
+    return x[:, i]
+
+
+# --------------------------------------------------------------------------------------------
+# 1. Bubble sort (SEMANTICS section 1): the sorted array and the (expected) number of swaps.
+
+
+def bubble_sort(array):
+    n = len(array)
+    swapped = 1.0
+    loss = 0.0
+    while swapped:
+        swapped = 0.0
+        for i in range(n - 1):
+            if array[i] > array[i + 1]:
+                array[i], array[i + 1] = array[i + 1], array[i]
+                swapped = 1.0
+                loss = loss + 1
+        n = n - 1
+    return array, loss
+
+
+def bubble_sort_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("array"),
+        Var("a", lambda array: array.new_zeros(())),
+        Var("b", lambda array: array.new_zeros(())),
+        Var("swapped", lambda array: array.new_ones(())),
+        Var("loss", lambda array: array.new_zeros(())),
+        VarInt("n", lambda array: array.shape[1]),
+        While(
+            IsTrue("swapped"),
+            Let("swapped", 0.0),
+            For(
+                "i",
+                lambda n: n - 1,
+                Let("a", "array", ["i"]),
+                Let("b", "array", [lambda i: i + 1]),
+                _if(
+                    GT("a", "b"),
+                    [
+                        Let("array", ["i"], "b"),
+                        Let("array", [lambda i: i + 1], "a"),
+                        Let("swapped", 1.0),
+                        Let("loss", lambda loss: loss + 1),
+                    ],
+                ),
+            ),
+            LetInt("n", lambda n: n - 1),
+        ),
+        Output("array"),
+        Output("loss"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 2. Running maximum with a relaxed `if` inside a hard `for`.
+
+
+def running_max(x):
+    m = x[0]
+    for i in range(1, len(x)):
+        if x[i] > m:  # noqa: PLR1730 (the relaxed `if` is the point)
+            m = x[i]
+    return m
+
+
+def running_max_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("m", lambda x: x.new_zeros(())),
+        Let("m", "x", [0]),
+        For("i", lambda x: range(1, x.shape[1]), _if(GT(x_i, "m"), Let("m", "x", ["i"]))),
+        Output("m"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 3. if / elif / else on a per-example scalar; `y` is assigned in every branch only.
+
+
+def piecewise(x):
+    if x < -1.0:
+        y = -2.0 * x
+    elif x < 1.0:
+        y = x * x
+    else:
+        y = 3.0
+    return y
+
+
+def piecewise_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("y", lambda x: x.new_zeros(())),
+        _if(
+            LT("x", -1.0),
+            Let("y", lambda x: -2.0 * x),
+            _if(LT("x", 1.0), Let("y", lambda x: x * x), Let("y", 3.0)),
+        ),
+        Output("y"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 4. A relaxed `while` counting the steps from x up to 5.
+
+
+def while_counter(x):
+    count = 0.0
+    while x < 5:
+        x = x + 1
+        count = count + 1
+    return count, x
+
+
+def while_counter_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("count", lambda x: x.new_zeros(())),
+        While(LT("x", 5.0), Let("x", lambda x: x + 1), Let("count", lambda count: count + 1)),
+        Output("count"),
+        Output("x"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 5. A relaxed `while` whose condition depends on two variables that both change.
+
+
+def while_two_vars(a, b):
+    steps = 0.0
+    while a < b:
+        a = a + 1.0
+        b = b - 0.5 * a
+        steps = steps + 1.0
+    return a, b, steps
+
+
+def while_two_vars_av(beta, eps=1e-5, max_iter=1024):
+    # Outputs in another order than `fn` returns them, to exercise the mapping by name.
+    return Algorithm(
+        Input("a"),
+        Input("b"),
+        Var("steps", lambda a: a.new_zeros(())),
+        While(
+            LT("a", "b"),
+            Let("a", lambda a: a + 1.0),
+            Let("b", lambda a, b: b - 0.5 * a),
+            Let("steps", lambda steps: steps + 1.0),
+        ),
+        Output("steps"),
+        Output("a"),
+        Output("b"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 6. `and`, `or`, `not` on relaxed comparisons.
+
+
+def logic(x, y):
+    z = 0.0
+    if x > 0.0 and y > 0.0:
+        z = z + 1.0
+    if x < -1.0 or not y < 1.0:
+        z = z + 2.0
+    if not x > y:
+        z = z * 3.0
+    return z
+
+
+def logic_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Input("y"),
+        Var("z", lambda x: x.new_zeros(())),
+        _if(GT("x", 0.0, beta=beta) & GT("y", 0.0, beta=beta), Let("z", lambda z: z + 1.0)),
+        _if(LT("x", -1.0, beta=beta) | _Not(LT("y", 1.0, beta=beta)), Let("z", lambda z: z + 2.0)),
+        _if(_Not(GT("x", "y", beta=beta)), Let("z", lambda z: z * 3.0)),
+        Output("z"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 7. Odd-even transposition sort: n rounds of compare-exchange on alternating pairs.
+
+
+def odd_even_sort(x):
+    n = len(x)
+    for r in range(n):
+        for i in range(r % 2, n - 1, 2):
+            if x[i] > x[i + 1]:
+                x[i], x[i + 1] = x[i + 1], x[i]
+    return x
+
+
+def odd_even_sort_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("a", lambda x: x.new_zeros(())),
+        Var("b", lambda x: x.new_zeros(())),
+        For(
+            "r",
+            lambda x: x.shape[1],
+            For(
+                "i",
+                lambda x, r: range(r % 2, x.shape[1] - 1, 2),
+                Let("a", "x", ["i"]),
+                Let("b", "x", [lambda i: i + 1]),
+                _if(GT("a", "b"), [Let("x", ["i"], "b"), Let("x", [lambda i: i + 1], "a")]),
+            ),
+        ),
+        Output("x"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 8. Counting with `==` and `!=` against a per-example target.
+
+
+def count_matches(x, t):
+    same = 0.0
+    other = 0.0
+    for i in range(len(x)):
+        if x[i] == t:
+            same = same + 1.0
+        if x[i] != t:
+            other = other + 1.0
+    return same, other
+
+
+def count_matches_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Input("t"),
+        Var("same", lambda t: t.new_zeros(())),
+        Var("other", lambda t: t.new_zeros(())),
+        For(
+            "i",
+            lambda x: x.shape[1],
+            _if(Eq(x_i, "t"), Let("same", lambda same: same + 1.0)),
+            _if(NEq(x_i, "t"), Let("other", lambda other: other + 1.0)),
+        ),
+        Output("same"),
+        Output("other"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 9. Bellman-Ford from node 0 on a dense, non-negative weight matrix (one example is [n, n]).
+
+
+def bellman_ford(w):
+    n = len(w)
+    d = w[0][:]
+    d[0] = 0.0
+    for k in range(n - 1):
+        for u in range(n):
+            for v in range(n):
+                if d[u] + w[u][v] < d[v]:  # noqa: PLR1730
+                    d[v] = d[u] + w[u][v]
+    return d
+
+
+def bellman_ford_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("w"),
+        Var("d", lambda w: w.new_zeros(w.shape[1])),
+        Let("d", lambda w: w[:, 0, :]),
+        Let("d", [0], 0.0),
+        For(
+            "k",
+            lambda w: w.shape[1] - 1,
+            For(
+                "u",
+                lambda w: w.shape[1],
+                For(
+                    "v",
+                    lambda w: w.shape[1],
+                    _if(
+                        LT(lambda d, w, u, v: d[:, u] + w[:, u, v], lambda d, v: d[:, v]),
+                        Let("d", ["v"], lambda d, w, u, v: d[:, u] + w[:, u, v]),
+                    ),
+                ),
+            ),
+        ),
+        Output("d"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 10. Soft minimum of three per-example scalars.
+
+
+def soft_min3(a, b, c):
+    return min(a, b, c)
+
+
+def soft_min3_av(beta, eps=1e-5, max_iter=1024):
+    soft_min = Min(beta)
+    return Algorithm(
+        Input("a"),
+        Input("b"),
+        Input("c"),
+        Var("m", lambda a: a.new_zeros(())),
+        Let("m", lambda a, b, c: soft_min(a, b, c)),
+        Output("m"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 11. A conditional expression `a if c else b`.
+
+
+def select(x, y):
+    z = x - y if x > y else y * 0.5
+    return z
+
+
+def select_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Input("y"),
+        Var("z", lambda x: x.new_zeros(())),
+        _if(GT("x", "y"), Let("z", lambda x, y: x - y), Let("z", lambda y: y * 0.5)),
+        Output("z"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 12. `for v in x` over the example's elements with an augmented assignment.
+
+
+def sum_positive(x):
+    total = 0.0
+    for v in x:
+        if v > 0.0:
+            total += v
+    return total
+
+
+def sum_positive_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("total", lambda x: x.new_zeros(())),
+        For(
+            "i",
+            lambda x: x.shape[1],
+            _if(GT(x_i, 0.0), Let("total", lambda total, x, i: total + x[:, i])),
+        ),
+        Output("total"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 13. A chained comparison `-1 < x[i] < 1` and `abs`.
+
+
+def band_abs(x):
+    total = 0.0
+    for i in range(len(x)):
+        if -1.0 < x[i] < 1.0:
+            total = total + abs(x[i])
+    return total
+
+
+def band_abs_av(beta, eps=1e-5, max_iter=1024):
+    inside = LT(-1.0, x_i, beta=beta) & LT(x_i, 1.0, beta=beta)
+    return Algorithm(
+        Input("x"),
+        Var("total", lambda x: x.new_zeros(())),
+        For(
+            "i",
+            lambda x: x.shape[1],
+            _if(inside, Let("total", lambda total, x, i: total + x[:, i].abs())),
+        ),
+        Output("total"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 14. A relaxed `if` nested in a relaxed `while`, with a hard loop bound from the shape.
+
+
+def halve_until_small(x):
+    steps = 0.0
+    while x[0] > 1.0:
+        for i in range(len(x)):
+            if x[i] > 0.0:
+                x[i] = x[i] * 0.5
+        steps = steps + 1.0
+    return x, steps
+
+
+def halve_until_small_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Var("steps", lambda x: x.new_zeros(())),
+        While(
+            GT(lambda x: x[:, 0], 1.0),
+            For(
+                "i",
+                lambda x: x.shape[1],
+                _if(GT(x_i, 0.0), Let("x", ["i"], lambda x, i: x[:, i] * 0.5)),
+            ),
+            Let("steps", lambda steps: steps + 1.0),
+        ),
+        Output("x"),
+        Output("steps"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The registry.
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Program:
+    """One conformance program, written both ways. See the module docstring."""
+
+    name: str
+    fn: Callable
+    algorithm: Callable[..., Algorithm]
+    args: tuple[tuple[str, tuple], ...]
+    outputs: tuple[str, ...]
+    low: float = -3.0
+    high: float = 3.0
+    n_range: tuple[int, int] = (2, 6)
+    # Values that random inputs often take, so that ties and duplicates occur.
+    tie_pool: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+
+    def __repr__(self):
+        return f"<program {self.name}>"
+
+    def shapes(self, n):
+        """The example shape of every argument for length ``n``."""
+        return [tuple(n if d == "n" else d for d in shape) for _, shape in self.args]
+
+    def random_inputs(self, batch, n, generator, dtype=torch.float64):
+        """Batched inputs uniform in [low, high]."""
+        return tuple(
+            self.low
+            + (self.high - self.low) * torch.rand((batch, *shape), generator=generator, dtype=dtype)
+            for shape in self.shapes(n)
+        )
+
+    def separated_inputs(self, batch, n, gap, generator, dtype=torch.float64):
+        """Batched inputs whose values within one example are distinct grid points of [low, high]
+        at least ``gap`` apart, so that no comparison of two inputs is close to a tie."""
+        shapes = self.shapes(n)
+        sizes = [math.prod(shape) for shape in shapes]
+        slots = int((self.high - self.low) / gap)
+        assert slots >= sum(sizes), "range too small for this gap"
+        rows = []
+        for _ in range(batch):
+            pick = torch.randperm(slots, generator=generator)[: sum(sizes)]
+            rows.append(self.low + gap * (pick.to(dtype) + 0.5))
+        flat = torch.stack(rows)
+        out, start = [], 0
+        for shape, size in zip(shapes, sizes):
+            out.append(flat[:, start : start + size].reshape(batch, *shape).clone())
+            start += size
+        return tuple(out)
+
+    def run_algovision(self, inputs, beta, eps=1e-5, max_iter=1024):
+        """AlgoVision's outputs on batched ``inputs``, in the order in which ``fn`` returns them."""
+        algorithm = self.algorithm(beta, eps, max_iter)
+        values = dict(zip((o.name for o in algorithm.outputs), as_tuple(algorithm(*inputs))))
+        assert set(values) == set(self.outputs), (sorted(values), self.outputs)
+        return tuple(values[name] for name in self.outputs)
+
+
+def as_tuple(value):
+    """A function's result as a tuple of its returned values."""
+    return value if isinstance(value, tuple) else (value,)
+
+
+def example(inputs, b):
+    """Example ``b`` of batched inputs as plain Python floats / (nested) lists of floats."""
+    return [x[b].tolist() for x in inputs]
+
+
+def run_python(program, inputs, b):
+    """``program.fn`` run by plain Python on example ``b``; outputs as float64 tensors."""
+    result = as_tuple(program.fn(*example(inputs, b)))
+    return tuple(torch.tensor(v, dtype=torch.float64) for v in result)
+
+
+def _program(name, args, outputs, **kw):
+    return Program(name, globals()[name], globals()[name + "_av"], args, outputs, **kw)
+
+
+VEC = ("n",)
+SCALAR = ()
+
+PROGRAMS = [
+    _program("bubble_sort", (("array", VEC),), ("array", "loss")),
+    _program("running_max", (("x", VEC),), ("m",)),
+    _program("piecewise", (("x", SCALAR),), ("y",)),
+    _program("while_counter", (("x", SCALAR),), ("count", "x"), low=-4.0, high=7.0),
+    _program(
+        "while_two_vars", (("a", SCALAR), ("b", SCALAR)), ("a", "b", "steps"), low=-3.0, high=6.0
+    ),
+    _program("logic", (("x", SCALAR), ("y", SCALAR)), ("z",)),
+    _program("odd_even_sort", (("x", VEC),), ("x",)),
+    _program("count_matches", (("x", VEC), ("t", SCALAR)), ("same", "other")),
+    _program(
+        "bellman_ford",
+        (("w", ("n", "n")),),
+        ("d",),
+        low=0.0,
+        high=4.0,
+        n_range=(2, 4),
+        tie_pool=(0.0, 0.5, 1.0, 2.0),
+    ),
+    _program("soft_min3", (("a", SCALAR), ("b", SCALAR), ("c", SCALAR)), ("m",)),
+    _program("select", (("x", SCALAR), ("y", SCALAR)), ("z",)),
+    _program("sum_positive", (("x", VEC),), ("total",)),
+    _program("band_abs", (("x", VEC),), ("total",)),
+    _program(
+        "halve_until_small",
+        (("x", VEC),),
+        ("x", "steps"),
+        low=-2.0,
+        high=6.0,
+        n_range=(1, 4),
+        tie_pool=(-1.0, 0.0, 1.0, 2.0, 4.0),
+    ),
+]
+
+BY_NAME = {p.name: p for p in PROGRAMS}
