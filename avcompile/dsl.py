@@ -41,9 +41,12 @@ is at most ``epsilon`` in every example); hard mode (``hard=True``) makes every 
 the module; ``&`` and ``|`` also work on conditions without their own ``beta``.
 """
 
+from __future__ import annotations
+
 import ast
 import builtins
 import inspect
+import itertools
 import keyword
 import linecache
 import math
@@ -51,7 +54,6 @@ import re
 import types
 import weakref
 from dataclasses import dataclass
-from typing import Optional
 
 import torch
 
@@ -61,11 +63,33 @@ from .kinds import CONSTANT, HARD, RELAXED
 from .parse import Source
 
 __all__ = [
-    "Algorithm", "Input", "Output", "Variable", "Var", "VariableInt", "VarInt",
-    "Let", "LetInt", "Print",
-    "Eq", "NEq", "LT", "LEq", "GT", "GEq", "CatProbEq", "CosineSimilarity", "IsTrue", "IsFalse",
-    "If", "While", "For",
-    "Min", "ArgMin", "Max", "ArgMax",
+    "GT",
+    "LT",
+    "Algorithm",
+    "ArgMax",
+    "ArgMin",
+    "CatProbEq",
+    "CosineSimilarity",
+    "Eq",
+    "For",
+    "GEq",
+    "If",
+    "Input",
+    "IsFalse",
+    "IsTrue",
+    "LEq",
+    "Let",
+    "LetInt",
+    "Max",
+    "Min",
+    "NEq",
+    "Output",
+    "Print",
+    "Var",
+    "VarInt",
+    "Variable",
+    "VariableInt",
+    "While",
 ]
 
 VARIABLE_REGEX = r"^[_a-zA-Z][_a-zA-Z0-9]*$"
@@ -132,8 +156,8 @@ class Output:
 class Variable:
     """A relaxed (differentiable) variable, the same initial value in every example.
 
-    ``initial_value`` is a tensor, or a lambda of the inputs (and of the variables declared before)
-    whose result is repeated over the batch: ``Var('loss', torch.tensor(0.))``,
+    ``initial_value`` is a tensor (or a number), or a lambda of the inputs (and of the variables
+    declared before) whose result is repeated over the batch: ``Var('loss', torch.tensor(0.))``,
     ``Var('d', lambda cost: torch.zeros(cost.shape[1]))``. ``Var`` is an alias.
     """
 
@@ -160,13 +184,13 @@ class VariableInt:
         self.name = name
         if isinstance(initial_value, int) or _is_lambda(initial_value):
             self.initial_value = initial_value
-        elif isinstance(initial_value, (list, tuple, range)) or (
-                hasattr(initial_value, "__iter__") and not isinstance(initial_value, (str, torch.Tensor))):
+        elif hasattr(initial_value, "__iter__") \
+                and not isinstance(initial_value, (str, torch.Tensor)):
             self.initial_value = list(initial_value)
             for value in self.initial_value:
                 if not isinstance(value, int):
-                    raise TypeError(f"VarInt({name!r}): a hard variable holds an int, a list of ints "
-                                    f"or a lambda returning one; the element {value!r} is "
+                    raise TypeError(f"VarInt({name!r}): a hard variable holds an int, a list of "
+                                    f"ints or a lambda returning one; the element {value!r} is "
                                     f"{type(value).__name__}")
         else:
             raise TypeError(f"VarInt({name!r}): a hard variable holds an int, a list of ints or a "
@@ -240,7 +264,7 @@ class LT(Condition):
 
 
 class LEq(LT):
-    """``left <= right``: relaxed as ``LT``; in hard mode ties hold. ``LEq('x', lambda y: y + 1)``."""
+    """``left <= right``: relaxed as ``LT``; in hard mode ties hold. ``LEq('x', 'y')``."""
 
     op = "<="
 
@@ -449,8 +473,8 @@ class Let(AlgoModule):
                              f"Let(var, value), Let(var, [index], value), Let(var, 'x', [index]), "
                              f"Let(var, [index], 'x', [index]) and Let([vars], lambda)")
         if not (_is_lambda(self.value) or isinstance(self.value, (str, int, float, torch.Tensor))):
-            raise TypeError(f"{self._args()}: the value must be a variable's name, a lambda, an int, "
-                            f"a float or a tensor, not {type(self.value).__name__}")
+            raise TypeError(f"{self._args()}: the value must be a variable's name, a lambda, an "
+                            f"int, a float or a tensor, not {type(self.value).__name__}")
         if isinstance(self.variable, str):
             _check_name(self._args(), self.variable)
 
@@ -478,8 +502,8 @@ class LetInt(AlgoModule):
                 if not isinstance(x, int):
                     raise TypeError(f"{self._args()}: the list holds {x!r}, which is not an int")
         elif not (isinstance(value, (int, str)) or _is_lambda(value)):
-            raise TypeError(f"{self._args()}: the value must be an int, a list of ints, a variable's "
-                            f"name or a lambda, not {type(value).__name__}")
+            raise TypeError(f"{self._args()}: the value must be an int, a list of ints, a "
+                            f"variable's name or a lambda, not {type(value).__name__}")
         self.value = value
         self.index_variable = self.index_value = None
 
@@ -562,7 +586,9 @@ class Algorithm(runtime.RelaxedModule):
     run in order. Calling the module with batch-first tensors (one per ``Input``) returns the
     ``Output``s, batch-first. ``beta`` (inverse temperature), ``max_iter`` and ``epsilon`` (of
     ``While``) and ``hard`` (exact comparisons) are attributes that may change between calls;
-    ``debug=True`` prints the generated code. ``name`` names the generated class::
+    ``debug=True`` prints the generated code. ``name`` names the generated class. ``code`` is the
+    generated source, ``listing`` the program as text (the ``# L..`` comments of the code and the
+    tracebacks of errors at run time cite its lines)::
 
         algo = Algorithm(Input('x'), Var('y', torch.tensor(0.)),
                          If(GT('x', 0.), if_true=Let('y', 'x')), Output('y'), beta=5)
@@ -613,15 +639,15 @@ _BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}
 
 
+_LAMBDAS = weakref.WeakKeyDictionary()  # a lambda -> what _Lambda knows of it
+
+
 class _Lambda:
     """What the DSL knows of a user's lambda: its arguments (the variables it reads), its text and,
     when it is plain arithmetic of its arguments and numbers, the expression to inline."""
 
-    _cache = weakref.WeakKeyDictionary()
-
     def __init__(self, fn):
         spec = inspect.getfullargspec(fn)
-        self.fn = fn
         self.args = tuple(spec.args)
         self.name = fn.__name__ if fn.__name__.isidentifier() else "lambda"
         plain = not (spec.varargs or spec.varkw or spec.kwonlyargs or spec.defaults)
@@ -634,17 +660,18 @@ class _Lambda:
             self.text = f"<lambda {params}>"
         else:
             self.text = fn.__name__
-        pure = body is not None and same and not fn.__code__.co_freevars and all(
-            isinstance(n, _PURE_NODES) for n in ast.walk(body)) and all(
-            n.id in self.args for n in ast.walk(body) if isinstance(n, ast.Name)) and all(
-            isinstance(n.value, (int, float)) for n in ast.walk(body) if isinstance(n, ast.Constant))
+        nodes = list(ast.walk(body)) if body is not None else []
+        pure = body is not None and same and not fn.__code__.co_freevars \
+            and all(isinstance(n, _PURE_NODES) for n in nodes) \
+            and all(n.id in self.args for n in nodes if isinstance(n, ast.Name)) \
+            and all(isinstance(n.value, (int, float)) for n in nodes if isinstance(n, ast.Constant))
         self.inline = body if pure else None
 
     @classmethod
     def of(cls, fn):
-        info = cls._cache.get(fn)
+        info = _LAMBDAS.get(fn)
         if info is None:
-            info = cls._cache[fn] = cls(fn)
+            info = _LAMBDAS[fn] = cls(fn)
         return info
 
 
@@ -652,7 +679,7 @@ def _lambda_body(fn, args):
     """The body of a lambda as an AST, found from the columns its bytecode comes from, and whether
     compiling it again gives the same bytecode (then it is the lambda's exact body)."""
     code = fn.__code__
-    if code.co_name != "<lambda>":
+    if code.co_name != "<lambda>" or not hasattr(code, "co_positions"):  # Python >= 3.11
         return None, False
     spans = [p for p in code.co_positions()
              if None not in p and (p[0], p[2]) != (p[1], p[3])]
@@ -688,8 +715,8 @@ class _Var:
     local: str
     kind: object
     what: str
-    shape: Optional[tuple] = None
-    type: Optional[type] = None
+    shape: tuple | None = None
+    holds: type | None = None
     unpacked: bool = False  # kept as a Python list of its elements (only used element-wise)
 
     def ref(self):
@@ -710,7 +737,7 @@ def _max_kind(exprs):
 _CMP_METHODS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}
 _ONES_LIKE = ir.Py(None, "torch.ones_like")
 _SLICE_ALL = ir.Slice(None, None, None)
-_listing_count = 0
+_LISTINGS = itertools.count(1)  # numbers the listings registered with linecache
 
 
 class _Builder:
@@ -720,7 +747,8 @@ class _Builder:
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name):
             raise ValueError(f"Algorithm: name={name!r} must be a Python identifier")
         self.name = name
-        self.inputs, self.outputs, self.variables, self.variable_ints, self.body = [], [], [], [], []
+        self.inputs, self.outputs, self.variables, self.variable_ints = [], [], [], []
+        self.body = []
         for elem in sequence:
             if isinstance(elem, Input):
                 self.inputs.append(elem)
@@ -750,9 +778,7 @@ class _Builder:
         self.names_in_program = set()
         self.lines, self.line_of = [], {}
         self.listing = self.make_listing()
-        global _listing_count
-        _listing_count += 1
-        self.listing_key = f"<avcompile.dsl {name}#{_listing_count}>"
+        self.listing_key = f"<avcompile.dsl {name}#{next(_LISTINGS)}>"
         linecache.cache[self.listing_key] = (len(self.listing), None, self.lines, self.listing_key)
         self.source = Source(self.listing_key, tuple(self.lines))
 
@@ -839,8 +865,8 @@ class _Builder:
         """The IR function: inputs, variables' initial values, instructions, outputs."""
         for elem in self.inputs + self.variables + self.variable_ints:
             if elem.name in self.declared:
-                raise ValueError(f"{elem!r}: the name '{elem.name}' is defined for the second time, "
-                                 f"which is not supported. Already defined: "
+                raise ValueError(f"{elem!r}: the name '{elem.name}' is defined for the second "
+                                 f"time, which is not supported. Already defined: "
                                  f"{', '.join(self.declared)}")
             self.declared[elem.name] = None
         for name in sorted(self.names_in_program):
@@ -869,9 +895,9 @@ class _Builder:
         return ir.Function(name=self.name, params=tuple(params), defaults=(), body=tuple(body),
                            free=tuple(sorted(self.free)), source=self.source)
 
-    def declare(self, elem, kind, what, shape=None, type_=None):
+    def declare(self, elem, kind, what, shape=None, holds=None):
         var = _Var(elem.name, self.local(elem.name), kind, what,
-                   tuple(shape) if shape is not None else None, type_,
+                   tuple(shape) if shape is not None else None, holds,
                    unpacked=elem.name in self.unpacked)
         self.scope[elem.name] = var
         self.declared[elem.name] = var
@@ -905,7 +931,7 @@ class _Builder:
             init = self.call(value, elem, "hard")
         else:
             init = ir.Py(None, repr(value))
-        var = self.declare(elem, HARD, "a VarInt", type_=self.hard_types.get(elem.name))
+        var = self.declare(elem, HARD, "a VarInt", holds=self.hard_types.get(elem.name))
         return ir.Assign((var.ref(),), init, self.line_of[id(elem)])
 
     def infer_hard_types(self):
@@ -913,7 +939,7 @@ class _Builder:
         types_ = {}
         for v in self.variable_ints:
             init = v.initial_value
-            types_[v.name] = int if isinstance(init, int) else list if isinstance(init, list) else None
+            types_[v.name] = type(init) if type(init) in (int, list) else None
 
         def value_type(value):
             if type(value) in (int, list):
@@ -1076,8 +1102,7 @@ class _Builder:
                 return expr
         key = id(fn)
         if key not in self.fn_names:
-            self.fn_names[key] = self.fresh_free(lam.name if lam.name != "<lambda>" else "lambda",
-                                                 fn)
+            self.fn_names[key] = self.fresh_free(lam.name, fn)
         func = ir.Name(self.fn_names[key], HARD)
         args = tuple(r.ref() for r in refs)
         if want == "relaxed":
@@ -1157,8 +1182,8 @@ class _Builder:
         elif isinstance(value, str):
             expr = self.read(value, ins).ref()
             if expr.kind == RELAXED:
-                raise TypeError(f"{ins!r}: '{value}' is a relaxed variable (a tensor); LetInt takes "
-                                f"an int, a list of ints or a hard variable")
+                raise TypeError(f"{ins!r}: '{value}' is a relaxed variable (a tensor); LetInt "
+                                f"takes an int, a list of ints or a hard variable")
         else:
             expr = self.value(value, ins, "hard")
         return [ir.Assign((var.ref(),), self.fit(var, expr, ins), line)]
@@ -1232,8 +1257,12 @@ class _Builder:
         if isinstance(index, str):
             var = self.read(index, ins, role="index")
             return var.ref() if var.kind != RELAXED else None
+        role = f"argument of {_show(index)}"
+        reads = [self.read(a, ins, role=role) for a in _Lambda.of(index).args]
+        if side == "variable" and any(v.kind == RELAXED for v in reads):
+            return None  # an int or probability weights: known when it runs
         expr = self.call(index, ins, "hard")
-        if side == "value" and expr.kind == RELAXED:
+        if expr.kind == RELAXED:
             raise TypeError(f"{ins!r}: the index {_show(index)} reads per-example values; an index "
                             f"of the value must be an int (index relaxed values inside a lambda)")
         return expr
@@ -1244,9 +1273,9 @@ class _Builder:
             raise TypeError(f"{ins!r}: indexing the value is only allowed if it is a tensor, but "
                             f"'{source.name}' is {source.what}")
         if source.shape is not None and len(ins.index_value) > len(source.shape):
-            raise ValueError(f"{ins!r}: too many indices ({len(ins.index_value)}) for '{source.name}' "
-                             f"of shape {source.shape} (one example's; the batch dimension is "
-                             f"handled implicitly)")
+            raise ValueError(f"{ins!r}: too many indices ({len(ins.index_value)}) for "
+                             f"'{source.name}' of shape {source.shape} (one example's; the batch "
+                             f"dimension is handled implicitly)")
         elts = []
         for index in ins.index_value:
             expr = self.index_expr(index, ins, "value")
@@ -1259,12 +1288,12 @@ class _Builder:
 
     def write_indexed(self, var, ins, value, line):
         if var.kind != RELAXED:
-            raise TypeError(f"{ins!r}: indexing the variable is only allowed if it is a tensor, but "
-                            f"'{var.name}' is {var.what}")
+            raise TypeError(f"{ins!r}: indexing the variable is only allowed if it is a tensor, "
+                            f"but '{var.name}' is {var.what}")
         indices = ins.index_variable
         if var.shape is not None and len(indices) > len(var.shape):
-            raise ValueError(f"{ins!r}: too many indices ({len(indices)}) for '{var.name}' of shape "
-                             f"{var.shape} (one example's; the batch dimension is handled "
+            raise ValueError(f"{ins!r}: too many indices ({len(indices)}) for '{var.name}' of "
+                             f"shape {var.shape} (one example's; the batch dimension is handled "
                              f"implicitly)")
         hard, weights, dynamic = [], None, False
         for index in indices:
@@ -1283,9 +1312,9 @@ class _Builder:
                                 f"hard variable, None, a slice, a lambda or probability weights")
         if weights is not None:
             if len(indices) != 1:
-                raise ValueError(f"{ins!r}: probabilistic indexing for writing to '{var.name}' takes "
-                                 f"exactly one index, the probability weights of writing each "
-                                 f"element")
+                raise ValueError(f"{ins!r}: probabilistic indexing for writing to '{var.name}' "
+                                 f"takes exactly one index, the probability weights of writing "
+                                 f"each element")
             call = ir.Call(ir.Helper("weighted_write"), (var.ref(), value, weights), (), RELAXED)
             return ir.Assign((var.ref(),), call, line)
         if dynamic:
@@ -1318,7 +1347,8 @@ class _Builder:
                                                   (), HARD)
         if isinstance(cond, (_And, _Or)):
             op = "and" if isinstance(cond, _And) else "or"
-            left, right = self.condition(cond.left, ins, mode), self.condition(cond.right, ins, mode)
+            left = self.condition(cond.left, ins, mode)
+            right = self.condition(cond.right, ins, mode)
             if RELAXED not in (left.kind, right.kind):
                 return ir.BoolOp(op, (left, right), HARD)
             if left.kind != RELAXED:  # a hard operand decides as in Python
@@ -1336,18 +1366,23 @@ class _Builder:
                 ir.Call(ir.Attr(rx, "truth", HARD), (value,), (), RELAXED)
             return truth if isinstance(cond, IsTrue) else ir.Not(truth, RELAXED)
         left, right = self.operand(cond.left, ins), self.operand(cond.right, ins)
-        beta = None
-        if cond.beta is not None:
-            beta = self.value(cond.beta, ins, "hard") if not isinstance(cond.beta, str) else None
-            if beta is None:
-                raise TypeError(f"{ins!r}: beta of {cond!r} must be a number or a tensor")
+        if cond.beta is None:
+            beta = None
+        elif isinstance(cond.beta, (int, float)) and not isinstance(cond.beta, bool):
+            beta = _number(cond.beta)
+        elif isinstance(cond.beta, torch.Tensor):
+            beta = ir.Name(self.fresh_free("beta", cond.beta), CONSTANT)  # learnable, say
+        else:
+            raise TypeError(f"{ins!r}: the beta of {cond!r} must be a number or a tensor, not "
+                            f"{type(cond.beta).__name__}")
         kwargs = (("beta", beta),) if beta is not None else ()
         if isinstance(cond, (CatProbEq, CosineSimilarity)):
             helper = "cat_prob_eq" if isinstance(cond, CatProbEq) else "cosine_similarity"
             return ir.Call(ir.Helper(helper), (rx, left, right),
                            kwargs if isinstance(cond, CatProbEq) else (), RELAXED)
         if cond.op is None:
-            raise TypeError(f"{ins!r}: {type(cond).__name__} is not a condition avcompile.dsl knows")
+            raise TypeError(f"{ins!r}: {type(cond).__name__} is not a condition that avcompile.dsl "
+                            f"knows")
         if RELAXED not in (left.kind, right.kind):
             return ir.Compare(cond.op, left, right, HARD)
         if mode is None:
@@ -1419,15 +1454,15 @@ class _Builder:
             if var.kind == RELAXED:
                 raise TypeError(f"{ins!r}: the range '{over}' is {var.what}, a tensor; a For loop "
                                 f"runs over an int or a list of ints (a VarInt)")
-            if var.type is int:
+            if var.holds is int:
                 iter_ = ir.Py(None, f"range({var.local})")
-            elif var.type is list:
+            elif var.holds is list:
                 iter_ = var.ref()
             else:
                 iter_ = ir.Call(ir.Helper("as_range"), (var.ref(),), (), HARD)
         else:
             iter_ = ir.Call(ir.Helper("as_range"), (self.call(over, ins, "hard"),), (), HARD)
-        counter = _Var(ins.var, self.local(ins.var), HARD, "a For loop's variable", type=int)
+        counter = _Var(ins.var, self.local(ins.var), HARD, "a For loop's variable", holds=int)
         self.scope[ins.var] = counter
         try:
             body = self.block(ins.sequence)

@@ -662,10 +662,9 @@ def let_value(value, var, what):
     like = pack(var)
     if isinstance(value, torch.Tensor):
         if value.shape != like.shape:
-            first = lambda s: tuple(s[-1:]) + tuple(s[:-1])  # noqa: E731 (shapes batch-first)
-            raise ValueError(f"{what}: the value has shape {first(value.shape)} but the variable "
-                             f"has shape {first(like.shape)} (batch first); a Let must keep the "
-                             f"variable's shape")
+            shapes = [tuple(s[-1:]) + tuple(s[:-1]) for s in (value.shape, like.shape)]
+            raise ValueError(f"{what}: the value has shape {shapes[0]} but the variable has shape "
+                             f"{shapes[1]} (batch first); a Let must keep the variable's shape")
         return value
     if isinstance(value, (int, float)):
         return value * torch.ones_like(like)
