@@ -1,0 +1,112 @@
+"""Relaxed shortest path on a grid: Bellman-Ford over 8 neighbours, then a traceback of the path.
+
+The path runs from the top-left cell to the bottom-right one, may step to any of a cell's 8
+neighbours, and costs the sum of ``cost`` over the cells it visits (both ends included).
+Bellman-Ford gives every cell its distance, the cost of the cheapest path from the start to it;
+then the walk back from the goal steps, from every cell, to the neighbour it was reached from, the
+one of least distance, and marks the cells it passes. The program returns the marked grid and the
+path's cost. It follows AlgoVision's shortest-path example, written as ordinary Python; there the
+walk back takes the softmin weights of the last update as the neighbours' probabilities and runs a
+fixed number of steps.
+
+Relaxed, ``min`` of the neighbours' distances is soft (softmin-weighted), the choice of the
+neighbour a cell is reached from is a chain of relaxed comparisons (a distribution over the 8
+neighbours), the walk back moves a probability mass over the grid, and the marked grid is the
+probability that each cell lies on the path (cells are marked with the probabilistic t-conorm,
+``path + trace - path * trace``, as in AlgoVision). The walk is a relaxed ``while`` that ends when
+its mass has reached the start. Both outputs are differentiable in ``cost``: a network that
+predicts the costs can be trained from shortest paths alone.
+
+``rounds`` (a hard argument) is the number of Bellman-Ford sweeps over the grid; 0, the default,
+means h * w - 1, enough for any grid. The sweeps update the cells in place, so far fewer usually
+suffice, and each costs h * w soft mins.
+
+Run ``python -m src_examples.shortest_path`` for a demo on a random grid.
+"""
+
+import torch
+
+from avcompile import relax
+
+FAR = 1e6  # the distance of the border around the grid, which no path enters
+MOVES = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+
+
+@relax(beta=10)
+def shortest_path(cost, rounds: int = 0):
+    h, w = cost.shape
+    if rounds == 0:
+        rounds = h * w - 1  # enough for any grid: a shortest path visits each cell at most once
+    # dist[i + 1, j + 1] is the distance of cell (i, j); a border of FAR surrounds the grid, so
+    # that every cell has 8 neighbours.
+    dist = torch.full((h + 2, w + 2), FAR)
+    dist[1, 1] = cost[0, 0]
+    for _ in range(rounds):
+        for i in range(1, h + 1):
+            for j in range(1, w + 1):
+                if i > 1 or j > 1:
+                    dist[i, j] = cost[i - 1, j - 1] + min(
+                        dist[i - 1, j - 1], dist[i - 1, j], dist[i - 1, j + 1], dist[i, j - 1],
+                        dist[i, j + 1], dist[i + 1, j - 1], dist[i + 1, j], dist[i + 1, j + 1])
+
+    # came_from[i, j, k] says whether cell (i, j) is reached from its neighbour MOVES[k]: the
+    # first of least distance.
+    one_hot = torch.eye(8)
+    came_from = torch.zeros(h, w, 8)
+    for i in range(h):
+        for j in range(w):
+            best = dist[i, j]
+            came_from[i, j] = one_hot[0]
+            for k in range(1, 8):
+                di, dj = MOVES[k]
+                if dist[i + 1 + di, j + 1 + dj] < best:
+                    best = dist[i + 1 + di, j + 1 + dj]
+                    came_from[i, j] = one_hot[k]
+
+    # Walk back from the goal until the start is reached; trace is where the walk stands.
+    trace = torch.zeros(h, w)
+    trace[h - 1, w - 1] = 1.0
+    path = torch.zeros(h, w)
+    path[h - 1, w - 1] = 1.0
+    while trace[0, 0] < 0.5:
+        step = torch.zeros(h, w)
+        step[0, 0] = trace[0, 0]  # the start is where the walk stays
+        for i in range(h):
+            for j in range(w):
+                if i > 0 or j > 0:
+                    for k in range(8):
+                        di, dj = MOVES[k]
+                        if 0 <= i + di < h and 0 <= j + dj < w:
+                            step[i + di, j + dj] += trace[i, j] * came_from[i, j, k]
+        trace = step
+        path = path + trace - path * trace
+    return path, dist[h, w]
+
+
+def demo(size=6, batch=3, seed=0):
+    """Find the relaxed shortest path on random grids and show what the soft path is made of.
+
+    Example::
+
+        demo(size=4)
+    """
+    torch.manual_seed(seed)
+    cost = (torch.rand(batch, size, size) * 4).round() + 0.5
+    cost.requires_grad_()
+    path, total = shortest_path(cost)
+    exact = relax(shortest_path, hard=True)
+    hard_path, hard_total = exact(cost)
+    print("cost of the first grid:")
+    print(cost[0].detach().numpy())
+    print(f"\nexact shortest path (cost {hard_total[0].item():.2f}):")
+    print(hard_path[0].numpy().astype(int))
+    print(f"\nrelaxed path, beta={shortest_path.beta} (expected cost {total[0].item():.2f}): "
+          "the probability that each cell is on it (paths of equal cost share it)")
+    print(path[0].detach().numpy().round(2))
+    total.sum().backward()
+    print("\nd cost of the path / d cost of each cell: the soft path again")
+    print(cost.grad[0].numpy().round(2))
+
+
+if __name__ == "__main__":
+    demo()
