@@ -93,7 +93,8 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, mode=None,
     options = dict(beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist)
     if fn is None:
         return functools.partial(relax, static=static, **options)
-    if isinstance(fn, runtime.RelaxedModule):
+    if isinstance(fn, runtime.RelaxedModule):  # recompile its function; its hard parameters stay
+        static = static or fn.static
         fn = fn.__wrapped__
     if not callable(fn) or not hasattr(fn, "__code__"):
         raise TypeError(f"relax() takes a Python function, not {type(fn).__name__}")

@@ -251,7 +251,8 @@ class _Emitter:
         if root.kind not in (RELAXED, CONSTANT) or (root.unpacked and target.value is root):
             return [_assign(self.target_ast(target), value)]
         # A functional write: base = rt.put(base, index, value), recursively for x[i][j].
-        new_base = self.rt_call("put", self.ex(target.value), self.ex(target.index), value)
+        index = _index_value(self.ex(target.index))
+        new_base = self.rt_call("put", self.ex(target.value), index, value)
         return self.store_ast(target.value, new_base)
 
     def branch_function(self, name, block, names, new=()):
@@ -448,6 +449,17 @@ def _is_number(e):
     except (ValueError, SyntaxError):
         return False
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _index_value(index):
+    """An index as a value that can be passed to a call: ``1:3`` becomes ``slice(1, 3)``."""
+    if isinstance(index, ast.Slice):
+        parts = [p if p is not None else ast.Constant(None)
+                 for p in (index.lower, index.upper, index.step)]
+        return _call("slice", *parts)
+    if isinstance(index, ast.Tuple):
+        return _tuple(_index_value(e) for e in index.elts)
+    return index
 
 
 def _contains_guard(node):

@@ -302,3 +302,32 @@ def test_gradients_flow_to_inputs():
     _, loss = bubble_sort(x)
     loss.sum().backward()
     assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_slice_reads_and_writes():
+    def f(x):
+        d = torch.zeros(4, 4)
+        d[1:3] = x[0:2]
+        d[0, 0:2] = x[2, 1:3]
+        return d, x[1:]
+
+    module = relax(f)
+    x = torch.randn(3, 4, 4)
+    d, tail = module(x)
+    expected = torch.zeros(3, 4, 4)
+    expected[:, 1:3] = x[:, 0:2]
+    expected[:, 0, 0:2] = x[:, 2, 1:3]
+    assert torch.equal(d, expected) and torch.equal(tail, x[:, 1:])
+
+
+def test_relaxing_a_module_again_keeps_its_hard_parameters():
+    module = relax(lambda_free_scale, static=("k",))
+    again = relax(module, hard=True)
+    assert again.static == ("k",) and again.hard
+    assert torch.equal(again(torch.tensor([1.0, -1.0]), 3), torch.tensor([3.0, -1.0]))
+
+
+def lambda_free_scale(x, k):
+    if x > 0:
+        x = x * k
+    return x
