@@ -97,7 +97,17 @@ class _Emitter:
         self.eps = self.names.fresh("eps")
         self.p = self.names.fresh("p")
         self.comments = []
+        self.constants = {}  # float -> name of the per-example constant made at the call's start
         self.has_batch = any(p.kind == RELAXED for p in fn.params)
+
+    def constant(self, e):
+        """The name of a per-example constant made once per call: tensors are never changed in
+        place, so every use can share it, and a loop does not make it again each iteration."""
+        value = float(e.value if isinstance(e, ir.Const) else ast.literal_eval(e.text))
+        if value not in self.constants:
+            base = {0.0: "zero", 1.0: "one"}.get(value, "constant")
+            self.constants[value] = self.names.fresh(base)
+        return self.constants[value]
 
     def rt_call(self, helper, *args, **kwargs):
         return _call(_attr(self.rt, helper), *args, **kwargs)
@@ -131,7 +141,10 @@ class _Emitter:
                 else:
                     value = _call(_attr(p.id, "movedim"), ast.Constant(0), ast.Constant(-1))
                 body.append(_assign(_store(p.id), value))
-        body += self.block(fn.body)
+        block = self.block(fn.body)
+        for value, name in self.constants.items():
+            body.append(_assign(_store(name), _call(_attr(self.batch, "full"), ast.Constant(value))))
+        body += block
         forward = ast.FunctionDef(name="forward", args=ast.arguments(
             posonlyargs=[], args=args, vararg=None, kwonlyargs=[], kw_defaults=[], kwarg=None,
             defaults=[]), body=body, decorator_list=[], returns=None, lineno=0)
@@ -436,7 +449,7 @@ class _Emitter:
     def ex_Lift(self, e):
         if e.to == "batch":
             if isinstance(e.value, (ir.Const, ir.Py)) and _is_number(e.value):
-                return _call(_attr(self.batch, "full"), self.ex(e.value))
+                return _load(self.constant(e.value))
             return _call(_attr(self.batch, "relax"), self.ex(e.value))
         return self.rt_call("lift", self.ex(e.value))
 
