@@ -181,3 +181,28 @@ def test_runtime_error_points_at_user_line():
     assert len(user) == 1
     assert user[0].line == "s = x + y * 2  # the failing line"
     assert frames[-1].filename != __file__ or frames[-1] is user[0]
+
+
+DSL_PROGRAM = '''import torch
+from avcompile.dsl import GT, Algorithm, If, Input, Let, Output, Var
+
+clip = Algorithm(
+    Input("x"),
+    Var("y", torch.tensor(0.0)),
+    Let("y", "x"),
+    If(GT("x", 1.0), if_true=[Let("y", 1.0)]),
+    Output("y"),
+    beta=4.0,
+)
+'''
+
+
+def test_show_an_algorithm_of_the_dsl(tmp_path):
+    path = tmp_path / "dsl_program.py"
+    path.write_text(DSL_PROGRAM)
+    result = avcompile_cli("show", f"{path}:clip")
+    assert result.returncode == 0, result.stderr
+    assert "(rt.RelaxedModule):" in result.stdout and "rx.gt(" in result.stdout
+    result = avcompile_cli("show", f"{path}:clip", "--ir")
+    assert result.returncode == 0, result.stderr
+    assert "relaxed if" in result.stdout
