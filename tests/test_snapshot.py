@@ -13,3 +13,12 @@ def test_generated_source_reads_like_the_program():
                        (25, "if array[i] > array[i + 1]:"), (30, "return array, loss")]:
         assert f"# L{line}: {text}" in code
     assert max(len(line) for line in code.splitlines()) < 160
+
+
+def test_readme_shows_real_generated_code():
+    import pathlib
+
+    readme = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## What it compiles to", 1)[1]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert block in bubble_sort.code
