@@ -1,12 +1,25 @@
 """avcompile: plain Python algorithms compiled into relaxed, differentiable torch modules."""
 
+from . import schedule
 from .api import relax, to_code, to_source
 from .errors import CompileError
 from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, softmax, softmin
-from . import schedule
 
 __version__ = "0.1.0"
 __all__ = [
-    "CompileError", "argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne", "relax", "schedule",
-    "softmax", "softmin", "to_code", "to_source",
+    "CompileError",
+    "argmax",
+    "argmin",
+    "eq",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "ne",
+    "relax",
+    "schedule",
+    "softmax",
+    "softmin",
+    "to_code",
+    "to_source",
 ]

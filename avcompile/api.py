@@ -62,8 +62,17 @@ def collect_errors():
         _collected = previous
 
 
-def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, mode=None,
-          dist="logistic", static=()):
+def relax(
+    fn=None,
+    *,
+    beta=10.0,
+    max_iter=1024,
+    eps=1e-5,
+    hard=False,
+    mode=None,
+    dist="logistic",
+    static=(),
+):
     """Compile a plain Python function, written for one example, into a relaxed ``nn.Module``.
 
     Comparisons on per-example tensors become probabilities, both branches of a relaxed ``if``
@@ -113,7 +122,7 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, mode=None,
         n_args = code.co_argcount
         names = code.co_varnames[:n_args]
         # The generated forward takes every parameter positionally; keep the user's defaults.
-        defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()):], fn.__defaults__ or ()))
+        defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()) :], fn.__defaults__ or ()))
         defaults.update(fn.__kwdefaults__ or {})
         cls.forward = _with_defaults(forward, code, defaults)
     module = cls(fn, static=static, code=source, **options)
@@ -121,8 +130,9 @@ def relax(fn=None, *, beta=10.0, max_iter=1024, eps=1e-5, hard=False, mode=None,
     return module
 
 
-def build_module(fn_ir, *, free, user_names=(), beta=10.0, max_iter=1024, eps=1e-5, hard=False,
-                 filename="<ir>"):
+def build_module(
+    fn_ir, *, free, user_names=(), beta=10.0, max_iter=1024, eps=1e-5, hard=False, filename="<ir>"
+):
     """Emit, load and instantiate the module of an IR function built without Python source (the
     DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
     source = emit(optimize(fn_ir), set(user_names), filename)
@@ -143,7 +153,7 @@ def to_code(obj, **options):
 
 
 def _with_defaults(forward, code, defaults):
-    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
     @functools.wraps(forward)
     def call(self, *args, **kwargs):
@@ -154,5 +164,3 @@ def _with_defaults(forward, code, defaults):
         return forward(self, **bound)
 
     return call
-
-

@@ -10,16 +10,27 @@ _REJECTED = {
     ast.Yield: ("`yield`", "a relaxed function returns its results once; return them at the end"),
     ast.YieldFrom: ("`yield from`", "return the results at the end of the function instead"),
     ast.Await: ("`await`", "relaxed functions are ordinary synchronous functions"),
-    ast.Try: ("`try`", "both branches of a relaxed condition always run, so errors cannot steer "
-              "control; check the inputs before calling the module"),
-    ast.With: ("`with`", "move the context manager outside the relaxed function and call the "
-               "module inside it"),
+    ast.Try: (
+        "`try`",
+        "both branches of a relaxed condition always run, so errors cannot steer "
+        "control; check the inputs before calling the module",
+    ),
+    ast.With: (
+        "`with`",
+        "move the context manager outside the relaxed function and call the module inside it",
+    ),
     ast.AsyncWith: ("`async with`", "call the module inside the context manager instead"),
     ast.AsyncFor: ("`async for`", "use an ordinary `for` loop"),
-    ast.Global: ("`global`", "a relaxed function cannot assign global names; return the value "
-                 "instead (reading globals is fine)"),
-    ast.Nonlocal: ("`nonlocal`", "a relaxed function cannot assign enclosing names; return the "
-                   "value instead (reading them is fine)"),
+    ast.Global: (
+        "`global`",
+        "a relaxed function cannot assign global names; return the value "
+        "instead (reading globals is fine)",
+    ),
+    ast.Nonlocal: (
+        "`nonlocal`",
+        "a relaxed function cannot assign enclosing names; return the "
+        "value instead (reading them is fine)",
+    ),
     ast.FunctionDef: ("a nested `def`", "define the helper at module level and call it"),
     ast.AsyncFunctionDef: ("a nested `async def`", "define helpers at module level"),
     ast.ClassDef: ("a `class` definition", "define the class at module level"),
@@ -48,23 +59,34 @@ def check(fn_node, source):
         raise CompileError(
             f"`*{node.arg}` / `**{node.arg}` parameters are not supported: avcompile needs to know "
             f"every argument to decide which are relaxed. Name each parameter instead.",
-            source, node)
+            source,
+            node,
+        )
     if args.posonlyargs:
-        raise CompileError("positional-only parameters (`/`) are not supported; drop the `/`.",
-                           source, args.posonlyargs[0])
+        raise CompileError(
+            "positional-only parameters (`/`) are not supported; drop the `/`.",
+            source,
+            args.posonlyargs[0],
+        )
     if isinstance(fn_node, ast.AsyncFunctionDef):
-        raise CompileError("`async def` cannot be relaxed; write an ordinary `def`.", source, fn_node)
+        raise CompileError(
+            "`async def` cannot be relaxed; write an ordinary `def`.", source, fn_node
+        )
     for stmt in fn_node.body:
         for node in ast.walk(stmt):
             reason = _REJECTED.get(type(node))
             if reason is not None:
                 what, fix = reason
-                raise CompileError(f"{what} is not supported in a relaxed function: {fix}.",
-                                   source, node)
+                raise CompileError(
+                    f"{what} is not supported in a relaxed function: {fix}.", source, node
+                )
             if isinstance(node, (ast.For, ast.While)) and node.orelse:
                 raise CompileError(
                     "`else` on a loop is not supported in a relaxed function: set a flag before "
-                    "`break` and test it after the loop.", source, node.orelse[0])
+                    "`break` and test it after the loop.",
+                    source,
+                    node.orelse[0],
+                )
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
@@ -72,10 +94,13 @@ def check(fn_node, source):
             if isinstance(node, ast.Subscript) and _has_ellipsis(node.slice):
                 raise CompileError(
                     "`...` in an index is not supported: write the dimensions out with `:`.",
-                    source, node)
+                    source,
+                    node,
+                )
             if isinstance(node, ast.Attribute) and node.attr.startswith("__"):
-                raise CompileError(f"the special attribute `{node.attr}` is not supported.",
-                                   source, node)
+                raise CompileError(
+                    f"the special attribute `{node.attr}` is not supported.", source, node
+                )
 
 
 def _check_target(target, source):
@@ -89,14 +114,20 @@ def _check_target(target, source):
         if not isinstance(base, ast.Name):
             raise CompileError(
                 "an element write must name a variable, as in `x[i] = v` or `x[i][j] = v`.",
-                source, target)
+                source,
+                target,
+            )
     elif isinstance(target, ast.Attribute):
         raise CompileError(
             "assigning an attribute (`obj.attr = v`) is not supported: a relaxed function may not "
-            "change objects outside it. Use a variable and return it.", source, target)
+            "change objects outside it. Use a variable and return it.",
+            source,
+            target,
+        )
     elif not isinstance(target, ast.Name):
-        raise CompileError("this assignment target is not supported; assign a name or an element.",
-                           source, target)
+        raise CompileError(
+            "this assignment target is not supported; assign a name or an element.", source, target
+        )
 
 
 def _has_ellipsis(index):

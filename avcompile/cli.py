@@ -1,9 +1,9 @@
 """The ``avcompile`` command: ``show`` what a function compiles to, ``check`` files for errors.
 
-    avcompile show src_examples/bubble_sort.py:bubble_sort          # the generated module
-    avcompile show src_examples.bubble_sort:bubble_sort --ir        # the relaxed IR
-    avcompile show src_examples/bubble_sort.py:bubble_sort --annotate
-    avcompile check src_examples/*.py                                # file:line:col: message
+avcompile show src_examples/bubble_sort.py:bubble_sort          # the generated module
+avcompile show src_examples.bubble_sort:bubble_sort --ir        # the relaxed IR
+avcompile show src_examples/bubble_sort.py:bubble_sort --annotate
+avcompile check src_examples/*.py                                # file:line:col: message
 """
 
 import argparse
@@ -20,8 +20,10 @@ from .api import collect_errors, relax, to_code
 from .errors import CompileError
 from .runtime import RelaxedModule
 
-_KEYWORDS = re.compile(r"\b(def|class|return|for|in|while|if|else|elif|import|from|and|or|not|"
-                       r"break|continue|pass|lambda|None|True|False)\b")
+_KEYWORDS = re.compile(
+    r"\b(def|class|return|for|in|while|if|else|elif|import|from|and|or|not|"
+    r"break|continue|pass|lambda|None|True|False)\b"
+)
 _BOLD, _DIM, _GREEN, _CYAN, _RESET = "\033[1m", "\033[2m", "\033[32m", "\033[36m", "\033[0m"
 
 
@@ -34,32 +36,47 @@ def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="avcompile",
         description="Compile plain Python algorithms into relaxed, differentiable torch modules, "
-                    "and look at what they become.")
+        "and look at what they become.",
+    )
     parser.add_argument("--version", action="version", version=f"avcompile {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = commands.add_parser(
-        "show", help="print the generated module of a relaxed function",
+        "show",
+        help="print the generated module of a relaxed function",
         description="Print the generated torch module of a @relax function (a plain function is "
-                    "compiled with relax's defaults, which the options below change).")
-    show.add_argument("target", metavar="FILE.py:NAME | package.module:NAME",
-                      help="where the function is: a file or an importable module, and its name")
+        "compiled with relax's defaults, which the options below change).",
+    )
+    show.add_argument(
+        "target",
+        metavar="FILE.py:NAME | package.module:NAME",
+        help="where the function is: a file or an importable module, and its name",
+    )
     view = show.add_mutually_exclusive_group()
     view.add_argument("--ir", action="store_true", help="print the relaxed IR instead")
-    view.add_argument("--annotate", action="store_true",
-                      help="print each line of the source followed by the code it became")
+    view.add_argument(
+        "--annotate",
+        action="store_true",
+        help="print each line of the source followed by the code it became",
+    )
     show.add_argument("--beta", type=float, help="inverse temperature (default 10)")
     show.add_argument("--hard", action="store_true", help="exact comparisons")
     show.add_argument("--max-iter", type=int, help="most iterations of a relaxed while")
     show.add_argument("--eps", type=float, help="a relaxed while stops below this probability")
     show.add_argument("--static", default="", help="comma-separated names of hard parameters")
-    show.add_argument("--color", choices=("auto", "always", "never"), default="auto",
-                      help="colour the output (default: when it is a terminal)")
+    show.add_argument(
+        "--color",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="colour the output (default: when it is a terminal)",
+    )
 
     check = commands.add_parser(
-        "check", help="compile every @relax function of files and report each error",
+        "check",
+        help="compile every @relax function of files and report each error",
         description="Compile every @relax function in the files and print each failure as "
-                    "file:line:col: message. Exit status 1 if any failed, 0 otherwise.")
+        "file:line:col: message. Exit status 1 if any failed, 0 otherwise.",
+    )
     check.add_argument("files", nargs="+", metavar="FILE.py")
 
     args = parser.parse_args(argv)
@@ -89,8 +106,11 @@ def _show(args):
         raise UsageError(f"{module_name} has no function named {name!r}")
     obj = namespace[name]
     static = tuple(s for s in args.static.split(",") if s)
-    options = {k: v for k, v in (("beta", args.beta), ("max_iter", args.max_iter),
-                                 ("eps", args.eps)) if v is not None}
+    options = {
+        k: v
+        for k, v in (("beta", args.beta), ("max_iter", args.max_iter), ("eps", args.eps))
+        if v is not None
+    }
     if args.hard:
         options["hard"] = True
     if not isinstance(obj, RelaxedModule):
@@ -197,8 +217,14 @@ def _check(files):
                 errors.append(err)
             except Exception as err:  # the file itself failed to run: report where
                 tb = traceback.extract_tb(err.__traceback__)
-                frame = next((f for f in reversed(tb) if os.path.abspath(f.filename)
-                              == os.path.abspath(path)), tb[-1] if tb else None)
+                frame = next(
+                    (
+                        f
+                        for f in reversed(tb)
+                        if os.path.abspath(f.filename) == os.path.abspath(path)
+                    ),
+                    tb[-1] if tb else None,
+                )
                 line = frame.lineno if frame else 1
                 print(f"{path}:{line}:1: {type(err).__name__}: {err}")
                 failed = True

@@ -102,8 +102,9 @@ def _is_lambda(value):
 
 def _check_name(what, name):
     if not isinstance(name, str) or not re.match(VARIABLE_REGEX, name):
-        raise ValueError(f"{what}: the name {name!r} is invalid; names have to match the "
-                         f"regex {VARIABLE_REGEX}")
+        raise ValueError(
+            f"{what}: the name {name!r} is invalid; names have to match the regex {VARIABLE_REGEX}"
+        )
 
 
 def _show(value):
@@ -142,7 +143,7 @@ class Input:
 class Output:
     """A variable the ``Algorithm`` returns (batch-first); several make a tuple, in order::
 
-        Algorithm(Input('x'), ..., Output('x'), Output('loss'))
+    Algorithm(Input('x'), ..., Output('x'), Output('loss'))
     """
 
     def __init__(self, name, shape=None, dtype=None):
@@ -164,11 +165,16 @@ class Variable:
     def __init__(self, name, initial_value):
         _check_name(f"Var({name!r})", name)
         if not (_is_lambda(initial_value) or isinstance(initial_value, (torch.Tensor, int, float))):
-            raise TypeError(f"Var({name!r}): the initial value must be a tensor or a lambda, not "
-                            f"{type(initial_value).__name__}")
+            raise TypeError(
+                f"Var({name!r}): the initial value must be a tensor or a lambda, not "
+                f"{type(initial_value).__name__}"
+            )
         self.name = name
-        self.initial_value = initial_value.clone().detach() \
-            if isinstance(initial_value, torch.Tensor) else initial_value
+        self.initial_value = (
+            initial_value.clone().detach()
+            if isinstance(initial_value, torch.Tensor)
+            else initial_value
+        )
 
     def __repr__(self):
         return f"Var({self.name!r}, {_show(self.initial_value)})"
@@ -184,17 +190,22 @@ class VariableInt:
         self.name = name
         if isinstance(initial_value, int) or _is_lambda(initial_value):
             self.initial_value = initial_value
-        elif hasattr(initial_value, "__iter__") \
-                and not isinstance(initial_value, (str, torch.Tensor)):
+        elif hasattr(initial_value, "__iter__") and not isinstance(
+            initial_value, (str, torch.Tensor)
+        ):
             self.initial_value = list(initial_value)
             for value in self.initial_value:
                 if not isinstance(value, int):
-                    raise TypeError(f"VarInt({name!r}): a hard variable holds an int, a list of "
-                                    f"ints or a lambda returning one; the element {value!r} is "
-                                    f"{type(value).__name__}")
+                    raise TypeError(
+                        f"VarInt({name!r}): a hard variable holds an int, a list of "
+                        f"ints or a lambda returning one; the element {value!r} is "
+                        f"{type(value).__name__}"
+                    )
         else:
-            raise TypeError(f"VarInt({name!r}): a hard variable holds an int, a list of ints or a "
-                            f"lambda returning one, not {type(initial_value).__name__}")
+            raise TypeError(
+                f"VarInt({name!r}): a hard variable holds an int, a list of ints or a "
+                f"lambda returning one, not {type(initial_value).__name__}"
+            )
 
     def __repr__(self):
         return f"VarInt({self.name!r}, {_show(self.initial_value)})"
@@ -353,8 +364,10 @@ def _block_of(what, value, allow_none=True):
     items = value if isinstance(value, (list, tuple)) else [value]
     for item in items:
         if not isinstance(item, AlgoModule):
-            raise TypeError(f"{what}: expected instructions (Let, If, For, ...), got {item!r} of "
-                            f"type {type(item).__name__}")
+            raise TypeError(
+                f"{what}: expected instructions (Let, If, For, ...), got {item!r} of "
+                f"type {type(item).__name__}"
+            )
     return list(items)
 
 
@@ -368,16 +381,19 @@ class If(AlgoModule):
 
     def __init__(self, condition, if_true=None, if_false=None, epsilon=None, hard=None, debug=None):
         if not isinstance(condition, Condition):
-            raise TypeError(f"If: the condition must be a condition such as GT('a', 'b'), not "
-                            f"{type(condition).__name__}")
+            raise TypeError(
+                f"If: the condition must be a condition such as GT('a', 'b'), not "
+                f"{type(condition).__name__}"
+            )
         self.condition = condition
         self.if_true = _block_of("If(if_true=...)", if_true)
         self.if_false = _block_of("If(if_false=...)", if_false)
         self.epsilon, self.hard, self.debug = epsilon, hard, debug
 
     def __repr__(self):
-        return _call_repr("If", [repr(self.condition)], epsilon=self.epsilon, hard=self.hard,
-                          debug=self.debug)
+        return _call_repr(
+            "If", [repr(self.condition)], epsilon=self.epsilon, hard=self.hard, debug=self.debug
+        )
 
 
 class While(AlgoModule):
@@ -390,15 +406,23 @@ class While(AlgoModule):
 
     def __init__(self, condition, *sequence, max_iter=None, epsilon=None, hard=None, debug=None):
         if not isinstance(condition, Condition):
-            raise TypeError(f"While: the condition must be a condition such as LT('x', 5), not "
-                            f"{type(condition).__name__}")
+            raise TypeError(
+                f"While: the condition must be a condition such as LT('x', 5), not "
+                f"{type(condition).__name__}"
+            )
         self.condition = condition
         self.sequence = _block_of("While", list(sequence))
         self.max_iter, self.epsilon, self.hard, self.debug = max_iter, epsilon, hard, debug
 
     def __repr__(self):
-        return _call_repr("While", [repr(self.condition)], max_iter=self.max_iter,
-                          epsilon=self.epsilon, hard=self.hard, debug=self.debug)
+        return _call_repr(
+            "While",
+            [repr(self.condition)],
+            max_iter=self.max_iter,
+            epsilon=self.epsilon,
+            hard=self.hard,
+            debug=self.debug,
+        )
 
 
 class For(AlgoModule):
@@ -415,8 +439,10 @@ class For(AlgoModule):
         elif hasattr(range_or_list, "__iter__") and not isinstance(range_or_list, torch.Tensor):
             self.range_or_list = list(range_or_list)
         else:
-            raise TypeError(f"For({var!r}, ...): the range must be an int, a list, a VarInt's name "
-                            f"or a lambda, not {type(range_or_list).__name__}")
+            raise TypeError(
+                f"For({var!r}, ...): the range must be an int, a list, a VarInt's name "
+                f"or a lambda, not {type(range_or_list).__name__}"
+            )
         self.var = var
         self.sequence = _block_of(f"For({var!r}, ...)", list(sequence))
 
@@ -449,15 +475,20 @@ class Let(AlgoModule):
             raise ValueError(f"Let: an assignment needs at least two arguments, got {len(args)}")
         if not isinstance(args[0], str):
             if not (len(args) == 2 and isinstance(args[0], list)):
-                raise ValueError(f"Let: the first argument must be a variable's name; a list of "
-                                 f"names is only allowed with a lambda as the one other argument. "
-                                 f"Given: {self._args()}")
+                raise ValueError(
+                    f"Let: the first argument must be a variable's name; a list of "
+                    f"names is only allowed with a lambda as the one other argument. "
+                    f"Given: {self._args()}"
+                )
             if not all(isinstance(x, str) for x in args[0]):
-                raise TypeError(f"{self._args()}: the list of variables to write must hold names "
-                                f"(strings) only")
+                raise TypeError(
+                    f"{self._args()}: the list of variables to write must hold names (strings) only"
+                )
             if not _is_lambda(args[1]):
-                raise TypeError(f"{self._args()}: several variables are written only from a lambda "
-                                f"that returns several values, not from {type(args[1]).__name__}")
+                raise TypeError(
+                    f"{self._args()}: several variables are written only from a lambda "
+                    f"that returns several values, not from {type(args[1]).__name__}"
+                )
             self.variable, self.value = list(args[0]), args[1]
         elif len(args) == 2:
             self.variable, self.value = args
@@ -465,16 +496,24 @@ class Let(AlgoModule):
             self.variable, self.index_variable, self.value = args
         elif len(args) == 3 and isinstance(args[1], str) and isinstance(args[2], list):
             self.variable, self.value, self.index_value = args
-        elif len(args) == 4 and isinstance(args[1], list) and isinstance(args[2], str) \
-                and isinstance(args[3], list):
+        elif (
+            len(args) == 4
+            and isinstance(args[1], list)
+            and isinstance(args[2], str)
+            and isinstance(args[3], list)
+        ):
             self.variable, self.index_variable, self.value, self.index_value = args
         else:
-            raise ValueError(f"Invalid set of arguments for Let: {self._args()}; the forms are "
-                             f"Let(var, value), Let(var, [index], value), Let(var, 'x', [index]), "
-                             f"Let(var, [index], 'x', [index]) and Let([vars], lambda)")
+            raise ValueError(
+                f"Invalid set of arguments for Let: {self._args()}; the forms are "
+                f"Let(var, value), Let(var, [index], value), Let(var, 'x', [index]), "
+                f"Let(var, [index], 'x', [index]) and Let([vars], lambda)"
+            )
         if not (_is_lambda(self.value) or isinstance(self.value, (str, int, float, torch.Tensor))):
-            raise TypeError(f"{self._args()}: the value must be a variable's name, a lambda, an "
-                            f"int, a float or a tensor, not {type(self.value).__name__}")
+            raise TypeError(
+                f"{self._args()}: the value must be a variable's name, a lambda, an "
+                f"int, a float or a tensor, not {type(self.value).__name__}"
+            )
         if isinstance(self.variable, str):
             _check_name(self._args(), self.variable)
 
@@ -492,8 +531,10 @@ class LetInt(AlgoModule):
     def __init__(self, *args):
         self.args = args
         if len(args) != 2:
-            raise ValueError(f"LetInt: exactly two arguments are needed, a variable's name and its "
-                             f"value; got {len(args)}: {self._args()}")
+            raise ValueError(
+                f"LetInt: exactly two arguments are needed, a variable's name and its "
+                f"value; got {len(args)}: {self._args()}"
+            )
         self.variable, value = args
         _check_name(self._args(), self.variable)
         if hasattr(value, "__iter__") and not isinstance(value, (str, torch.Tensor)):
@@ -502,8 +543,10 @@ class LetInt(AlgoModule):
                 if not isinstance(x, int):
                     raise TypeError(f"{self._args()}: the list holds {x!r}, which is not an int")
         elif not (isinstance(value, (int, str)) or _is_lambda(value)):
-            raise TypeError(f"{self._args()}: the value must be an int, a list of ints, a "
-                            f"variable's name or a lambda, not {type(value).__name__}")
+            raise TypeError(
+                f"{self._args()}: the value must be an int, a list of ints, a "
+                f"variable's name or a lambda, not {type(value).__name__}"
+            )
         self.value = value
         self.index_variable = self.index_value = None
 
@@ -534,8 +577,10 @@ class _SoftFunction(torch.nn.Module):
     def __init__(self, beta):
         super().__init__()
         if beta is None:
-            raise ValueError(f"{type(self).__name__}: beta is None but it has to be given "
-                             f"explicitly (it cannot be inferred from the Algorithm it is used in)")
+            raise ValueError(
+                f"{type(self).__name__}: beta is None but it has to be given "
+                f"explicitly (it cannot be inferred from the Algorithm it is used in)"
+            )
         self.beta = beta
 
     def extra_repr(self):
@@ -596,27 +641,53 @@ class Algorithm(runtime.RelaxedModule):
         print(algo.code)
     """
 
-    def __new__(cls, *sequence, beta=10., max_iter=2 ** 10, epsilon=1e-5, hard=False, debug=False,
-                name="algorithm"):
+    def __new__(
+        cls,
+        *sequence,
+        beta=10.0,
+        max_iter=2**10,
+        epsilon=1e-5,
+        hard=False,
+        debug=False,
+        name="algorithm",
+    ):
         if cls is not Algorithm:  # copy.deepcopy and pickle make a bare instance
             return super().__new__(cls)
         builder = _Builder(sequence, name)
         fn_ir = builder.function()
-        module = build_module(fn_ir, free=builder.free, user_names=builder.user_names(),
-                              beta=beta, max_iter=max_iter, eps=epsilon, hard=hard,
-                              filename="avcompile.dsl")
+        module = build_module(
+            fn_ir,
+            free=builder.free,
+            user_names=builder.user_names(),
+            beta=beta,
+            max_iter=max_iter,
+            eps=epsilon,
+            hard=hard,
+            filename="avcompile.dsl",
+        )
         module.describe(fn_ir, builder.listing_key)
         generated = type(module)
-        module.__class__ = type(generated.__name__, (Algorithm, generated),
-                                {"__doc__": generated.__doc__, "__module__": generated.__module__})
+        module.__class__ = type(
+            generated.__name__,
+            (Algorithm, generated),
+            {"__doc__": generated.__doc__, "__module__": generated.__module__},
+        )
         module.debug = debug
         module.listing = builder.listing
         if debug:
             print(module.code)
         return module
 
-    def __init__(self, *sequence, beta=10., max_iter=2 ** 10, epsilon=1e-5, hard=False,
-                 debug=False, name="algorithm"):
+    def __init__(
+        self,
+        *sequence,
+        beta=10.0,
+        max_iter=2**10,
+        epsilon=1e-5,
+        hard=False,
+        debug=False,
+        name="algorithm",
+    ):
         """Everything is done when the module is built (``__new__``)."""
 
     @property
@@ -632,10 +703,32 @@ class Algorithm(runtime.RelaxedModule):
 
 # ------------------------------------------------------------------------------------ lambdas
 
-_PURE_NODES = (ast.Name, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Tuple, ast.Load, ast.Add,
-               ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd)
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Mod: "%", ast.Pow: "**"}
+_PURE_NODES = (
+    ast.Name,
+    ast.Constant,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.Tuple,
+    ast.Load,
+    ast.Add,
+    ast.Sub,
+    ast.Mult,
+    ast.Div,
+    ast.FloorDiv,
+    ast.Mod,
+    ast.Pow,
+    ast.USub,
+    ast.UAdd,
+)
+_BINOPS = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+}
 _UNARY = {ast.USub: "-", ast.UAdd: "+"}
 
 
@@ -654,17 +747,24 @@ class _Lambda:
         body, same = _lambda_body(fn, self.args) if plain else (None, False)
         params = ", ".join(self.args)
         if body is not None:
-            self.text = f"lambda {params}: {ast.unparse(body)}" if params else \
-                f"lambda: {ast.unparse(body)}"
+            self.text = (
+                f"lambda {params}: {ast.unparse(body)}"
+                if params
+                else f"lambda: {ast.unparse(body)}"
+            )
         elif fn.__name__ == "<lambda>":
             self.text = f"<lambda {params}>"
         else:
             self.text = fn.__name__
         nodes = list(ast.walk(body)) if body is not None else []
-        pure = body is not None and same and not fn.__code__.co_freevars \
-            and all(isinstance(n, _PURE_NODES) for n in nodes) \
-            and all(n.id in self.args for n in nodes if isinstance(n, ast.Name)) \
+        pure = (
+            body is not None
+            and same
+            and not fn.__code__.co_freevars
+            and all(isinstance(n, _PURE_NODES) for n in nodes)
+            and all(n.id in self.args for n in nodes if isinstance(n, ast.Name))
             and all(isinstance(n.value, (int, float)) for n in nodes if isinstance(n, ast.Constant))
+        )
         self.inline = body if pure else None
 
     @classmethod
@@ -681,15 +781,14 @@ def _lambda_body(fn, args):
     code = fn.__code__
     if code.co_name != "<lambda>" or not hasattr(code, "co_positions"):  # Python >= 3.11
         return None, False
-    spans = [p for p in code.co_positions()
-             if None not in p and (p[0], p[2]) != (p[1], p[3])]
+    spans = [p for p in code.co_positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
     lines = linecache.getlines(code.co_filename)
     if not spans or not lines:
         return None, False
     (l0, c0), (l1, c1) = min((p[0], p[2]) for p in spans), max((p[1], p[3]) for p in spans)
     if l1 > len(lines):
         return None, False
-    raw = [line.encode() for line in lines[l0 - 1:l1]]
+    raw = [line.encode() for line in lines[l0 - 1 : l1]]
     text = raw[0][c0:c1] if l0 == l1 else raw[0][c0:] + b"".join(raw[1:-1]) + raw[-1][:c1]
     try:
         text = text.decode()
@@ -698,8 +797,12 @@ def _lambda_body(fn, args):
     except (SyntaxError, UnicodeDecodeError, ValueError):
         return None, False
     inner = [c for c in again.co_consts if isinstance(c, types.CodeType)]
-    same = bool(inner) and inner[0].co_code == code.co_code and \
-        inner[0].co_consts == code.co_consts and inner[0].co_names == code.co_names
+    same = (
+        bool(inner)
+        and inner[0].co_code == code.co_code
+        and inner[0].co_consts == code.co_consts
+        and inner[0].co_names == code.co_names
+    )
     return body, same
 
 
@@ -761,9 +864,11 @@ class _Builder:
             elif isinstance(elem, AlgoModule):
                 self.body.append(elem)
             else:
-                raise TypeError(f"Algorithm: you inserted {elem!r} of type {type(elem).__name__}, "
-                                f"which is not supported; an Algorithm takes Input, Output, Var, "
-                                f"VarInt and instructions (Let, If, While, For, ...)")
+                raise TypeError(
+                    f"Algorithm: you inserted {elem!r} of type {type(elem).__name__}, "
+                    f"which is not supported; an Algorithm takes Input, Output, Var, "
+                    f"VarInt and instructions (Let, If, While, For, ...)"
+                )
         if not self.inputs:
             raise ValueError("Algorithm: you need to have at least one Input")
         if not self.outputs:
@@ -789,8 +894,12 @@ class _Builder:
         hide a builtin or ``torch`` that generated code uses."""
         if name not in self.locals:
             local = name
-            while keyword.iskeyword(local) or hasattr(builtins, local) or local == "torch" \
-                    or local in self.taken:
+            while (
+                keyword.iskeyword(local)
+                or hasattr(builtins, local)
+                or local == "torch"
+                or local in self.taken
+            ):
                 local += "_"
             self.locals[name] = local
             self.taken.add(local)
@@ -799,8 +908,14 @@ class _Builder:
     def fresh(self, base):
         """A new name for generated code that is no variable of the program."""
         name, k = base, 0
-        while name in self.free or name in self.names_in_program or name in self.taken \
-                or hasattr(builtins, name) or keyword.iskeyword(name) or name == "torch":
+        while (
+            name in self.free
+            or name in self.names_in_program
+            or name in self.taken
+            or hasattr(builtins, name)
+            or keyword.iskeyword(name)
+            or name == "torch"
+        ):
             k += 1
             name = f"{base}_{k}"
         self.taken.add(name)
@@ -865,9 +980,11 @@ class _Builder:
         """The IR function: inputs, variables' initial values, instructions, outputs."""
         for elem in self.inputs + self.variables + self.variable_ints:
             if elem.name in self.declared:
-                raise ValueError(f"{elem!r}: the name '{elem.name}' is defined for the second "
-                                 f"time, which is not supported. Already defined: "
-                                 f"{', '.join(self.declared)}")
+                raise ValueError(
+                    f"{elem!r}: the name '{elem.name}' is defined for the second "
+                    f"time, which is not supported. Already defined: "
+                    f"{', '.join(self.declared)}"
+                )
             self.declared[elem.name] = None
         for name in sorted(self.names_in_program):
             self.local(name)
@@ -892,13 +1009,25 @@ class _Builder:
                 body.append(self.check(var, out))
         value = refs[0] if len(refs) == 1 else ir.Tuple_(tuple(refs), _max_kind(refs))
         body.append(ir.Return(value, self.line_of[id(self.outputs[0])]))
-        return ir.Function(name=self.name, params=tuple(params), defaults=(), body=tuple(body),
-                           free=tuple(sorted(self.free)), source=self.source)
+        return ir.Function(
+            name=self.name,
+            params=tuple(params),
+            defaults=(),
+            body=tuple(body),
+            free=tuple(sorted(self.free)),
+            source=self.source,
+        )
 
     def declare(self, elem, kind, what, shape=None, holds=None):
-        var = _Var(elem.name, self.local(elem.name), kind, what,
-                   tuple(shape) if shape is not None else None, holds,
-                   unpacked=elem.name in self.unpacked)
+        var = _Var(
+            elem.name,
+            self.local(elem.name),
+            kind,
+            what,
+            tuple(shape) if shape is not None else None,
+            holds,
+            unpacked=elem.name in self.unpacked,
+        )
         self.scope[elem.name] = var
         self.declared[elem.name] = var
         return var
@@ -906,8 +1035,9 @@ class _Builder:
     def check(self, var, elem):
         dtype = ir.Py(None, repr(elem.dtype)) if elem.dtype is not None else ir.Const(None)
         shape = ir.Py(None, repr(tuple(elem.shape))) if elem.shape is not None else ir.Const(None)
-        call = ir.Call(ir.Helper("check_example"), (var.ref(), shape, dtype, ir.Const(repr(elem))),
-                       (), HARD)
+        call = ir.Call(
+            ir.Helper("check_example"), (var.ref(), shape, dtype, ir.Const(repr(elem))), (), HARD
+        )
         return ir.ExprStmt(call, self.line_of[id(elem)])
 
     def init_var(self, elem):
@@ -950,24 +1080,34 @@ class _Builder:
             if inline is None or isinstance(inline, ast.Tuple):
                 return None
             for n in ast.walk(inline):  # int arithmetic of ints stays an int
-                if isinstance(n, (ast.Div, ast.Pow)) or isinstance(n, ast.Constant) \
-                        and type(n.value) is not int:
+                if (
+                    isinstance(n, (ast.Div, ast.Pow))
+                    or isinstance(n, ast.Constant)
+                    and type(n.value) is not int
+                ):
                     return None
             names = [n.id for n in ast.walk(inline) if isinstance(n, ast.Name)]
             return int if all(types_.get(n) is int for n in names) else None
 
         def walk(items):
             for item in items:
-                if isinstance(item, (Let, LetInt)) and isinstance(item.variable, str) \
-                        and item.variable in types_ and not item.index_variable:
+                if (
+                    isinstance(item, (Let, LetInt))
+                    and isinstance(item.variable, str)
+                    and item.variable in types_
+                    and not item.index_variable
+                ):
                     if value_type(item.value) is not types_[item.variable] or item.index_value:
                         types_[item.variable] = None
                 elif isinstance(item, Let) and isinstance(item.variable, list):
                     for name in item.variable:
                         if name in types_:
                             types_[name] = None
-                for block in (getattr(item, "if_true", ()), getattr(item, "if_false", ()),
-                              getattr(item, "sequence", ())):
+                for block in (
+                    getattr(item, "if_true", ()),
+                    getattr(item, "if_false", ()),
+                    getattr(item, "sequence", ()),
+                ):
                     walk(block)
 
         for _ in range(len(types_) + 1):
@@ -983,8 +1123,10 @@ class _Builder:
         that an element write costs no tensor op and a relaxed If blends only what it wrote."""
         relaxed = {v.name for v in self.inputs} | {v.name for v in self.variables}
         candidates = {v.name for v in self.inputs} | {
-            v.name for v in self.variables
-            if isinstance(v.initial_value, torch.Tensor) and v.initial_value.dim() > 0}
+            v.name
+            for v in self.variables
+            if isinstance(v.initial_value, torch.Tensor) and v.initial_value.dim() > 0
+        }
         indexed, whole = set(), set()
 
         def hard_index(index):
@@ -1027,8 +1169,9 @@ class _Builder:
                     else:
                         read_by(item.value)
                 elif isinstance(item, (Let, LetInt)):
-                    whole.update(item.variable if isinstance(item.variable, list)
-                                 else [item.variable])
+                    whole.update(
+                        item.variable if isinstance(item.variable, list) else [item.variable]
+                    )
                     read_by(item.value)
                 elif isinstance(item, (If, While)):
                     condition(item.condition)
@@ -1036,8 +1179,11 @@ class _Builder:
                     read_by(item.range_or_list)
                 elif isinstance(item, Print):
                     read_by(item.function)
-                for block in (getattr(item, "if_true", ()), getattr(item, "if_false", ()),
-                              getattr(item, "sequence", ())):
+                for block in (
+                    getattr(item, "if_true", ()),
+                    getattr(item, "if_false", ()),
+                    getattr(item, "sequence", ()),
+                ):
                     walk(block)
 
         walk(self.body)
@@ -1053,12 +1199,16 @@ class _Builder:
         var = self.scope.get(name)
         if var is None:
             if name in self.declared:
-                raise ValueError(f"{ins!r}: the {role} '{name}' is not defined yet here (a Var's "
-                                 f"lambda can read the Inputs and the Vars declared before it, a "
-                                 f"VarInt's also every Var)")
+                raise ValueError(
+                    f"{ins!r}: the {role} '{name}' is not defined yet here (a Var's "
+                    f"lambda can read the Inputs and the Vars declared before it, a "
+                    f"VarInt's also every Var)"
+                )
             known = ", ".join(sorted(self.scope)) or "none"
-            raise ValueError(f"{ins!r}: the {role} '{name}' does not exist; the variables defined "
-                             f"here are: {known}")
+            raise ValueError(
+                f"{ins!r}: the {role} '{name}' does not exist; the variables defined "
+                f"here are: {known}"
+            )
         return var
 
     def target(self, name, ins):
@@ -1068,8 +1218,10 @@ class _Builder:
         var = self.scope.get(name)
         if var is None:
             known = ", ".join(sorted(self.scope)) or "none"
-            raise ValueError(f"{ins!r}: the variable '{name}' is not declared but written to; "
-                             f"declare it with Var or VarInt (defined here: {known})")
+            raise ValueError(
+                f"{ins!r}: the variable '{name}' is not declared but written to; "
+                f"declare it with Var or VarInt (defined here: {known})"
+            )
         for written in self.written:
             written.add(name)
         return var
@@ -1085,8 +1237,10 @@ class _Builder:
             return _number(value)
         if isinstance(value, torch.Tensor):
             return self.constant(value)
-        raise TypeError(f"{ins!r}: {value!r} of type {type(value).__name__} is not a value; use a "
-                        f"variable's name, a lambda, a number or a tensor")
+        raise TypeError(
+            f"{ins!r}: {value!r} of type {type(value).__name__} is not a value; use a "
+            f"variable's name, a lambda, a number or a tensor"
+        )
 
     def call(self, fn, ins, want):
         """IR of calling a lambda with the variables its arguments name."""
@@ -1095,7 +1249,8 @@ class _Builder:
         env = dict(zip(lam.args, refs))
         relaxed = [r for r in refs if r.kind == RELAXED]
         same_layout = len({r.name for r in relaxed}) <= 1 or (
-            None not in [r.shape for r in relaxed] and len({r.shape for r in relaxed}) == 1)
+            None not in [r.shape for r in relaxed] and len({r.shape for r in relaxed}) == 1
+        )
         if lam.inline is not None and same_layout:
             expr = self.inline(lam.inline, env)
             if want == "relaxed" or expr.kind != RELAXED:
@@ -1111,8 +1266,9 @@ class _Builder:
             return ir.Call(func, args, (), CONSTANT)
         if relaxed:
             mask = ir.Tuple_(tuple(ir.Const(r.kind == RELAXED) for r in refs), HARD)
-            return ir.Call(ir.Helper("call_first"), (func, ir.Tuple_(args, RELAXED), mask), (),
-                           HARD)
+            return ir.Call(
+                ir.Helper("call_first"), (func, ir.Tuple_(args, RELAXED), mask), (), HARD
+            )
         return ir.Call(func, args, (), HARD)
 
     def inline(self, node, env):
@@ -1182,8 +1338,10 @@ class _Builder:
         elif isinstance(value, str):
             expr = self.read(value, ins).ref()
             if expr.kind == RELAXED:
-                raise TypeError(f"{ins!r}: '{value}' is a relaxed variable (a tensor); LetInt "
-                                f"takes an int, a list of ints or a hard variable")
+                raise TypeError(
+                    f"{ins!r}: '{value}' is a relaxed variable (a tensor); LetInt "
+                    f"takes an int, a list of ints or a hard variable"
+                )
         else:
             expr = self.value(value, ins, "hard")
         return [ir.Assign((var.ref(),), self.fit(var, expr, ins), line)]
@@ -1193,24 +1351,38 @@ class _Builder:
         shape as it is, a number or a shared tensor filling the variable."""
         if var.kind != RELAXED:
             if value.kind == RELAXED:
-                raise TypeError(f"{ins!r}: '{var.name}' is {var.what}, a hard variable; a "
-                                f"per-example value cannot be written to it (write it to a Var)")
+                raise TypeError(
+                    f"{ins!r}: '{var.name}' is {var.what}, a hard variable; a "
+                    f"per-example value cannot be written to it (write it to a Var)"
+                )
             return value
         if value.kind == RELAXED:
             if isinstance(value, ir.Call) and value.how == "batched":
-                return ir.Call(ir.Helper("let_value"), (value, var.ref(), ir.Const(repr(ins))),
-                               (), RELAXED)
+                return ir.Call(
+                    ir.Helper("let_value"), (value, var.ref(), ir.Const(repr(ins))), (), RELAXED
+                )
             source = self.declared.get(value.id) if isinstance(value, ir.Name) else None
-            if source is not None and None not in (source.shape, var.shape) \
-                    and source.shape != var.shape:
-                raise ValueError(f"{ins!r}: '{source.name}' has shape {source.shape} but "
-                                 f"'{var.name}' has shape {var.shape} (of one example); a Let must "
-                                 f"keep the variable's shape")
+            if (
+                source is not None
+                and None not in (source.shape, var.shape)
+                and source.shape != var.shape
+            ):
+                raise ValueError(
+                    f"{ins!r}: '{source.name}' has shape {source.shape} but "
+                    f"'{var.name}' has shape {var.shape} (of one example); a Let must "
+                    f"keep the variable's shape"
+                )
             return value
-        if isinstance(ins, Let) and isinstance(ins.value, torch.Tensor) \
-                and var.shape is not None and tuple(ins.value.shape) != var.shape:
-            raise ValueError(f"{ins!r}: the tensor has shape {tuple(ins.value.shape)} but "
-                             f"'{var.name}' has shape {var.shape} (of one example)")
+        if (
+            isinstance(ins, Let)
+            and isinstance(ins.value, torch.Tensor)
+            and var.shape is not None
+            and tuple(ins.value.shape) != var.shape
+        ):
+            raise ValueError(
+                f"{ins!r}: the tensor has shape {tuple(ins.value.shape)} but "
+                f"'{var.name}' has shape {var.shape} (of one example)"
+            )
         if var.shape == () or (isinstance(ins, Let) and isinstance(ins.value, torch.Tensor)):
             return ir.Lift(value, "batch")
         lifted = ir.Lift(value) if value.kind == CONSTANT else value
@@ -1224,12 +1396,18 @@ class _Builder:
         refs = ir.Tuple_(tuple(v.ref() for v in targets), HARD)
         if isinstance(value, ir.Tuple_):
             if len(value.elts) != len(targets):
-                raise ValueError(f"{ins!r}: {len(targets)} variables to write but the lambda "
-                                 f"returns {len(value.elts)} values")
+                raise ValueError(
+                    f"{ins!r}: {len(targets)} variables to write but the lambda "
+                    f"returns {len(value.elts)} values"
+                )
             elts = tuple(self.fit(v, e, ins) for v, e in zip(targets, value.elts))
             return [ir.Assign((refs,), ir.Tuple_(elts, _max_kind(elts)), line)]
-        if all(v.kind == RELAXED for v in targets) and value.kind == RELAXED \
-                or all(v.kind != RELAXED for v in targets) and value.kind != RELAXED:
+        if (
+            all(v.kind == RELAXED for v in targets)
+            and value.kind == RELAXED
+            or all(v.kind != RELAXED for v in targets)
+            and value.kind != RELAXED
+        ):
             return [ir.Assign((refs,), value, line)]
         temps = []
         for v in targets:
@@ -1245,14 +1423,19 @@ class _Builder:
         hard (a probability-weight tensor or a lambda of per-example values)."""
         if index is None:
             return _SLICE_ALL
-        if isinstance(index, bool) or not isinstance(index, (int, slice, str)) \
-                and not _is_lambda(index):
+        if (
+            isinstance(index, bool)
+            or not isinstance(index, (int, slice, str))
+            and not _is_lambda(index)
+        ):
             return None
         if isinstance(index, int):
             return _number(index)
         if isinstance(index, slice):
-            parts = [None if p is None else self.value(p, ins, "hard")
-                     for p in (index.start, index.stop, index.step)]
+            parts = [
+                None if p is None else self.value(p, ins, "hard")
+                for p in (index.start, index.stop, index.step)
+            ]
             return ir.Slice(*parts)
         if isinstance(index, str):
             var = self.read(index, ins, role="index")
@@ -1263,38 +1446,50 @@ class _Builder:
             return None  # an int or probability weights: known when it runs
         expr = self.call(index, ins, "hard")
         if expr.kind == RELAXED:
-            raise TypeError(f"{ins!r}: the index {_show(index)} reads per-example values; an index "
-                            f"of the value must be an int (index relaxed values inside a lambda)")
+            raise TypeError(
+                f"{ins!r}: the index {_show(index)} reads per-example values; an index "
+                f"of the value must be an int (index relaxed values inside a lambda)"
+            )
         return expr
 
     def read_indexed(self, ins):
         source = self.read(ins.value, ins)
         if source.kind != RELAXED:
-            raise TypeError(f"{ins!r}: indexing the value is only allowed if it is a tensor, but "
-                            f"'{source.name}' is {source.what}")
+            raise TypeError(
+                f"{ins!r}: indexing the value is only allowed if it is a tensor, but "
+                f"'{source.name}' is {source.what}"
+            )
         if source.shape is not None and len(ins.index_value) > len(source.shape):
-            raise ValueError(f"{ins!r}: too many indices ({len(ins.index_value)}) for "
-                             f"'{source.name}' of shape {source.shape} (one example's; the batch "
-                             f"dimension is handled implicitly)")
+            raise ValueError(
+                f"{ins!r}: too many indices ({len(ins.index_value)}) for "
+                f"'{source.name}' of shape {source.shape} (one example's; the batch "
+                f"dimension is handled implicitly)"
+            )
         elts = []
         for index in ins.index_value:
             expr = self.index_expr(index, ins, "value")
             if expr is None:
-                raise TypeError(f"{ins!r}: the index {_show(index)} of the value must be an int, a "
-                                f"hard variable, a lambda returning an int, None or a slice")
+                raise TypeError(
+                    f"{ins!r}: the index {_show(index)} of the value must be an int, a "
+                    f"hard variable, a lambda returning an int, None or a slice"
+                )
             elts.append(expr)
         index = elts[0] if len(elts) == 1 else ir.Tuple_(tuple(elts), HARD)
         return ir.Index(source.ref(), index, RELAXED)
 
     def write_indexed(self, var, ins, value, line):
         if var.kind != RELAXED:
-            raise TypeError(f"{ins!r}: indexing the variable is only allowed if it is a tensor, "
-                            f"but '{var.name}' is {var.what}")
+            raise TypeError(
+                f"{ins!r}: indexing the variable is only allowed if it is a tensor, "
+                f"but '{var.name}' is {var.what}"
+            )
         indices = ins.index_variable
         if var.shape is not None and len(indices) > len(var.shape):
-            raise ValueError(f"{ins!r}: too many indices ({len(indices)}) for '{var.name}' of "
-                             f"shape {var.shape} (one example's; the batch dimension is handled "
-                             f"implicitly)")
+            raise ValueError(
+                f"{ins!r}: too many indices ({len(indices)}) for '{var.name}' of "
+                f"shape {var.shape} (one example's; the batch dimension is handled "
+                f"implicitly)"
+            )
         hard, weights, dynamic = [], None, False
         for index in indices:
             expr = self.index_expr(index, ins, "variable")
@@ -1307,14 +1502,18 @@ class _Builder:
             elif _is_lambda(index):
                 dynamic = True
             else:
-                raise TypeError(f"{ins!r}: the index {_show(index)} of type "
-                                f"{type(index).__name__} is not a legal index type; use an int, a "
-                                f"hard variable, None, a slice, a lambda or probability weights")
+                raise TypeError(
+                    f"{ins!r}: the index {_show(index)} of type "
+                    f"{type(index).__name__} is not a legal index type; use an int, a "
+                    f"hard variable, None, a slice, a lambda or probability weights"
+                )
         if weights is not None:
             if len(indices) != 1:
-                raise ValueError(f"{ins!r}: probabilistic indexing for writing to '{var.name}' "
-                                 f"takes exactly one index, the probability weights of writing "
-                                 f"each element")
+                raise ValueError(
+                    f"{ins!r}: probabilistic indexing for writing to '{var.name}' "
+                    f"takes exactly one index, the probability weights of writing "
+                    f"each element"
+                )
             call = ir.Call(ir.Helper("weighted_write"), (var.ref(), value, weights), (), RELAXED)
             return ir.Assign((var.ref(),), call, line)
         if dynamic:
@@ -1327,9 +1526,12 @@ class _Builder:
                     elts.append(self.call(index, ins, "hard"))
                 else:
                     elts.append(self.index_expr(index, ins, "variable"))
-            call = ir.Call(ir.Helper("index_write"),
-                           (var.ref(), ir.Tuple_(tuple(elts), HARD), value, ir.Const(repr(ins))),
-                           (), RELAXED)
+            call = ir.Call(
+                ir.Helper("index_write"),
+                (var.ref(), ir.Tuple_(tuple(elts), HARD), value, ir.Const(repr(ins))),
+                (),
+                RELAXED,
+            )
             return ir.Assign((var.ref(),), call, line)
         index = hard[0] if len(hard) == 1 else ir.Tuple_(tuple(hard), HARD)
         if var.unpacked and value.kind != RELAXED:
@@ -1343,8 +1545,11 @@ class _Builder:
     def condition(self, cond, ins, mode):
         """IR of a condition: a probability if relaxed, else a Python truth value. ``mode`` is
         the If/While's own 'hard' or 'soft', or None for the module's."""
-        rx = ir.Rx() if mode is None else ir.Call(ir.Helper("mode_of"), (ir.Rx(), ir.Const(mode)),
-                                                  (), HARD)
+        rx = (
+            ir.Rx()
+            if mode is None
+            else ir.Call(ir.Helper("mode_of"), (ir.Rx(), ir.Const(mode)), (), HARD)
+        )
         if isinstance(cond, (_And, _Or)):
             op = "and" if isinstance(cond, _And) else "or"
             left = self.condition(cond.left, ins, mode)
@@ -1362,8 +1567,11 @@ class _Builder:
             value = self.value(cond.left, ins, "relaxed")
             if value.kind != RELAXED:
                 return value if isinstance(cond, IsTrue) else ir.Not(value, HARD)
-            truth = ir.Truth(value) if mode is None else \
-                ir.Call(ir.Attr(rx, "truth", HARD), (value,), (), RELAXED)
+            truth = (
+                ir.Truth(value)
+                if mode is None
+                else ir.Call(ir.Attr(rx, "truth", HARD), (value,), (), RELAXED)
+            )
             return truth if isinstance(cond, IsTrue) else ir.Not(truth, RELAXED)
         left, right = self.operand(cond.left, ins), self.operand(cond.right, ins)
         if cond.beta is None:
@@ -1373,16 +1581,23 @@ class _Builder:
         elif isinstance(cond.beta, torch.Tensor):
             beta = ir.Name(self.fresh_free("beta", cond.beta), CONSTANT)  # learnable, say
         else:
-            raise TypeError(f"{ins!r}: the beta of {cond!r} must be a number or a tensor, not "
-                            f"{type(cond.beta).__name__}")
+            raise TypeError(
+                f"{ins!r}: the beta of {cond!r} must be a number or a tensor, not "
+                f"{type(cond.beta).__name__}"
+            )
         kwargs = (("beta", beta),) if beta is not None else ()
         if isinstance(cond, (CatProbEq, CosineSimilarity)):
             helper = "cat_prob_eq" if isinstance(cond, CatProbEq) else "cosine_similarity"
-            return ir.Call(ir.Helper(helper), (rx, left, right),
-                           kwargs if isinstance(cond, CatProbEq) else (), RELAXED)
+            return ir.Call(
+                ir.Helper(helper),
+                (rx, left, right),
+                kwargs if isinstance(cond, CatProbEq) else (),
+                RELAXED,
+            )
         if cond.op is None:
-            raise TypeError(f"{ins!r}: {type(cond).__name__} is not a condition that avcompile.dsl "
-                            f"knows")
+            raise TypeError(
+                f"{ins!r}: {type(cond).__name__} is not a condition that avcompile.dsl knows"
+            )
         if RELAXED not in (left.kind, right.kind):
             return ir.Compare(cond.op, left, right, HARD)
         if mode is None:
@@ -1397,8 +1612,11 @@ class _Builder:
         if not ins.debug or test.kind != RELAXED:
             return []
         shown = ir.Call(ir.Helper("output"), (test,), (), HARD)
-        return [ir.ExprStmt(ir.Call(ir.Py(None, "print"), (ir.Const(f"{ins!r}:"), shown), (),
-                                    HARD), line)]
+        return [
+            ir.ExprStmt(
+                ir.Call(ir.Py(None, "print"), (ir.Const(f"{ins!r}:"), shown), (), HARD), line
+            )
+        ]
 
     def enter(self):
         self.written.append(set())
@@ -1419,10 +1637,12 @@ class _Builder:
             return pre + [ir.If(test, body, orelse, False, (), line)]
         for var in written:
             if var.kind != RELAXED:
-                raise ValueError(f"{ins!r}: '{var.name}' is {var.what}, a hard variable, and is "
-                                 f"written under this relaxed condition; a hard variable has one "
-                                 f"value for the whole batch. Write it outside the If, or keep a "
-                                 f"Var for the per-example value")
+                raise ValueError(
+                    f"{ins!r}: '{var.name}' is {var.what}, a hard variable, and is "
+                    f"written under this relaxed condition; a hard variable has one "
+                    f"value for the whole batch. Write it outside the If, or keep a "
+                    f"Var for the per-example value"
+                )
         blended = tuple(v.ref() for v in written)
         return pre + [ir.If(test, body, orelse, True, blended, line)]
 
@@ -1441,19 +1661,26 @@ class _Builder:
 
     def for_(self, ins, line):
         if ins.var in self.scope:
-            raise ValueError(f"{ins!r}: the loop variable '{ins.var}' must not exist in the outer "
-                             f"scope, but it is {self.scope[ins.var].what}")
+            raise ValueError(
+                f"{ins!r}: the loop variable '{ins.var}' must not exist in the outer "
+                f"scope, but it is {self.scope[ins.var].what}"
+            )
         over = ins.range_or_list
         if isinstance(over, int):
             iter_ = ir.Py(None, f"range({over})")
         elif isinstance(over, list):
-            iter_ = ir.Py(None, repr(over)) if all(isinstance(x, int) for x in over) \
+            iter_ = (
+                ir.Py(None, repr(over))
+                if all(isinstance(x, int) for x in over)
                 else ir.Name(self.fresh_free("values", over), HARD)
+            )
         elif isinstance(over, str):
             var = self.read(over, ins, role="range")
             if var.kind == RELAXED:
-                raise TypeError(f"{ins!r}: the range '{over}' is {var.what}, a tensor; a For loop "
-                                f"runs over an int or a list of ints (a VarInt)")
+                raise TypeError(
+                    f"{ins!r}: the range '{over}' is {var.what}, a tensor; a For loop "
+                    f"runs over an int or a list of ints (a VarInt)"
+                )
             if var.holds is int:
                 iter_ = ir.Py(None, f"range({var.local})")
             elif var.holds is list:

@@ -82,8 +82,9 @@ class Compare(Expr):
 
     def __str__(self):
         tag = "relaxed " if self.kind == Kind.RELAXED else ""
-        own = "".join(f" [{k}={v}]" for k, v in (("beta", self.beta), ("dist", self.dist))
-                      if v is not None)
+        own = "".join(
+            f" [{k}={v}]" for k, v in (("beta", self.beta), ("dist", self.dist)) if v is not None
+        )
         return f"{tag}({self.left} {self.op} {self.right}){own}"
 
 
@@ -383,10 +384,15 @@ class While(Stmt):
             return f"while {self.test}:\n" + _block(self.body)
         acc = ", ".join(n.id for n in self.carried if n.kind == Kind.RELAXED)
         last = ", ".join(n.id for n in self.carried if n.kind != Kind.RELAXED)
-        own = "".join(f" [{k}={v}]" for k, v in (("max_iter", self.max_iter), ("eps", self.eps))
-                      if v is not None)
-        return (f"relaxed while {self.test}{own}:  # accumulates {acc or '-'}; "
-                f"last value {last or '-'}\n" + _block(self.body))
+        own = "".join(
+            f" [{k}={v}]"
+            for k, v in (("max_iter", self.max_iter), ("eps", self.eps))
+            if v is not None
+        )
+        return (
+            f"relaxed while {self.test}{own}:  # accumulates {acc or '-'}; "
+            f"last value {last or '-'}\n" + _block(self.body)
+        )
 
 
 @dataclass(frozen=True)
@@ -413,7 +419,9 @@ class Function:
     lines: Any = field(compare=False, default=None)  # line -> source text, for comments
 
     def __str__(self):
-        params = ", ".join(f"{p.id}: {p.kind}{' unpacked' if p.unpacked else ''}" for p in self.params)
+        params = ", ".join(
+            f"{p.id}: {p.kind}{' unpacked' if p.unpacked else ''}" for p in self.params
+        )
         return f"def {self.name}({params}):\n" + _block(self.body)
 
 

@@ -25,8 +25,22 @@ class Kind(enum.IntEnum):
 HARD, CONSTANT, RELAXED = Kind.HARD, Kind.CONSTANT, Kind.RELAXED
 
 _HARD_TYPES = {"int", "float", "bool", "str"}
-_HARD_BUILTINS = {"len", "range", "isinstance", "int", "float", "bool", "str", "type", "print",
-                  "enumerate", "zip", "reversed", "list", "tuple"}
+_HARD_BUILTINS = {
+    "len",
+    "range",
+    "isinstance",
+    "int",
+    "float",
+    "bool",
+    "str",
+    "type",
+    "print",
+    "enumerate",
+    "zip",
+    "reversed",
+    "list",
+    "tuple",
+}
 _SHAPE_ATTRS = {"shape", "ndim", "dtype", "device"}
 
 
@@ -102,8 +116,11 @@ def expr_kind(node, kinds):
         if isinstance(func, ast.Attribute) and kinds.resolve(func) is None:
             return _join(args + [expr_kind(func.value, kinds)])
         return _join(args)
-    return _join(expr_kind(child, kinds) for child in ast.iter_child_nodes(node)
-                 if isinstance(child, ast.expr))
+    return _join(
+        expr_kind(child, kinds)
+        for child in ast.iter_child_nodes(node)
+        if isinstance(child, ast.expr)
+    )
 
 
 def _index_names(expr):
@@ -138,8 +155,9 @@ def _assigned_names(target):
 
 
 def is_range(node):
-    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == "range")
+    return (
+        isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "range"
+    )
 
 
 def _required_hard(fn_node):
@@ -157,7 +175,10 @@ def _required_hard(fn_node):
     while changed:
         changed = False
         for node in ast.walk(fn_node):
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            if (
+                isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+                and node.value is not None
+            ):
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target in targets:
                     if isinstance(target, ast.Name) and target.id in required:
@@ -240,8 +261,13 @@ class _Walker:
             return
         func = it.func.id if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) else None
         if func == "enumerate" and isinstance(target, ast.Tuple) and len(target.elts) == 2:
-            self.set(target.elts[0].id if isinstance(target.elts[0], ast.Name) else "", HARD,
-                     target, False, False)
+            self.set(
+                target.elts[0].id if isinstance(target.elts[0], ast.Name) else "",
+                HARD,
+                target,
+                False,
+                False,
+            )
             self.for_target(target.elts[1], it.args[0])
             return
         if func == "zip" and isinstance(target, ast.Tuple) and len(target.elts) == len(it.args):
@@ -263,14 +289,17 @@ def analyse(fn_node, source, fn, static=()):
     hard_params = set()
     for a in params:
         annotation = a.annotation
-        hard = a.arg in static or (isinstance(annotation, ast.Name) and annotation.id in _HARD_TYPES)
+        hard = a.arg in static or (
+            isinstance(annotation, ast.Name) and annotation.id in _HARD_TYPES
+        )
         names[a.arg] = HARD if hard else RELAXED
         if hard:
             hard_params.add(a.arg)
     unknown = set(static) - {a.arg for a in params}
     if unknown:
-        raise TypeError(f"relax(static=...) names {sorted(unknown)}, which are not parameters of "
-                        f"{fn_node.name}")
+        raise TypeError(
+            f"relax(static=...) names {sorted(unknown)}, which are not parameters of {fn_node.name}"
+        )
     local = set(names)
     for node in ast.walk(fn_node):
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
@@ -294,8 +323,12 @@ def analyse(fn_node, source, fn, static=()):
                 free[node.id] = fn.__globals__[node.id]
             elif not hasattr(builtins, node.id):
                 free[node.id] = None
-    kinds = Kinds(names=names, params=tuple(a.arg for a in params), free=free,
-                  hard_params=frozenset(hard_params))
+    kinds = Kinds(
+        names=names,
+        params=tuple(a.arg for a in params),
+        free=free,
+        hard_params=frozenset(hard_params),
+    )
     required = _required_hard(fn_node)
     walker = _Walker(kinds, required, source)
     for _ in range(len(local) + 2):
@@ -311,7 +344,9 @@ def analyse(fn_node, source, fn, static=()):
                 f"index or loop bound, so it must have one value for the whole batch, but a relaxed "
                 f"branch runs for every example to a different extent. Assign `{name}` outside the "
                 f"relaxed `if`, or keep a separate relaxed variable for the per-example value.",
-                source, node)
+                source,
+                node,
+            )
     kinds.unpacked = frozenset(_unpackable(fn_node, kinds))
     return kinds
 
@@ -331,15 +366,21 @@ def _unpackable(fn_node, kinds):
         parent = parents.get(node)
         if isinstance(node.ctx, ast.Store):
             if isinstance(parent, (ast.For, ast.AugAssign)) or (
-                    isinstance(parent, (ast.Tuple, ast.List)) and isinstance(parents.get(parent), ast.For)):
+                isinstance(parent, (ast.Tuple, ast.List))
+                and isinstance(parents.get(parent), ast.For)
+            ):
                 allowed.discard(node.id)
             continue
         if isinstance(parent, ast.Subscript) and parent.value is node:
             if not isinstance(parent.slice, (ast.Slice, ast.Tuple)):
                 indexed.add(node.id)
                 continue
-        elif isinstance(parent, ast.Call) and isinstance(parent.func, ast.Name) \
-                and parent.func.id == "len" and parent.args == [node]:
+        elif (
+            isinstance(parent, ast.Call)
+            and isinstance(parent.func, ast.Name)
+            and parent.func.id == "len"
+            and parent.args == [node]
+        ):
             continue
         elif isinstance(parent, ast.For) and parent.iter is node:
             continue

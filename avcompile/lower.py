@@ -8,17 +8,40 @@ from . import ir, ops
 from .errors import CompileError
 from .kinds import CONSTANT, HARD, RELAXED, is_range
 
-_BINOPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
-           ast.Mod: "%", ast.Pow: "**", ast.MatMult: "@", ast.BitAnd: "&", ast.BitOr: "|",
-           ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
+_BINOPS = {
+    ast.Add: "+",
+    ast.Sub: "-",
+    ast.Mult: "*",
+    ast.Div: "/",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.Pow: "**",
+    ast.MatMult: "@",
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+}
 _UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
-_CMPOPS = {ast.Gt: ">", ast.GtE: ">=", ast.Lt: "<", ast.LtE: "<=", ast.Eq: "==", ast.NotEq: "!=",
-           ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"}
+_CMPOPS = {
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
+}
 _RELAXED_CMPOPS = {">", ">=", "<", "<=", "==", "!="}
 
 # Torch functions (and tensor methods) that act element by element: called as they are, since
 # broadcasting in the batch-last layout already acts per example.
-ELEMENTWISE = frozenset("""
+ELEMENTWISE = frozenset(
+    """
 abs absolute acos arccos acosh add addcmul addcdiv asin arcsin asinh atan arctan atan2 atanh
 ceil clamp clamp_min clamp_max clip cos cosh deg2rad div divide erf erfc erfinv exp exp2 expm1
 float_power floor floor_divide fmax fmin fmod frac hypot isfinite isinf isnan isneginf isposinf
@@ -28,20 +51,25 @@ remainder round rsqrt sigmoid sign signbit sin sinc sinh softplus sqrt square su
 tanh true_divide trunc where xlogy relu relu6 elu selu celu gelu silu mish hardtanh hardsigmoid
 hardswish leaky_relu logsigmoid softsign tanhshrink threshold
 float double half bfloat16 to clone detach contiguous type_as
-""".split())
+""".split()
+)
 
 # Torch functions that make a tensor from hard values: the device (and, for floating results, the
 # dtype) follow the call's inputs unless the program says otherwise.
-CONSTRUCTORS = frozenset("zeros ones full empty eye linspace logspace rand randn arange tensor".split())
+CONSTRUCTORS = frozenset(
+    "zeros ones full empty eye linspace logspace rand randn arange tensor".split()
+)
 FLOAT_CONSTRUCTORS = frozenset("zeros ones full empty eye linspace logspace rand randn".split())
 
 
 # Ops that can produce values that are not finite: guarded inside relaxed branches.
-RISKY = frozenset("""
+RISKY = frozenset(
+    """
 sqrt rsqrt log log2 log10 log1p reciprocal acos arccos asin arcsin atanh arctanh acosh arccosh
 pow float_power div divide true_divide floor_divide remainder fmod exp exp2 expm1 tan lgamma
 digamma erfinv logit xlogy
-""".split())
+""".split()
+)
 _RISKY_OPERATORS = {ast.Div: "div", ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "power"}
 
 
@@ -66,7 +94,8 @@ class _Lowerer:
         for node in ast.walk(fn_node):
             if isinstance(node, ast.Name):
                 self.positions.setdefault(node.id, []).append(
-                    (node.lineno, node.col_offset, isinstance(node.ctx, ast.Load)))
+                    (node.lineno, node.col_offset, isinstance(node.ctx, ast.Load))
+                )
         for v in self.positions.values():
             v.sort()
         self.guarding = 0  # > 0 while lowering a relaxed branch: risky ops get guarded
@@ -82,13 +111,18 @@ class _Lowerer:
         params = tuple(self.name(p.arg) for p in fn.args.args + fn.args.kwonlyargs)
         defined = {p.id for p in params}
         body = list(fn.body)
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             body = body[1:]  # the docstring
         stmts = self.block(body, _Ctx(), defined)
         free = tuple(sorted(n for n in self.kinds.free))
-        return ir.Function(name=fn.name, params=params, defaults=(), body=stmts, free=free,
-                           source=self.source)
+        return ir.Function(
+            name=fn.name, params=params, defaults=(), body=stmts, free=free, source=self.source
+        )
 
     def name(self, ident):
         kind = self.kinds.names.get(ident)
@@ -136,29 +170,38 @@ class _Lowerer:
             return [self.for_(node, ctx, defined)]
         if isinstance(node, ast.Return):
             if ctx.relaxed:
-                self.error(f"`return` inside {ctx.relaxed}: a relaxed construct runs for every "
-                           f"example to a different extent, so it cannot end the function for "
-                           f"some of them. Assign the result to a variable and return it at the end.",
-                           node)
+                self.error(
+                    f"`return` inside {ctx.relaxed}: a relaxed construct runs for every "
+                    f"example to a different extent, so it cannot end the function for "
+                    f"some of them. Assign the result to a variable and return it at the end.",
+                    node,
+                )
             value = self.expr(node.value) if node.value is not None else None
             return [ir.Return(value, line)]
         if isinstance(node, (ast.Break, ast.Continue)):
             what = "break" if isinstance(node, ast.Break) else "continue"
             if ctx.relaxed and not ctx.loop_inside:
-                self.error(f"`{what}` inside {ctx.relaxed}: the relaxed condition holds for each "
-                           f"example only to an extent, so the loop cannot be left for some of them. "
-                           f"Revise the loop so that it runs to its end, and guard its body with the "
-                           f"condition instead (a flag variable, say).", node)
+                self.error(
+                    f"`{what}` inside {ctx.relaxed}: the relaxed condition holds for each "
+                    f"example only to an extent, so the loop cannot be left for some of them. "
+                    f"Revise the loop so that it runs to its end, and guard its body with the "
+                    f"condition instead (a flag variable, say).",
+                    node,
+                )
             return [ir.Jump(what, line)]
         if isinstance(node, ast.Pass):
             return []
         if isinstance(node, (ast.Assert, ast.Raise)):
             if not all(self.kinds.of(n) == HARD for n in ast.walk(node) if isinstance(n, ast.Name)):
-                self.error("`assert`/`raise` on a relaxed value is not supported: its truth varies "
-                           "over the batch. Check the inputs before calling the module.", node)
+                self.error(
+                    "`assert`/`raise` on a relaxed value is not supported: its truth varies "
+                    "over the batch. Check the inputs before calling the module.",
+                    node,
+                )
             return [ir.PyStmt(node, ast.unparse(node), line)]
-        self.error(f"this statement ({type(node).__name__}) is not supported in a relaxed function.",
-                   node)
+        self.error(
+            f"this statement ({type(node).__name__}) is not supported in a relaxed function.", node
+        )
 
     def define(self, targets, defined):
         for t in targets:
@@ -197,11 +240,20 @@ class _Lowerer:
                     f"`{name}` is assigned only in the {branch} branch of a relaxed `if` and read "
                     f"after it: a relaxed `if` runs both branches and blends them, so `{name}` needs "
                     f"a value in both. Give `{name}` a value before the `if` (or in both branches).",
-                    node)
+                    node,
+                )
         new = tuple(b.id for b in blended if b.id not in defined)
         defined |= {b.id for b in blended}
-        return ir.If(self.condition(node.test), body, orelse, True, tuple(blended), node.lineno,
-                     new=new, guarded=guarded)
+        return ir.If(
+            self.condition(node.test),
+            body,
+            orelse,
+            True,
+            tuple(blended),
+            node.lineno,
+            new=new,
+            guarded=guarded,
+        )
 
     def read_after(self, name, node):
         end = (node.end_lineno, node.end_col_offset)
@@ -224,18 +276,24 @@ class _Lowerer:
             if name in defined:
                 carried.append(self.name(name))
             elif self.read_after(name, node):
-                self.error(f"`{name}` is first assigned inside a relaxed `while` and read after "
-                           f"it: the loop may stop before its first iteration for some examples. "
-                           f"Give `{name}` a value before the loop.", node)
+                self.error(
+                    f"`{name}` is first assigned inside a relaxed `while` and read after "
+                    f"it: the loop may stop before its first iteration for some examples. "
+                    f"Give `{name}` a value before the loop.",
+                    node,
+                )
         return ir.While(self.condition(node.test), body, True, tuple(carried), node.lineno)
 
     def for_(self, node, ctx, defined):
         if is_range(node.iter):
             for arg in node.iter.args:
                 if self.kinds.of(arg) == RELAXED:
-                    self.error("a relaxed value is used as a bound of `range`: the number of "
-                               "iterations must be the same for every example. Loop to the largest "
-                               "bound and guard the body with a relaxed `if`.", arg)
+                    self.error(
+                        "a relaxed value is used as a bound of `range`: the number of "
+                        "iterations must be the same for every example. Loop to the largest "
+                        "bound and guard the body with a relaxed `if`.",
+                        arg,
+                    )
         inner = _Ctx(ctx.relaxed, loop_inside=bool(ctx.relaxed), in_loop=True)
         self.define([node.target], defined)
         target = self.target(node.target)
@@ -250,15 +308,21 @@ class _Lowerer:
         if isinstance(node, (ast.Tuple, ast.List)):
             return ir.Tuple_(tuple(self.target(e) for e in node.elts), HARD)
         if isinstance(node, ast.Subscript):
-            base = self.target(node.value) if isinstance(node.value, ast.Subscript) \
+            base = (
+                self.target(node.value)
+                if isinstance(node.value, ast.Subscript)
                 else self.name(node.value.id)
+            )
             return ir.Index(base, self.index(node), base.kind)
         self.error("this assignment target is not supported", node)
 
     def convert(self, target, value):
         """Make a value fit the kind of the variable (or array) it is written to."""
-        if isinstance(target, ir.Tuple_) and isinstance(value, ir.Tuple_) \
-                and len(target.elts) == len(value.elts):
+        if (
+            isinstance(target, ir.Tuple_)
+            and isinstance(value, ir.Tuple_)
+            and len(target.elts) == len(value.elts)
+        ):
             elts = tuple(self.convert(t, v) for t, v in zip(target.elts, value.elts))
             return ir.Tuple_(elts, max((e.kind for e in elts), default=HARD), value.is_list)
         if target.kind != RELAXED or value.kind == RELAXED:
@@ -323,8 +387,11 @@ class _Lowerer:
                 parts.append(self.expr(ast.copy_location(pair, node)))
                 continue
             if sym not in _RELAXED_CMPOPS:
-                self.error(f"`{sym}` on a relaxed value is not supported: only the six comparisons "
-                           f"< <= > >= == != relax.", node)
+                self.error(
+                    f"`{sym}` on a relaxed value is not supported: only the six comparisons "
+                    f"< <= > >= == != relax.",
+                    node,
+                )
             parts.append(ir.Compare(sym, self.operand(left), self.operand(right), RELAXED))
         if len(parts) == 1:
             return parts[0]
@@ -349,9 +416,12 @@ class _Lowerer:
     def index(self, node):
         """The index of a subscript: always hard."""
         if self.kinds.of(node.slice) == RELAXED:
-            self.error("a relaxed value is used as an index: which element it picks differs per "
-                       "example and is not a whole number. Index with hard values (loop counters, "
-                       "lengths), or compare against each position with a relaxed `if`.", node)
+            self.error(
+                "a relaxed value is used as an index: which element it picks differs per "
+                "example and is not a whole number. Index with hard values (loop counters, "
+                "lengths), or compare against each position with a relaxed `if`.",
+                node,
+            )
         return self.expr(node.slice)
 
     def expr(self, node):
@@ -360,15 +430,22 @@ class _Lowerer:
             return ir.py(node)
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
-            self.error(f"{type(node).__name__} expressions are not supported with relaxed or "
-                       f"tensor values.", node)
+            self.error(
+                f"{type(node).__name__} expressions are not supported with relaxed or "
+                f"tensor values.",
+                node,
+            )
         return method(node, kind)
 
     def _touches_batch(self, node):
         for n in ast.walk(node):
             if isinstance(n, ast.Name) and self.kinds.of(n) != HARD:
                 return True
-            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("min", "max"):
+            if (
+                isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id in ("min", "max")
+            ):
                 return True
         return False
 
@@ -384,8 +461,11 @@ class _Lowerer:
             left = ir.Lift(left) if left.kind == CONSTANT else left
             right = ir.Lift(right) if right.kind == CONSTANT else right
             if isinstance(node.op, ast.MatMult):
-                self.error("`@` on relaxed values is not supported yet: write the sum out, or call "
-                           "torch.matmul (which is applied per example).", node)
+                self.error(
+                    "`@` on relaxed values is not supported yet: write the sum out, or call "
+                    "torch.matmul (which is applied per example).",
+                    node,
+                )
             risky = _RISKY_OPERATORS.get(type(node.op))
             if isinstance(node.right, ast.Constant) and isinstance(node.right.value, (int, float)):
                 value = node.right.value  # a literal divisor or exponent that cannot overflow
@@ -398,7 +478,9 @@ class _Lowerer:
 
     def expr_UnaryOp(self, node, kind):
         if isinstance(node.op, ast.Not):
-            return self.condition(node) if kind == RELAXED else ir.Not(self.expr(node.operand), kind)
+            return (
+                self.condition(node) if kind == RELAXED else ir.Not(self.expr(node.operand), kind)
+            )
         return ir.UnaryOp(_UNARY[type(node.op)], self.expr(node.operand), kind)
 
     def expr_Compare(self, node, kind):
@@ -406,7 +488,9 @@ class _Lowerer:
             return self.compare(node)
         operands = [self.expr(n) for n in [node.left] + list(node.comparators)]
         if len(node.ops) != 1:
-            self.error("a chained comparison of tensors is not supported; split it with `and`.", node)
+            self.error(
+                "a chained comparison of tensors is not supported; split it with `and`.", node
+            )
         return ir.Compare(_CMPOPS[type(node.ops[0])], operands[0], operands[1], kind)
 
     def expr_BoolOp(self, node, kind):
@@ -443,9 +527,14 @@ class _Lowerer:
         if value.kind == RELAXED and node.attr == "shape":
             return ir.Shape(value)
         if value.kind == RELAXED and node.attr in ("ndim", "T", "mT"):
-            self.error(f"`.{node.attr}` of a relaxed value is not supported yet; use `len(x.shape)` "
-                       f"or torch.transpose with explicit dimensions.", node)
-        return ir.Attr(value, node.attr, HARD if node.attr in ("shape", "dtype", "device") else kind)
+            self.error(
+                f"`.{node.attr}` of a relaxed value is not supported yet; use `len(x.shape)` "
+                f"or torch.transpose with explicit dimensions.",
+                node,
+            )
+        return ir.Attr(
+            value, node.attr, HARD if node.attr in ("shape", "dtype", "device") else kind
+        )
 
     def expr_Call(self, node, kind):
         func = node.func
@@ -453,18 +542,29 @@ class _Lowerer:
         kwargs = tuple((k.arg, self.expr(k.value)) for k in node.keywords)
         if any(k.arg is None for k in node.keywords):
             self.error("`**kwargs` in a call is not supported; name the arguments.", node)
-        builtin = func.id if isinstance(func, ast.Name) and func.id not in self.kinds.names \
-            and func.id not in self.kinds.free else None
+        builtin = (
+            func.id
+            if isinstance(func, ast.Name)
+            and func.id not in self.kinds.names
+            and func.id not in self.kinds.free
+            else None
+        )
         if builtin in ("min", "max"):
             if kwargs:
-                self.error(f"`{builtin}` with keyword arguments is not supported on relaxed values.",
-                           node)
+                self.error(
+                    f"`{builtin}` with keyword arguments is not supported on relaxed values.", node
+                )
             if kind == RELAXED:
-                return ir.MinMax(builtin, tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args))
+                return ir.MinMax(
+                    builtin, tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+                )
             return ir.Call(ir.py(func), args, kwargs, kind)
         if builtin in ("float", "int", "bool", "round", "str") and kind == RELAXED:
-            self.error(f"`{builtin}()` of a relaxed value is not supported: a relaxed value is a "
-                       f"tensor over the batch. Drop the conversion, or use a torch function.", node)
+            self.error(
+                f"`{builtin}()` of a relaxed value is not supported: a relaxed value is a "
+                f"tensor over the batch. Drop the conversion, or use a torch function.",
+                node,
+            )
         if builtin is not None:
             return ir.Call(ir.py(func), args, kwargs, kind)
         special = self.kinds.resolve(func)
@@ -495,22 +595,30 @@ class _Lowerer:
         how = "batched" if kind == RELAXED else "plain"
         return ir.Call(self.expr(func), args, kwargs, kind, how)
 
-
     def relaxed_op(self, fn, node, args, kwargs, kind):
         """``avcompile.gt(a, b, beta=..., dist=...)`` and kin: relaxed operations with options."""
         allowed = {"beta", "dist"} if fn in ops.COMPARISONS else {"beta"}
         unknown = set(kwargs) - allowed
         if unknown:
-            self.error(f"`{fn.__name__}` takes the options {', '.join(sorted(allowed))}, not "
-                       f"{', '.join(sorted(unknown))}.", node)
+            self.error(
+                f"`{fn.__name__}` takes the options {', '.join(sorted(allowed))}, not "
+                f"{', '.join(sorted(unknown))}.",
+                node,
+            )
         if fn in ops.COMPARISONS:
             if len(args) != 2:
                 self.error(f"`{fn.__name__}` compares two values: `{fn.__name__}(a, b)`.", node)
             if kind != RELAXED:  # hard operands: Python's own comparison
                 return ir.Compare(ops.COMPARISONS[fn], args[0], args[1], kind)
             left, right = (ir.Lift(a) if a.kind == CONSTANT else a for a in args)
-            return ir.Compare(ops.COMPARISONS[fn], left, right, RELAXED,
-                              beta=kwargs.get("beta"), dist=kwargs.get("dist"))
+            return ir.Compare(
+                ops.COMPARISONS[fn],
+                left,
+                right,
+                RELAXED,
+                beta=kwargs.get("beta"),
+                dist=kwargs.get("dist"),
+            )
         if not args:
             self.error(f"`{fn.__name__}` needs at least one value.", node)
         args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)

@@ -27,8 +27,14 @@ def _relaxation(beta, dist):
     return Relaxation(10.0 if beta is None else beta, "soft", dist or "logistic")
 
 
-_PYTHON = {"gt": (operator.gt, ">"), "ge": (operator.ge, ">="), "lt": (operator.lt, "<"),
-           "le": (operator.le, "<="), "eq": (operator.eq, "=="), "ne": (operator.ne, "!=")}
+_PYTHON = {
+    "gt": (operator.gt, ">"),
+    "ge": (operator.ge, ">="),
+    "lt": (operator.lt, "<"),
+    "le": (operator.le, "<="),
+    "eq": (operator.eq, "=="),
+    "ne": (operator.ne, "!="),
+}
 
 
 def _compare(method):
@@ -40,8 +46,10 @@ def _compare(method):
         return getattr(_relaxation(beta, dist), method)(a, b)
 
     compare.__name__ = compare.__qualname__ = method
-    compare.__doc__ = (f"The probability that ``a {symbol} b``, relaxed with this comparison's "
-                       f"own ``beta`` and ``dist`` where given.")
+    compare.__doc__ = (
+        f"The probability that ``a {symbol} b``, relaxed with this comparison's "
+        f"own ``beta`` and ``dist`` where given."
+    )
     return compare
 
 
@@ -51,8 +59,9 @@ gt, ge, lt, le, eq, ne = (_compare(m) for m in ("gt", "ge", "lt", "le", "eq", "n
 def _over_positions(method):
     def reduce(*values, beta=None):
         # Outside a relaxed function a tensor is batch-first: positions are its last dimension.
-        values = [_to_last(v) if isinstance(v, torch.Tensor) and len(values) == 1 else v
-                  for v in values]
+        values = [
+            _to_last(v) if isinstance(v, torch.Tensor) and len(values) == 1 else v for v in values
+        ]
         out = getattr(_relaxation(beta, None), method)(*values)
         return out.movedim(0, -1) if method.startswith("arg") else out
 

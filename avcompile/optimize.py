@@ -46,15 +46,18 @@ def _fuse(s):
         if len(writes) != 1:
             continue
         stmt = body[writes[0]]
-        if not (isinstance(stmt, ir.Assign) and len(stmt.targets) == 1
-                and stmt.targets[0] == var):
+        if not (isinstance(stmt, ir.Assign) and len(stmt.targets) == 1 and stmt.targets[0] == var):
             continue
-        others = body[:writes[0]] + body[writes[0] + 1:]
+        others = body[: writes[0]] + body[writes[0] + 1 :]
         if _mentions(others, var.id):
             continue
         value = stmt.value
-        if isinstance(value, ir.BinOp) and value.op == "+" and value.left == var \
-                and value.right.kind == HARD:
+        if (
+            isinstance(value, ir.BinOp)
+            and value.op == "+"
+            and value.left == var
+            and value.right.kind == HARD
+        ):
             fused.append(ir.Fused("add", var, value.right, stmt.line))
         elif isinstance(value, ir.Lift) and value.to == "batch" and value.value.kind == HARD:
             fused.append(ir.Fused("set", var, value.value, stmt.line))
@@ -68,8 +71,10 @@ def _fuse(s):
 
 
 def _assigns(stmt, name):
-    return any(isinstance(n, ir.Assign) and any(_target_names(t, name) for t in n.targets)
-               for n in _walk_stmts(stmt))
+    return any(
+        isinstance(n, ir.Assign) and any(_target_names(t, name) for t in n.targets)
+        for n in _walk_stmts(stmt)
+    )
 
 
 def _target_names(target, name):
@@ -105,6 +110,9 @@ def _names_in(node, name):
     if isinstance(node, (list, tuple)):
         return any(_names_in(n, name) for n in node)
     if hasattr(node, "__dataclass_fields__"):
-        return any(_names_in(getattr(node, f), name) for f in node.__dataclass_fields__
-                   if f not in ("kind", "line"))
+        return any(
+            _names_in(getattr(node, f), name)
+            for f in node.__dataclass_fields__
+            if f not in ("kind", "line")
+        )
     return False

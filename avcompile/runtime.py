@@ -13,8 +13,8 @@ the elements it wrote.
 
 import builtins
 import functools
-import math
 import linecache
+import math
 import re
 import types
 
@@ -86,7 +86,9 @@ class Batch:
             if dtype is None and value.is_floating_point():
                 dtype = value.dtype
         if size is None:
-            raise TypeError(f"{fn_name}() needs at least one relaxed tensor argument to know the batch size")
+            raise TypeError(
+                f"{fn_name}() needs at least one relaxed tensor argument to know the batch size"
+            )
         self.size = size
         self.dtype = dtype if dtype is not None else torch.get_default_dtype()
         self.device = device
@@ -112,8 +114,20 @@ class Batch:
 class RelaxedModule(torch.nn.Module):
     """Base class of generated modules: holds the hyperparameters and the user's free names."""
 
-    def __init__(self, fn=None, *, beta, max_iter, eps, hard=False, mode=None, dist="logistic",
-                 static=(), code, free=None):
+    def __init__(
+        self,
+        fn=None,
+        *,
+        beta,
+        max_iter,
+        eps,
+        hard=False,
+        mode=None,
+        dist="logistic",
+        static=(),
+        code,
+        free=None,
+    ):
         """``fn`` is the user's function whose free names the module reads at each call; a module
         built from IR alone (the DSL) gives the values of its free names in ``free`` instead."""
         super().__init__()
@@ -162,15 +176,20 @@ class RelaxedModule(torch.nn.Module):
     @dist.setter
     def dist(self, value):
         if value not in DISTRIBUTIONS:
-            raise ValueError(f"dist must be one of {', '.join(map(repr, DISTRIBUTIONS))}, "
-                             f"not {value!r}")
+            raise ValueError(
+                f"dist must be one of {', '.join(map(repr, DISTRIBUTIONS))}, not {value!r}"
+            )
         self._dist = value
 
     def __setattr__(self, name, value):
         # `beta` may be a float, a tensor or an nn.Parameter (learned), and may change kind
         # between calls, which nn.Module would refuse for a registered parameter.
-        if name == "beta" and "_parameters" in self.__dict__ and "beta" in self._parameters \
-                and not isinstance(value, torch.nn.Parameter):
+        if (
+            name == "beta"
+            and "_parameters" in self.__dict__
+            and "beta" in self._parameters
+            and not isinstance(value, torch.nn.Parameter)
+        ):
             del self._parameters["beta"]
         super().__setattr__(name, value)
 
@@ -200,7 +219,9 @@ class RelaxedModule(torch.nn.Module):
         returns = [s for s in fn_ir.body if type(s).__name__ == "Return"]
         value = returns[-1].value if returns else None
         elts = getattr(value, "elts", None) if type(value).__name__ == "Tuple_" else None
-        self.outputs = tuple(str(v) for v in (elts if elts is not None else [value]) if v is not None)
+        self.outputs = tuple(
+            str(v) for v in (elts if elts is not None else [value]) if v is not None
+        )
 
     def extra_repr(self):
         beta = self.beta.item() if isinstance(self.beta, torch.Tensor) else self.beta
@@ -208,8 +229,9 @@ class RelaxedModule(torch.nn.Module):
         if getattr(self, "inputs", None) is not None:
             io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
         dist = f", dist={self._dist!r}" if self._dist != "logistic" else ""
-        return (f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, "
-                f"eps={self.eps}")
+        return (
+            f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, eps={self.eps}"
+        )
 
 
 def errors_at_user_lines(forward):
@@ -238,13 +260,15 @@ def _with_user_frame(tb, user_file, code):
     while tb is not None:
         entries.append(tb)
         tb = tb.tb_next
-    generated = [k for k, t in enumerate(entries) if t.tb_frame.f_code.co_filename.startswith("<avcompile ")]
+    generated = [
+        k for k, t in enumerate(entries) if t.tb_frame.f_code.co_filename.startswith("<avcompile ")
+    ]
     if not generated:
         return entries[0] if entries else None
     k = generated[-1]
     lines = code.splitlines()
     line = None
-    for text in reversed(lines[:entries[k].tb_lineno]):
+    for text in reversed(lines[: entries[k].tb_lineno]):
         m = _LINE_COMMENT.match(text)
         if m:
             line = int(m.group(1))
@@ -254,7 +278,7 @@ def _with_user_frame(tb, user_file, code):
     user = _user_frame(user_file, line, _relaxed_name(code))
     rest = entries[k + 1] if k + 1 < len(entries) else None
     node = types.TracebackType(rest, user.tb_frame, user.tb_lasti, user.tb_lineno)
-    for t in reversed(entries[:k + 1]):
+    for t in reversed(entries[: k + 1]):
         node = types.TracebackType(node, t.tb_frame, t.tb_lasti, t.tb_lineno)
     return node
 
@@ -422,70 +446,86 @@ class Relaxation:
 
     def gt(self, a, b, beta=None, dist=None):
         """``a > b``: F(beta * (a - b))."""
-        return self._decide(lambda: _exact(a > b, a, b),
-                            lambda: cdf(self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a > b, a, b), lambda: cdf(self._x(a, b, beta), dist or self.dist)
+        )
 
     def ge(self, a, b, beta=None, dist=None):
         """``a >= b``: relaxed as ``a > b``; exact ties hold."""
-        return self._decide(lambda: _exact(a >= b, a, b),
-                            lambda: cdf(self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a >= b, a, b), lambda: cdf(self._x(a, b, beta), dist or self.dist)
+        )
 
     def lt(self, a, b, beta=None, dist=None):
         """``a < b``: F(-beta * (a - b))."""
-        return self._decide(lambda: _exact(a < b, a, b),
-                            lambda: cdf(-self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a < b, a, b), lambda: cdf(-self._x(a, b, beta), dist or self.dist)
+        )
 
     def le(self, a, b, beta=None, dist=None):
         """``a <= b``: relaxed as ``a < b``; exact ties hold."""
-        return self._decide(lambda: _exact(a <= b, a, b),
-                            lambda: cdf(-self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a <= b, a, b), lambda: cdf(-self._x(a, b, beta), dist or self.dist)
+        )
 
     def eq(self, a, b, beta=None, dist=None):
         """``a == b``: the family's density at beta * (a - b), scaled to peak 1."""
-        return self._decide(lambda: _exact(a == b, a, b),
-                            lambda: density(self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a == b, a, b), lambda: density(self._x(a, b, beta), dist or self.dist)
+        )
 
     def ne(self, a, b, beta=None, dist=None):
         """``a != b``: 1 minus the probability of ``==``."""
-        return self._decide(lambda: _exact(a != b, a, b),
-                            lambda: 1.0 - density(self._x(a, b, beta), dist or self.dist))
+        return self._decide(
+            lambda: _exact(a != b, a, b),
+            lambda: 1.0 - density(self._x(a, b, beta), dist or self.dist),
+        )
 
     def truth(self, value):
         """``if v:`` on a relaxed value: its probability is the value itself (in [0, 1])."""
-        if self.mode != "hard" and not torch.compiler.is_compiling() \
-                and bool(((value < 0) | (value > 1)).any()):
+        if (
+            self.mode != "hard"
+            and not torch.compiler.is_compiling()
+            and bool(((value < 0) | (value > 1)).any())
+        ):
             raise ValueError(
                 "a relaxed value used as a condition must lie in [0, 1] (it is its own "
-                f"probability); got values from {value.min().item()} to {value.max().item()}")
+                f"probability); got values from {value.min().item()} to {value.max().item()}"
+            )
         return self._decide(lambda: (value > 0.5).to(value.dtype), lambda: value)
 
     def min(self, *values, beta=None):
         """Soft ``min``: sum_i softmin(beta * v)_i * v_i (over the first dimension for one value)."""
         stacked = _stack_values(values)
         beta = self.beta if beta is None else beta
-        return self._decide(lambda: stacked.amin(0),
-                            lambda: (torch.softmax(-(beta * stacked), 0) * stacked).sum(0))
+        return self._decide(
+            lambda: stacked.amin(0), lambda: (torch.softmax(-(beta * stacked), 0) * stacked).sum(0)
+        )
 
     def max(self, *values, beta=None):
         """Soft ``max``: sum_i softmax(beta * v)_i * v_i (over the first dimension for one value)."""
         stacked = _stack_values(values)
         beta = self.beta if beta is None else beta
-        return self._decide(lambda: stacked.amax(0),
-                            lambda: (torch.softmax(beta * stacked, 0) * stacked).sum(0))
+        return self._decide(
+            lambda: stacked.amax(0), lambda: (torch.softmax(beta * stacked, 0) * stacked).sum(0)
+        )
 
     def argmin(self, *values, beta=None):
         """Probabilities over positions of being the minimum: softmin(beta * v)."""
         stacked = _stack_values(values)
         beta = self.beta if beta is None else beta
-        return self._decide(lambda: _one_hot(stacked.argmin(0), stacked),
-                            lambda: torch.softmax(-(beta * stacked), 0))
+        return self._decide(
+            lambda: _one_hot(stacked.argmin(0), stacked),
+            lambda: torch.softmax(-(beta * stacked), 0),
+        )
 
     def argmax(self, *values, beta=None):
         """Probabilities over positions of being the maximum: softmax(beta * v)."""
         stacked = _stack_values(values)
         beta = self.beta if beta is None else beta
-        return self._decide(lambda: _one_hot(stacked.argmax(0), stacked),
-                            lambda: torch.softmax(beta * stacked, 0))
+        return self._decide(
+            lambda: _one_hot(stacked.argmax(0), stacked), lambda: torch.softmax(beta * stacked, 0)
+        )
 
 
 def _one_hot(index, like):
@@ -537,8 +577,10 @@ def guarded(op, *args):
     derivatives (``1 / d`` at 0, ``sqrt`` at 0 or below), inside a relaxed branch. Where it does,
     the value is kept but no gradient flows through the op, so a branch that is (softly) not
     taken cannot turn into NaN or infinite gradients."""
-    probes = [a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point()
-              else a for a in args]
+    probes = [
+        a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
+        for a in args
+    ]
     inputs = [a for a in probes if isinstance(a, torch.Tensor) and a.requires_grad]
     with torch.enable_grad():
         raw = op(*probes)
@@ -548,8 +590,10 @@ def guarded(op, *args):
     for slope in slopes:
         if slope is not None:
             bad = bad | ~torch.isfinite(slope)
-    safe = [torch.where(bad, torch.full_like(a, 0.5), a) if isinstance(a, torch.Tensor) else a
-            for a in args]
+    safe = [
+        torch.where(bad, torch.full_like(a, 0.5), a) if isinstance(a, torch.Tensor) else a
+        for a in args
+    ]
     return torch.where(bad, raw, op(*safe))
 
 
@@ -570,7 +614,7 @@ def mod(a, b):
 
 def power(a, b):
     """``a ** b`` (named, for ``guarded``)."""
-    return a ** b
+    return a**b
 
 
 def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
@@ -586,7 +630,9 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
         state = body(*state)
         p_next = p * cond(*state)
         weight = p - p_next
-        acc = [torch.addcmul(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)]
+        acc = [
+            torch.addcmul(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)
+        ]
         p = p_next
         k += 1
     result = []
@@ -651,8 +697,9 @@ def as_range(value, what="For"):
     if isinstance(value, int):
         return range(value)
     if isinstance(value, (str, torch.Tensor)) or not hasattr(value, "__iter__"):
-        raise TypeError(f"{what}: the range must be an int or a list of ints, not "
-                        f"{type(value).__name__}")
+        raise TypeError(
+            f"{what}: the range must be an int or a list of ints, not {type(value).__name__}"
+        )
     return list(value)
 
 
@@ -663,13 +710,17 @@ def let_value(value, var, what):
     if isinstance(value, torch.Tensor):
         if value.shape != like.shape:
             shapes = [tuple(s[-1:]) + tuple(s[:-1]) for s in (value.shape, like.shape)]
-            raise ValueError(f"{what}: the value has shape {shapes[0]} but the variable has shape "
-                             f"{shapes[1]} (batch first); a Let must keep the variable's shape")
+            raise ValueError(
+                f"{what}: the value has shape {shapes[0]} but the variable has shape "
+                f"{shapes[1]} (batch first); a Let must keep the variable's shape"
+            )
         return value
     if isinstance(value, (int, float)):
         return value * torch.ones_like(like)
-    raise TypeError(f"{what}: the lambda returned {type(value).__name__}; a Let takes a tensor, "
-                    f"an int or a float")
+    raise TypeError(
+        f"{what}: the lambda returned {type(value).__name__}; a Let takes a tensor, "
+        f"an int or a float"
+    )
 
 
 def weighted_write(var, value, p):
@@ -688,13 +739,17 @@ def index_write(var, index, value, what):
     int (an element write), or, as the only index, a batch-first tensor of probability weights."""
     if any(isinstance(k, torch.Tensor) for k in index):
         if len(index) != 1:
-            raise ValueError(f"{what}: a probability-weight index must be the only index, got "
-                             f"{len(index)} indices")
+            raise ValueError(
+                f"{what}: a probability-weight index must be the only index, got "
+                f"{len(index)} indices"
+            )
         return weighted_write(var, value, index[0].movedim(0, -1))
     for k in index:
         if not isinstance(k, (int, slice)):
-            raise TypeError(f"{what}: an index must be an int or a tensor of probability "
-                            f"weights, not {type(k).__name__}")
+            raise TypeError(
+                f"{what}: an index must be an int or a tensor of probability "
+                f"weights, not {type(k).__name__}"
+            )
     return put(pack(var), tuple(index), value)
 
 
@@ -726,8 +781,10 @@ def cosine_similarity(rx, a, b):
 def check_example(value, example_shape, dtype, what):
     """A DSL ``Input``/``Output``'s declared shape (of one example) and dtype."""
     if example_shape is not None and tuple(shape(value)) != tuple(example_shape):
-        raise ValueError(f"{what}: the shape of one example is {tuple(shape(value))}, but "
-                         f"{tuple(example_shape)} is declared (the batch dimension comes first and "
-                         f"is not part of the declared shape)")
+        raise ValueError(
+            f"{what}: the shape of one example is {tuple(shape(value))}, but "
+            f"{tuple(example_shape)} is declared (the batch dimension comes first and "
+            f"is not part of the declared shape)"
+        )
     if dtype is not None and pack(value).dtype != dtype:
         raise ValueError(f"{what}: the dtype is {pack(value).dtype}, but {dtype} is declared")

@@ -1,9 +1,9 @@
 """Schedules for annealing ``beta`` during training: set ``module.beta`` before each step.
 
-    schedule = geometric(1.0, 64.0, steps=1000)
-    for step in range(1000):
-        sort.beta = schedule(step)          # takes effect at the next call; nothing recompiles
-        loss = sort(scores)[1].mean()
+schedule = geometric(1.0, 64.0, steps=1000)
+for step in range(1000):
+    sort.beta = schedule(step)          # takes effect at the next call; nothing recompiles
+    loss = sort(scores)[1].mean()
 """
 
 import math

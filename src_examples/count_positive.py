@@ -42,8 +42,9 @@ def demo(steps=400, bag=8, batch=50, seed=0):
     positive = torch.tensor(digits.target >= 5, dtype=torch.float32)
     split = torch.randperm(len(images))
     train, test = split[:1300], split[1300:]
-    classifier = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
-                                     torch.nn.Linear(32, 1), torch.nn.Flatten(0))
+    classifier = torch.nn.Sequential(
+        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1), torch.nn.Flatten(0)
+    )
     opt = torch.optim.Adam(classifier.parameters(), lr=3e-3)
     for step in range(steps + 1):
         pick = train[torch.randint(len(train), (batch, bag))]
@@ -55,8 +56,10 @@ def demo(steps=400, bag=8, batch=50, seed=0):
         if step % 100 == 0:
             with torch.no_grad():
                 right = ((classifier(images[test]) > 0).float() == positive[test]).float().mean()
-            print(f"step {step:4d}  squared count error {loss.item():6.3f}  "
-                  f"test accuracy of single digits {right:.3f}")
+            print(
+                f"step {step:4d}  squared count error {loss.item():6.3f}  "
+                f"test accuracy of single digits {right:.3f}"
+            )
 
 
 if __name__ == "__main__":

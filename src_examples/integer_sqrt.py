@@ -39,8 +39,11 @@ def demo():
         module = relax(integer_sqrt, beta=beta)
         soft[beta] = module(x)
     (slope,) = torch.autograd.grad(soft[5.0].sum(), x)
-    print(f"{'x':>6} {'isqrt':>6} " + " ".join(f"{f'beta={b:g}':>8}" for b in soft)
-          + f" {'slope(5)':>9}")
+    print(
+        f"{'x':>6} {'isqrt':>6} "
+        + " ".join(f"{f'beta={b:g}':>8}" for b in soft)
+        + f" {'slope(5)':>9}"
+    )
     for i, v in enumerate(x.tolist()):
         values = " ".join(f"{s[i].item():>8.3f}" for s in soft.values())
         print(f"{v:>6g} {exact[i].item():>6g} {values} {slope[i].item():>9.3f}")

@@ -34,8 +34,9 @@ def levenshtein(a, b):
                 substitution = 0.0
             else:
                 substitution = 1.0
-            dist[i, j] = min(dist[i - 1, j] + 1, dist[i, j - 1] + 1,
-                             dist[i - 1, j - 1] + substitution)
+            dist[i, j] = min(
+                dist[i - 1, j] + 1, dist[i, j - 1] + 1, dist[i - 1, j - 1] + substitution
+            )
     return dist[n, m]
 
 
@@ -60,8 +61,10 @@ def demo(steps=200, seed=0):
     exact = relax(levenshtein, hard=True)
     for a, b in (("kitten", "sitting"), ("flaw", "lawn"), ("gumbo", "gambol")):
         soft = levenshtein(tokens(a), tokens(b)).item()
-        print(f"{a!r:>10} -> {b!r:<9} exact {exact(tokens(a), tokens(b)).item():.0f}  "
-              f"relaxed (beta={levenshtein.beta}) {soft:.3f}")
+        print(
+            f"{a!r:>10} -> {b!r:<9} exact {exact(tokens(a), tokens(b)).item():.0f}  "
+            f"relaxed (beta={levenshtein.beta}) {soft:.3f}"
+        )
 
     # The relaxed distance is differentiable in the token values: descend it from noise, annealing
     # beta from 0.5 (smooth, far-reaching gradients) to 4 (close to the exact distance).
@@ -78,8 +81,11 @@ def demo(steps=200, seed=0):
         opt.step()
         if step % 50 == 0:
             word = "".join(chr(int(v)) for v in a[0].detach().round())
-            print(f"step {step:4d}  beta {relaxed.beta:5.2f}  relaxed distance {loss.item():.3f}  "
-                  f"exact {exact(a.detach().round(), target).item():.0f}  {word!r}")
+            print(
+                f"step {step:4d}  beta {relaxed.beta:5.2f}  relaxed distance {loss.item():.3f}  "
+                f"exact {exact(a.detach().round(), target).item():.0f}  {word!r}"
+            )
+
 
 if __name__ == "__main__":
     demo()

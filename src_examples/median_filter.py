@@ -53,16 +53,24 @@ def demo(n=16):
     noisy = clean.clone()
     noisy[0, [n // 5, n // 2, 3 * n // 4]] += 3.0  # isolated spikes
     exact = relax(median_filter, hard=True)(noisy)
-    mean = torch.cat([noisy[:, :1], (noisy[:, :-2] + noisy[:, 1:-1] + noisy[:, 2:]) / 3,
-                      noisy[:, -1:]], dim=1)
-    print(f"{'clean':>7} {'noisy':>7} {'mean':>7} {'median':>7} " + " ".join(
-        f"{f'beta={b:g}':>8}" for b in (1, 10)))
+    mean = torch.cat(
+        [noisy[:, :1], (noisy[:, :-2] + noisy[:, 1:-1] + noisy[:, 2:]) / 3, noisy[:, -1:]], dim=1
+    )
+    print(
+        f"{'clean':>7} {'noisy':>7} {'mean':>7} {'median':>7} "
+        + " ".join(f"{f'beta={b:g}':>8}" for b in (1, 10))
+    )
     soft = [relax(median_filter, beta=b)(noisy) for b in (1.0, 10.0)]
     for i in range(n):
-        print(f"{clean[0, i]:>7.3f} {noisy[0, i]:>7.3f} {mean[0, i]:>7.3f} {exact[0, i]:>7.3f} "
-              + " ".join(f"{s[0, i]:>8.3f}" for s in soft))
-    for name, out in (("mean filter", mean), ("median filter", exact),
-                      ("relaxed median filter (beta=10)", soft[1])):
+        print(
+            f"{clean[0, i]:>7.3f} {noisy[0, i]:>7.3f} {mean[0, i]:>7.3f} {exact[0, i]:>7.3f} "
+            + " ".join(f"{s[0, i]:>8.3f}" for s in soft)
+        )
+    for name, out in (
+        ("mean filter", mean),
+        ("median filter", exact),
+        ("relaxed median filter (beta=10)", soft[1]),
+    ):
         print(f"{name:>32}: mean |error| {(out - clean).abs().mean():.3f}")
 
 

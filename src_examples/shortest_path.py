@@ -46,8 +46,15 @@ def shortest_path(cost, rounds: int = 0):
             for j in range(1, w + 1):
                 if i > 1 or j > 1:
                     dist[i, j] = cost[i - 1, j - 1] + min(
-                        dist[i - 1, j - 1], dist[i - 1, j], dist[i - 1, j + 1], dist[i, j - 1],
-                        dist[i, j + 1], dist[i + 1, j - 1], dist[i + 1, j], dist[i + 1, j + 1])
+                        dist[i - 1, j - 1],
+                        dist[i - 1, j],
+                        dist[i - 1, j + 1],
+                        dist[i, j - 1],
+                        dist[i, j + 1],
+                        dist[i + 1, j - 1],
+                        dist[i + 1, j],
+                        dist[i + 1, j + 1],
+                    )
 
     # came_from[i, j, k] says whether cell (i, j) is reached from its neighbour MOVES[k]: the
     # first of least distance.
@@ -100,8 +107,10 @@ def demo(size=6, batch=3, seed=0):
     print(cost[0].detach().numpy())
     print(f"\nexact shortest path (cost {hard_total[0].item():.2f}):")
     print(hard_path[0].numpy().astype(int))
-    print(f"\nrelaxed path, beta={shortest_path.beta} (expected cost {total[0].item():.2f}): "
-          "the probability that each cell is on it (paths of equal cost share it)")
+    print(
+        f"\nrelaxed path, beta={shortest_path.beta} (expected cost {total[0].item():.2f}): "
+        "the probability that each cell is on it (paths of equal cost share it)"
+    )
     print(path[0].detach().numpy().round(2))
     total.sum().backward()
     print("\nd cost of the path / d cost of each cell: the soft path again")

@@ -21,8 +21,14 @@ SNAPSHOTS = pathlib.Path(__file__).parent / "snapshots"
 
 def avcompile_cli(*args, cwd=ROOT):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "avcompile", *args], capture_output=True,
-                          text=True, cwd=cwd, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "avcompile", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=120,
+    )
 
 
 def example_functions():
@@ -33,8 +39,11 @@ def example_functions():
             continue
         module = importlib.import_module(f"src_examples.{path.stem}")
         for name, obj in sorted(vars(module).items()):
-            if isinstance(obj, RelaxedModule) and getattr(obj, "__wrapped__", None) is not None \
-                    and obj.__wrapped__.__module__ == module.__name__:
+            if (
+                isinstance(obj, RelaxedModule)
+                and getattr(obj, "__wrapped__", None) is not None
+                and obj.__wrapped__.__module__ == module.__name__
+            ):
                 found.append((path.stem, name))
     return found
 
@@ -83,10 +92,8 @@ def test_show_annotate():
 
 def test_show_plain_function_with_options(tmp_path):
     (tmp_path / "plain.py").write_text(
-        "def scale(x, k):\n"
-        "    if x > 0:\n"
-        "        x = x * k\n"
-        "    return x\n")
+        "def scale(x, k):\n    if x > 0:\n        x = x * k\n    return x\n"
+    )
     result = avcompile_cli("show", str(tmp_path / "plain.py") + ":scale", "--static", "k")
     assert result.returncode == 0, result.stderr
     assert "rt.Batch('scale', {'x': x})" in result.stdout  # k is hard, so not batched
@@ -94,7 +101,7 @@ def test_show_plain_function_with_options(tmp_path):
     assert "rt.Batch('scale', {'x': x, 'k': k})" in result.stdout
 
 
-BROKEN = '''from avcompile import relax
+BROKEN = """from avcompile import relax
 
 
 @relax
@@ -114,7 +121,7 @@ def leaves(x):
 def picks(x):
     k = x[0]
     return x[k]
-'''
+"""
 
 
 def test_check_reports_every_broken_function(tmp_path):
@@ -134,13 +141,16 @@ def test_check_clean_file():
     assert result.stdout == ""
 
 
-@pytest.mark.parametrize("args, words", [
-    (("check", "no/such/file.py"), "no such file: no/such/file.py"),
-    (("show", "no/such/file.py:f"), "no such file"),
-    (("show", "src_examples/bubble_sort.py:missing"), "has no function named 'missing'"),
-    (("show", "no_such_package.mod:f"), "cannot import no_such_package.mod"),
-    (("show", "bubble_sort"), "expected FILE.py:NAME"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (("check", "no/such/file.py"), "no such file: no/such/file.py"),
+        (("show", "no/such/file.py:f"), "no such file"),
+        (("show", "src_examples/bubble_sort.py:missing"), "has no function named 'missing'"),
+        (("show", "no_such_package.mod:f"), "cannot import no_such_package.mod"),
+        (("show", "bubble_sort"), "expected FILE.py:NAME"),
+    ],
+)
 def test_missing_file_or_name(args, words):
     result = avcompile_cli(*args)
     assert result.returncode == 2
@@ -161,8 +171,10 @@ def test_print_gives_a_summary():
     from src_examples.bubble_sort import bubble_sort
 
     text = str(bubble_sort)
-    assert text == ("bubble_sort(inputs=(array: relaxed), outputs=(array, loss), beta=5, "
-                    "mode='soft', max_iter=1024, eps=1e-05)")
+    assert text == (
+        "bubble_sort(inputs=(array: relaxed), outputs=(array, loss), beta=5, "
+        "mode='soft', max_iter=1024, eps=1e-05)"
+    )
 
 
 def mismatched(x, y):
@@ -183,7 +195,7 @@ def test_runtime_error_points_at_user_line():
     assert frames[-1].filename != __file__ or frames[-1] is user[0]
 
 
-DSL_PROGRAM = '''import torch
+DSL_PROGRAM = """import torch
 from avcompile.dsl import GT, Algorithm, If, Input, Let, Output, Var
 
 clip = Algorithm(
@@ -194,7 +206,7 @@ clip = Algorithm(
     Output("y"),
     beta=4.0,
 )
-'''
+"""
 
 
 def test_show_an_algorithm_of_the_dsl(tmp_path):

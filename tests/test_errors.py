@@ -26,8 +26,10 @@ def compile_error(fn, **options):
     assert isinstance(err, SyntaxError)
     assert err.filename == __file__
     assert err.lineno == marked_line(fn)
-    assert err.text.strip() == inspect.getsource(fn).splitlines()[
-        err.lineno - inspect.getsourcelines(fn)[1]].strip()
+    assert (
+        err.text.strip()
+        == inspect.getsource(fn).splitlines()[err.lineno - inspect.getsourcelines(fn)[1]].strip()
+    )
     printed = "".join(traceback.format_exception_only(type(err), err))
     assert "^" in printed and f"line {err.lineno}" in printed
     return str(err.msg)
@@ -117,20 +119,27 @@ def f_nonlocal_outer():
     return inner
 
 
-@pytest.mark.parametrize("fn, words, fix", [
-    (f_break, "`break` inside a relaxed `if`", "guard its body"),
-    (f_continue, "`continue` inside a relaxed `if`", "guard its body"),
-    (f_return, "`return` inside a relaxed `if`", "return it at the end"),
-    (f_break_in_while, "`break` inside a relaxed `while`", "guard its body"),
-    (f_hard_in_branch, "hard variable `n` is assigned inside a relaxed `if`", "Assign `n` outside"),
-    (f_one_branch, "`y` is assigned only in the `if` branch", "Give `y` a value before"),
-    (f_relaxed_index, "a relaxed value is used as an index", "Index with hard values"),
-    (f_yield, "`yield` is not supported", "return them at the end"),
-    (f_try, "`try` is not supported", "check the inputs"),
-    (f_with, "`with` is not supported", "call the module inside it"),
-    (f_global, "`global` is not supported", "return the value instead"),
-    (f_nonlocal_outer(), "`nonlocal` is not supported", "return the value instead"),
-])
+@pytest.mark.parametrize(
+    "fn, words, fix",
+    [
+        (f_break, "`break` inside a relaxed `if`", "guard its body"),
+        (f_continue, "`continue` inside a relaxed `if`", "guard its body"),
+        (f_return, "`return` inside a relaxed `if`", "return it at the end"),
+        (f_break_in_while, "`break` inside a relaxed `while`", "guard its body"),
+        (
+            f_hard_in_branch,
+            "hard variable `n` is assigned inside a relaxed `if`",
+            "Assign `n` outside",
+        ),
+        (f_one_branch, "`y` is assigned only in the `if` branch", "Give `y` a value before"),
+        (f_relaxed_index, "a relaxed value is used as an index", "Index with hard values"),
+        (f_yield, "`yield` is not supported", "return them at the end"),
+        (f_try, "`try` is not supported", "check the inputs"),
+        (f_with, "`with` is not supported", "call the module inside it"),
+        (f_global, "`global` is not supported", "return the value instead"),
+        (f_nonlocal_outer(), "`nonlocal` is not supported", "return the value instead"),
+    ],
+)
 def test_rejected_construct(fn, words, fix):
     message = compile_error(fn)
     assert words in message

@@ -111,7 +111,7 @@ def test_elif_chain_soft_value():
 
 def test_conditional_expression_and_bool_ops():
     def f(a, b):
-        return (a if a > b and not a > 2 or b < -1 else b)
+        return a if a > b and not a > 2 or b < -1 else b
 
     module = relax(f, beta=2.0)
     a, b = torch.randn(7), torch.randn(7)
@@ -256,7 +256,7 @@ def test_relaxed_while_expectation():
     x = torch.tensor([0.0, 5.0])
     got = module(x)
     # the expectation over the stopping step, written out for the first example
-    p, acc, xs, n = 1.0, 0.0, 0.0, 0.0
+    xs, n = 0.0, 0.0
     q = 1 / (1 + math.exp(-(3 - xs)))
     p_cur = q
     acc = (1 - q) * 0.0

@@ -60,16 +60,21 @@ def p_ne(a, b):
     return 1.0 if a != b else 0.0
 
 
-GRID = torch.tensor([-40.0, -3.0, -1.0, -0.3, -0.2, -0.01, 0.0, 0.01, 0.2, 0.3, 1.0, 3.0, 40.0],
-                    dtype=torch.float64)
+GRID = torch.tensor(
+    [-40.0, -3.0, -1.0, -0.3, -0.2, -0.01, 0.0, 0.01, 0.2, 0.3, 1.0, 3.0, 40.0], dtype=torch.float64
+)
 
 
 @pytest.mark.parametrize("dist", FAMILIES)
 def test_family_formulas(dist):
     beta = 1.5
     b = torch.zeros_like(GRID)
-    for fn, expected in [(p_gt, lambda x: cdf(x, dist)), (p_lt, lambda x: cdf(-x, dist)),
-                         (p_eq, lambda x: density(x, dist)), (p_ne, lambda x: 1 - density(x, dist))]:
+    for fn, expected in [
+        (p_gt, lambda x: cdf(x, dist)),
+        (p_lt, lambda x: cdf(-x, dist)),
+        (p_eq, lambda x: density(x, dist)),
+        (p_ne, lambda x: 1 - density(x, dist)),
+    ]:
         got = relax(fn, beta=beta, dist=dist)(GRID, b)
         want = torch.tensor([expected(beta * d) for d in GRID.tolist()], dtype=torch.float64)
         assert torch.allclose(got, want, atol=1e-12), (fn.__name__, dist)
@@ -103,17 +108,23 @@ def test_per_comparison_beta_and_dist():
     module = relax(f, beta=7.0)
     a, b = torch.tensor([0.3, -1.0], dtype=torch.float64), torch.zeros(2, dtype=torch.float64)
     p, q = module(a, b)
-    assert torch.allclose(p, torch.tensor([cdf(0.6, "cauchy"), cdf(-2.0, "cauchy")],
-                                          dtype=torch.float64))
-    assert torch.allclose(q, torch.tensor([density(2.1, "logistic"), density(-7.0, "logistic")],
-                                          dtype=torch.float64))
+    assert torch.allclose(
+        p, torch.tensor([cdf(0.6, "cauchy"), cdf(-2.0, "cauchy")], dtype=torch.float64)
+    )
+    assert torch.allclose(
+        q, torch.tensor([density(2.1, "logistic"), density(-7.0, "logistic")], dtype=torch.float64)
+    )
     assert "rx.gt(a, b, beta=2.0, dist='cauchy')" in module.code
 
 
 def test_argmax_and_soft_extrema_match_algovision():
     def f(x, a, b):
-        return avcompile.argmax(x), avcompile.argmin(a, b), avcompile.softmax(x), \
-            avcompile.softmin(a, b, beta=2.0)
+        return (
+            avcompile.argmax(x),
+            avcompile.argmin(a, b),
+            avcompile.softmax(x),
+            avcompile.softmin(a, b, beta=2.0),
+        )
 
     module = relax(f, beta=3.0)
     x = torch.randn(4, 5, dtype=torch.float64)
@@ -133,7 +144,9 @@ def test_ops_outside_a_relaxed_function():
     assert avcompile.gt(2, 1) is True
     x = torch.tensor([[1.0, 3.0, 2.0]])
     assert torch.allclose(avcompile.argmax(x, beta=1.0), torch.softmax(x, -1))
-    assert torch.allclose(avcompile.lt(torch.tensor(0.0), 1.0, beta=2.0), torch.sigmoid(torch.tensor(2.0)))
+    assert torch.allclose(
+        avcompile.lt(torch.tensor(0.0), 1.0, beta=2.0), torch.sigmoid(torch.tensor(2.0))
+    )
 
 
 def test_straight_through_forward_is_hard_exactly():
@@ -215,8 +228,10 @@ def safe_reciprocal(d):
     return r
 
 
-SPECIAL = st.one_of(st.sampled_from([0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e30, -1e30, -2.0]),
-                    st.floats(-1e6, 1e6, allow_nan=False))
+SPECIAL = st.one_of(
+    st.sampled_from([0.0, -0.0, 1e-30, -1e-30, 1e-8, -1e-8, 1e30, -1e30, -2.0]),
+    st.floats(-1e6, 1e6, allow_nan=False),
+)
 
 
 @pytest.mark.parametrize("mode", ["soft", "hard", "st"])

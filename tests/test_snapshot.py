@@ -4,13 +4,18 @@ pinned, with every example's, by ``test_cli``; regenerate those snapshots with
 
 from src_examples.bubble_sort import bubble_sort
 
+
 def test_generated_source_reads_like_the_program():
     code = bubble_sort.code
     assert "nonlocal" not in code
     for name in ("array", "swapped", "loss", "n", "i"):
         assert f"{name} = " in code or f"for {name} in" in code
-    for line, text in [(19, "n = len(array)"), (22, "while swapped:"),
-                       (25, "if array[i] > array[i + 1]:"), (30, "return array, loss")]:
+    for line, text in [
+        (19, "n = len(array)"),
+        (22, "while swapped:"),
+        (25, "if array[i] > array[i + 1]:"),
+        (30, "return array, loss"),
+    ]:
         assert f"# L{line}: {text}" in code
     assert max(len(line) for line in code.splitlines()) < 160
 
