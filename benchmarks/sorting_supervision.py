@@ -55,6 +55,7 @@ import torch.distributed as dist
 from torch import nn
 
 from avcompile import relax
+from benchmarks.common import algovision_bubble_sort
 from src_examples.bubble_sort import bubble_sort
 
 ENGINES = ("avcompile", "algovision")
@@ -182,45 +183,6 @@ class NumberScorer(nn.Module):
         return self.head(digits.flatten(1)).squeeze(-1)
 
 
-def algovision_bubble_sort(beta, device="cpu"):
-    """Bubble sort in AlgoVision's DSL: returns the array and the expected number of swaps."""
-    from algovision import (
-        GT,
-        Algorithm,
-        For,
-        If,
-        Input,
-        IsTrue,
-        Let,
-        LetInt,
-        Output,
-        Var,
-        VarInt,
-        While,
-    )
-
-    def zero(value):
-        return torch.tensor(value, device=device)
-
-    swap = If(GT("a", "b"), if_true=[
-        Let("array", [lambda i: i + 1], "a"),
-        Let("array", ["i"], "b"),
-        Let("swapped", 1.0),
-        Let("loss", lambda loss: loss + 1.0),
-    ])
-    return Algorithm(
-        Input("array"),
-        Var("a", zero(0.0)), Var("b", zero(0.0)), Var("swapped", zero(1.0)), Var("loss", zero(0.0)),
-        VarInt("n", lambda array: array.shape[1] - 1),
-        While(IsTrue("swapped"),
-              Let("swapped", 0),
-              For("i", "n", Let("a", "array", ["i"]), Let("b", "array", [lambda i: i + 1]), swap),
-              LetInt("n", lambda n: n - 1)),
-        Output("array"), Output("loss"),
-        beta=beta,
-    )
-
-
 def relaxed_sort(engine, beta, device="cpu"):
     """The relaxed bubble sort of ``engine``: scores ``[B, n]`` to (array, expected swaps ``[B]``).
 
@@ -231,8 +193,10 @@ def relaxed_sort(engine, beta, device="cpu"):
     if engine == "avcompile":
         return relax(bubble_sort, beta=beta)
     if engine == "algovision":
+        import algovision
+
         warnings.filterwarnings("ignore", module="algovision")  # its deprecated list indexing
-        return algovision_bubble_sort(beta, device)
+        return algovision_bubble_sort(algovision, beta=beta, device=device)
     raise ValueError(f"unknown engine {engine!r}; choose one of {ENGINES}")
 
 

@@ -343,7 +343,7 @@ def bellman_ford(w):
     n = len(w)
     d = w[0][:]
     d[0] = 0.0
-    for k in range(n - 1):
+    for k in range(n - 1):  # noqa: B007 (the plain algorithm: n - 1 rounds)
         for u in range(n):
             for v in range(n):
                 if d[u] + w[u][v] < d[v]:  # noqa: PLR1730

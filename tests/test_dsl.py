@@ -21,6 +21,7 @@ from avcompile import dsl, relax
 from avcompile.api import compile_ir
 from avcompile.optimize import optimize
 from avcompile.runtime import RelaxedModule
+from benchmarks.common import algovision_bubble_sort
 
 TOL = 1e-6
 EPS = 1e-12
@@ -80,30 +81,7 @@ def randn(*shape, seed=0):
 
 
 def bubble_sort(m, beta=5, **hyper):
-    return m.Algorithm(
-        m.Input('array'),
-        m.Var('a', torch.tensor(0.)),
-        m.Var('b', torch.tensor(0.)),
-        m.Var('swapped', torch.tensor(1.)),
-        m.Var('loss', torch.tensor(0.)),
-        m.VarInt('n', lambda array: array.shape[1] - 1),
-        m.While(m.IsTrue('swapped'),
-                m.Let('swapped', 0),
-                m.For('i', 'n',
-                      m.Let('a', 'array', ['i']),
-                      m.Let('b', 'array', [lambda i: i + 1]),
-                      m.If(m.GT('a', 'b'),
-                           if_true=[
-                               m.Let('array', [lambda i: i + 1], 'a'),
-                               m.Let('array', ['i'], 'b'),
-                               m.Let('swapped', 1.),
-                               m.Let('loss', lambda loss: loss + 1.),
-                           ])),
-                m.LetInt('n', lambda n: n - 1)),
-        m.Output('array'),
-        m.Output('loss'),
-        beta=beta, epsilon=EPS, **hyper,
-    )
+    return algovision_bubble_sort(m, beta=beta, epsilon=EPS, **hyper)
 
 
 @pytest.mark.parametrize("n, beta", [(2, 5), (6, 5), (9, 2)])
