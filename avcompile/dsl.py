@@ -60,6 +60,7 @@ import torch
 from . import ir, runtime
 from .api import build_module
 from .kinds import CONSTANT, HARD, RELAXED
+from .lower import BINOPS, UNARY
 from .parse import Source
 
 __all__ = [
@@ -233,7 +234,7 @@ class Condition:
 
     op = None
 
-    def __init__(self, left, right, beta=None):
+    def __init__(self, left, right, *, beta=None):
         self.left, self.right, self.beta = left, right, beta
 
     def __and__(self, other):
@@ -252,26 +253,17 @@ class Eq(Condition):
 
     op = "=="
 
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
-
 
 class NEq(Condition):
     """``left != right``: 1 − 1 / cosh²(β·(left − right)/2). ``NEq('a', 0.)``."""
 
     op = "!="
 
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
-
 
 class LT(Condition):
     """``left < right``: σ(−β·(left − right)). ``LT('x', 5)``."""
 
     op = "<"
-
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
 
 
 class LEq(LT):
@@ -285,9 +277,6 @@ class GT(Condition):
 
     op = ">"
 
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
-
 
 class GEq(GT):
     """``left >= right``: relaxed as ``GT``; in hard mode ties hold. ``GEq('a', 0.)``."""
@@ -299,16 +288,10 @@ class CatProbEq(Condition):
     """Two categorical distributions are equal: 1 / cosh(β·(1 − cos(left, right))), the cosine
     over each example's last dimension. ``CatProbEq('p', 'q')``."""
 
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
-
 
 class CosineSimilarity(Condition):
     """The cosine similarity of ``left`` and ``right`` (over each example's last dimension) used
     as the probability. ``CosineSimilarity('u', 'v')``."""
-
-    def __init__(self, left, right, *, beta=None):
-        super().__init__(left, right, beta)
 
 
 class IsTrue(Condition):
@@ -720,16 +703,6 @@ _PURE_NODES = (
     ast.USub,
     ast.UAdd,
 )
-_BINOPS = {
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
-}
-_UNARY = {ast.USub: "-", ast.UAdd: "+"}
 
 
 _LAMBDAS = weakref.WeakKeyDictionary()  # a lambda -> what _Lambda knows of it
@@ -1289,9 +1262,9 @@ class _Builder:
             return ir.Py(None, ast.unparse(renamed))
         if isinstance(node, ast.BinOp):
             left, right = self.inline(node.left, env), self.inline(node.right, env)
-            return ir.BinOp(_BINOPS[type(node.op)], left, right, _max_kind((left, right)))
+            return ir.BinOp(BINOPS[type(node.op)], left, right, _max_kind((left, right)))
         operand = self.inline(node.operand, env)
-        return ir.UnaryOp(_UNARY[type(node.op)], operand, operand.kind)
+        return ir.UnaryOp(UNARY[type(node.op)], operand, operand.kind)
 
     # ------------------------------------------------------------------------------ instructions
 

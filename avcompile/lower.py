@@ -8,7 +8,7 @@ from . import ir, ops
 from .errors import CompileError
 from .kinds import CONSTANT, HARD, RELAXED, is_range
 
-_BINOPS = {
+BINOPS = {  # Python's operators by AST node; the DSL's lambdas use the same table
     ast.Add: "+",
     ast.Sub: "-",
     ast.Mult: "*",
@@ -23,7 +23,7 @@ _BINOPS = {
     ast.LShift: "<<",
     ast.RShift: ">>",
 }
-_UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
+UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 _CMPOPS = {
     ast.Gt: ">",
     ast.GtE: ">=",
@@ -474,14 +474,14 @@ class _Lowerer:
             if risky and self.guarding:
                 self.guards += 1
                 return ir.Guarded((left, right), op=risky)
-        return ir.BinOp(_BINOPS[type(node.op)], left, right, kind)
+        return ir.BinOp(BINOPS[type(node.op)], left, right, kind)
 
     def expr_UnaryOp(self, node, kind):
         if isinstance(node.op, ast.Not):
             return (
                 self.condition(node) if kind == RELAXED else ir.Not(self.expr(node.operand), kind)
             )
-        return ir.UnaryOp(_UNARY[type(node.op)], self.expr(node.operand), kind)
+        return ir.UnaryOp(UNARY[type(node.op)], self.expr(node.operand), kind)
 
     def expr_Compare(self, node, kind):
         if kind == RELAXED:
