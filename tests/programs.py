@@ -41,6 +41,8 @@ from algovision import (
 )
 from algovision.core import Condition
 
+from src_examples.bubble_sort import bubble_sort as _example_bubble_sort
+
 # AlgoVision skips an `If` branch whose probability is below this for the whole batch.
 BRANCH_EPSILON = 1e-12
 
@@ -69,19 +71,8 @@ def x_i(x, i):
 # 1. Bubble sort (SEMANTICS section 1): the sorted array and the (expected) number of swaps.
 
 
-def bubble_sort(array):
-    n = len(array)
-    swapped = 1.0
-    loss = 0.0
-    while swapped:
-        swapped = 0.0
-        for i in range(n - 1):
-            if array[i] > array[i + 1]:
-                array[i], array[i + 1] = array[i + 1], array[i]
-                swapped = 1.0
-                loss = loss + 1
-        n = n - 1
-    return array, loss
+# The plain function of src_examples/bubble_sort.py, which is SEMANTICS 1's program word for word.
+bubble_sort = _example_bubble_sort.__wrapped__
 
 
 def bubble_sort_av(beta, eps=1e-5, max_iter=1024):
