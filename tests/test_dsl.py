@@ -9,6 +9,8 @@ then ends both ``While`` loops).
 
 import inspect
 import re
+import subprocess
+import sys
 import warnings
 
 import algovision
@@ -675,3 +677,25 @@ def test_algovision_and_avcompile_agree_on_errors_of_the_same_kind():
         algovision.Algorithm(algovision.Input('x'))
     with pytest.raises(ValueError):
         dsl.Algorithm(dsl.Input('x'))
+
+
+def test_misuse_is_caught_under_python_O():
+    # python -O strips assert statements; the checks must not be asserts.
+    script = (
+        "from avcompile import dsl\n"
+        "for build in (lambda: dsl.Algorithm(dsl.Input('x')),\n"
+        "              lambda: dsl.Let('v', 'x', ['i'], 'extra'),\n"
+        "              lambda: dsl.If(3, [])):\n"
+        "    try:\n"
+        "        build()\n"
+        "    except (TypeError, ValueError) as e:\n"
+        "        print(type(e).__name__, str(e).split(':')[0])\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-O", "-c", script], capture_output=True, text=True, check=True
+    )
+    assert run.stdout.splitlines() == [
+        "ValueError Algorithm",
+        "ValueError Invalid set of arguments for Let",
+        "TypeError If",
+    ], run.stdout + run.stderr
