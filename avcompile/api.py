@@ -3,8 +3,11 @@
 import ast
 import contextlib
 import functools
+import itertools
 import linecache
 import os
+import sys
+import types
 
 from . import runtime
 from .check import check
@@ -36,13 +39,18 @@ def _compile(fn, static):
     return fn_ir, code, source.filename
 
 
+_loaded = itertools.count()  # numbers the generated modules, so that their names are unique
+
+
 def load(source, name, key):
     """Execute generated ``source`` under the file name ``key`` (registered with linecache, so
     tracebacks and ``inspect`` show it) and return the class it defines."""
     linecache.cache[key] = (len(source), None, source.splitlines(True), key)
-    namespace = {"__name__": f"avcompile.generated.{name}"}
-    exec(compile(source, key, "exec"), namespace)
-    cls = namespace[name]
+    # A real module in sys.modules: torch.compile finds a function's globals through it.
+    module = types.ModuleType(f"avcompile.generated.{name}_{next(_loaded)}")
+    sys.modules[module.__name__] = module
+    exec(compile(source, key, "exec"), module.__dict__)
+    cls = module.__dict__[name]
     cls.forward = runtime.errors_at_user_lines(cls.forward)
     return cls
 

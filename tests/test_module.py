@@ -331,3 +331,21 @@ def lambda_free_scale(x, k):
     if x > 0:
         x = x * k
     return x
+
+
+def test_torch_compile_gives_the_same_values_and_gradients():
+    from src_examples.odd_even_sort import odd_even_sort
+
+    torch.manual_seed(0)
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    # Without a relaxed while the whole module is one graph: fullgraph=True must trace it.
+    compiled = torch.compile(odd_even_sort, backend="aot_eager", fullgraph=True)
+    for got, want in zip(compiled(x), odd_even_sort(x)):
+        torch.testing.assert_close(got, want)
+    (grad,) = torch.autograd.grad(compiled(x)[1].square().sum(), x)
+    (want,) = torch.autograd.grad(odd_even_sort(x)[1].square().sum(), x)
+    torch.testing.assert_close(grad, want)
+    # A relaxed while decides when to stop from the data, which is a graph break, not an error.
+    compiled = torch.compile(bubble_sort, backend="eager")
+    for got, want in zip(compiled(x), bubble_sort(x)):
+        torch.testing.assert_close(got, want)
