@@ -12,7 +12,9 @@ the elements it wrote.
 """
 
 import builtins
+import copy
 import functools
+import importlib
 import linecache
 import math
 import re
@@ -197,6 +199,35 @@ class RelaxedModule(torch.nn.Module):
         """The relaxation of one call: the hyperparameters as they are now."""
         return Relaxation(self.beta, self._mode, self._dist)
 
+    # The user's function and the names it reads belong to the user's program. A copy of the
+    # module shares them, as a copy of a function would; a pickle names the function.
+    _USERS = ("__wrapped__", "_globals", "_closure")
+
+    def __deepcopy__(self, memo):
+        if "__wrapped__" in self.__dict__:
+            for name in self._USERS:
+                memo[id(self.__dict__[name])] = self.__dict__[name]
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __reduce_ex__(self, protocol):
+        fn = self.__dict__.get("__wrapped__")
+        if fn is None or "<locals>" in fn.__qualname__:
+            what = (
+                "built by avcompile.dsl"
+                if fn is None
+                else f"made inside a function ({fn.__qualname__})"
+            )
+            raise TypeError(
+                f"cannot pickle the relaxed module of {type(self).__name__}: it was {what}, so "
+                "it cannot be found again by name; save its state_dict() and build it again"
+            )
+        compiled = ("code", "ir", "inputs", "outputs", "user_file")  # made again when loaded
+        state = {k: v for k, v in self.__dict__.items() if k not in self._USERS + compiled}
+        return _relaxed_by_name, (fn.__module__, fn.__qualname__, self.static), state
+
     def free(self, name):
         """The value a free name of the user's function has now (closure, global, then builtin)."""
         cell = self._closure.get(name)
@@ -232,6 +263,19 @@ class RelaxedModule(torch.nn.Module):
         return (
             f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, eps={self.eps}"
         )
+
+
+def _relaxed_by_name(module, qualname, static):
+    """Unpickle a relaxed module: compile its function, found by name, again (its settings and
+    a learned beta come back with the pickled state)."""
+    from .api import relax  # api imports this module
+
+    fn = importlib.import_module(module)
+    for part in qualname.split("."):
+        fn = getattr(fn, part)
+    module = relax(getattr(fn, "__wrapped__", fn), static=static)
+    del module.__dict__["beta"]  # the state holds beta, as an attribute or as a parameter
+    return module
 
 
 def errors_at_user_lines(forward):

@@ -349,3 +349,31 @@ def test_torch_compile_gives_the_same_values_and_gradients():
     compiled = torch.compile(bubble_sort, backend="eager")
     for got, want in zip(compiled(x), bubble_sort(x)):
         torch.testing.assert_close(got, want)
+
+
+def test_deepcopy_and_pickle_keep_settings_and_a_learned_beta():
+    import copy
+    import io
+    import pickle
+
+    x = torch.randn(3, 5, dtype=torch.float64)
+    sort = relax(bubble_sort.__wrapped__, beta=3.0, dist="cauchy")
+    sort.beta = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    model = torch.nn.Sequential(sort)  # as a submodule of the user's model
+    twin = copy.deepcopy(model)[0]
+    assert twin.beta is not sort.beta and twin.free("torch") is torch
+    torch.testing.assert_close(twin(x), sort(x))
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)[0]
+    assert (loaded.dist, loaded.beta.item(), loaded.code) == ("cauchy", 2.0, sort.code)
+    assert [n for n, _ in loaded.named_parameters()] == ["beta"]
+    torch.testing.assert_close(loaded(x), sort(x))
+
+    @relax
+    def local(x):
+        return x
+
+    with pytest.raises(TypeError, match="inside a function.*state_dict"):
+        pickle.dumps(local)
