@@ -661,17 +661,9 @@ class Algorithm(runtime.RelaxedModule):
             print(module.code)
         return module
 
-    def __init__(
-        self,
-        *sequence,
-        beta=10.0,
-        max_iter=2**10,
-        epsilon=1e-5,
-        hard=False,
-        debug=False,
-        name="algorithm",
-    ):
-        """Everything is done when the module is built (``__new__``)."""
+    def __init__(self, *args, **kwargs):
+        """Everything is done when the module is built (``__new__``), whose signature is the
+        one ``inspect.signature(Algorithm)`` shows."""
 
     @property
     def epsilon(self):
