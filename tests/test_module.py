@@ -273,21 +273,9 @@ def test_relaxed_while_expectation():
 
 
 def test_levenshtein_table_made_in_the_body():
-    def edit_distance(a, b):
-        n, m = len(a), len(b)
-        d = torch.zeros(n + 1, m + 1)
-        for i in range(n + 1):
-            d[i, 0] = i
-        for j in range(m + 1):
-            d[0, j] = j
-        for i in range(1, n + 1):
-            for j in range(1, m + 1):
-                cost = 1.0
-                if a[i - 1] == b[j - 1]:
-                    cost = 0.0
-                d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + cost)
-        return d[n, m]
+    from src_examples.levenshtein import levenshtein
 
+    edit_distance = levenshtein.__wrapped__  # builds its DP table with torch.zeros in the body
     module = relax(edit_distance, hard=True)
     a = torch.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]])
     b = torch.tensor([[1.0, 3.0, 4.0], [2.0, 2.0, 2.0]])
