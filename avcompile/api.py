@@ -3,40 +3,42 @@
 import ast
 import contextlib
 import functools
+import importlib
 import itertools
 import linecache
 import os
 import sys
 import types
 
-from . import runtime
 from .check import check
 from .emit import emit
 from .errors import CompileError
 from .kinds import analyse
 from .lower import lower
-from .optimize import optimize
+from .module import RelaxedModule, errors_at_user_lines
 from .parse import parse
+from .passes import run_passes
 
 
 def compile_ir(fn, static=()):
-    """Parse, check, analyse, lower and optimise ``fn``: its relaxed IR (``show --ir``)."""
+    """Parse, check, analyse, lower ``fn`` and run the passes: its relaxed IR (``show --ir``)."""
     node, source = parse(fn)
     check(node, source)
     kinds = analyse(node, source, fn, static)
-    return optimize(lower(node, source, kinds)), node, source
+    return run_passes(lower(node, source, kinds)), node, source
 
 
 def to_source(fn, static=()):
     """The Python source of the module that ``relax`` generates for ``fn``."""
-    return _compile(fn, static)[1]
+    return _compile(fn, static)[1].source
 
 
 def _compile(fn, static):
+    """``fn``'s relaxed IR, what ``emit`` made of it (source and line map) and its file name."""
     fn_ir, node, source = compile_ir(fn, static)
     user_names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-    code = emit(fn_ir, user_names, f"{os.path.basename(source.filename)}:{node.lineno}")
-    return fn_ir, code, source.filename
+    emitted = emit(fn_ir, user_names, f"{os.path.basename(source.filename)}:{node.lineno}")
+    return fn_ir, emitted, source.filename
 
 
 _loaded = itertools.count()  # numbers the generated modules, so that their names are unique
@@ -51,7 +53,7 @@ def load(source, name, key):
     sys.modules[module.__name__] = module
     exec(compile(source, key, "exec"), module.__dict__)
     cls = module.__dict__[name]
-    cls.forward = runtime.errors_at_user_lines(cls.forward)
+    cls.forward = errors_at_user_lines(cls.forward)
     return cls
 
 
@@ -110,20 +112,20 @@ def relax(
     options = dict(beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist)
     if fn is None:
         return functools.partial(relax, static=static, **options)
-    if isinstance(fn, runtime.RelaxedModule):  # recompile its function; its hard parameters stay
+    if isinstance(fn, RelaxedModule):  # recompile its function; its hard parameters stay
         static = static or fn.static
         fn = fn.__wrapped__
     if not callable(fn) or not hasattr(fn, "__code__"):
         raise TypeError(f"relax() takes a Python function, not {type(fn).__name__}")
     static = tuple(static)
     try:
-        fn_ir, source, filename = _compile(fn, static)
+        fn_ir, emitted, filename = _compile(fn, static)
     except CompileError as err:
         if _collected is None:
             raise
         _collected.append(err)
         return fn
-    cls = load(source, fn.__name__, f"<avcompile {fn.__qualname__}>")
+    cls = load(emitted.source, fn.__name__, f"<avcompile {fn.__qualname__}>")
     if fn.__defaults__ or fn.__kwdefaults__:
         forward = cls.forward
         code = fn.__code__
@@ -133,8 +135,26 @@ def relax(
         defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()) :], fn.__defaults__ or ()))
         defaults.update(fn.__kwdefaults__ or {})
         cls.forward = _with_defaults(forward, code, defaults)
-    module = cls(fn, static=static, code=source, **options)
+    module = cls(
+        fn,
+        static=static,
+        code=emitted.source,
+        line_map=emitted.line_map,
+        rebuild=_relaxed_by_name,
+        **options,
+    )
     module.describe(fn_ir, filename)
+    return module
+
+
+def _relaxed_by_name(module, qualname, static):
+    """Unpickle a relaxed module: compile its function, found by name, again (its settings and
+    a learned beta come back with the pickled state)."""
+    fn = importlib.import_module(module)
+    for part in qualname.split("."):
+        fn = getattr(fn, part)
+    module = relax(getattr(fn, "__wrapped__", fn), static=static)
+    del module.__dict__["beta"]  # the state holds beta, as an attribute or as a parameter
     return module
 
 
@@ -143,9 +163,19 @@ def build_module(
 ):
     """Emit, load and instantiate the module of an IR function built without Python source (the
     DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
-    source = emit(optimize(fn_ir), set(user_names), filename)
-    cls = load(source, fn_ir.name, f"<avcompile {fn_ir.name}>")
-    module = cls(None, beta=beta, max_iter=max_iter, eps=eps, hard=hard, code=source, free=free)
+    fn_ir = run_passes(fn_ir)
+    emitted = emit(fn_ir, set(user_names), filename)
+    cls = load(emitted.source, fn_ir.name, f"<avcompile {fn_ir.name}>")
+    module = cls(
+        None,
+        beta=beta,
+        max_iter=max_iter,
+        eps=eps,
+        hard=hard,
+        code=emitted.source,
+        line_map=emitted.line_map,
+        free=free,
+    )
     module.describe(fn_ir, None)
     return module
 
@@ -153,7 +183,7 @@ def build_module(
 def to_code(obj, **options):
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
     with ``options``: exactly what ``avcompile show`` prints."""
-    if isinstance(obj, runtime.RelaxedModule):
+    if isinstance(obj, RelaxedModule):
         if options.get("static") and hasattr(obj, "__wrapped__"):
             return to_source(obj.__wrapped__, tuple(options["static"]))
         return obj.code

@@ -1,5 +1,8 @@
 """Reject stage: one pass that refuses every construct outside the relaxable subset, before any
-transformation, each with what to write instead."""
+transformation, each with what to write instead.
+
+The subset is an allowlist: a syntax node that no stage of the compiler knows is refused here, at
+its line, rather than failing somewhere later."""
 
 import ast
 
@@ -45,10 +48,58 @@ _REJECTED = {
     ast.GeneratorExp: ("a generator expression", "write a `for` loop"),
     ast.Starred: ("a starred expression `*x`", "write the elements out, or index them"),
 }
+_REJECTED.update(
+    {
+        ast.Dict: (
+            "a dict display `{...}`",
+            "keep the values in variables, or in a list indexed by hard values",
+        ),
+        ast.Set: ("a set display `{...}`", "use a list, or test membership with `==` and `or`"),
+    }
+)
 if hasattr(ast, "Match"):
     _REJECTED[ast.Match] = ("`match`", "write `if`/`elif`/`else`")
 if hasattr(ast, "TryStar"):
     _REJECTED[ast.TryStar] = ("`try`", "check the inputs before calling the module")
+
+
+# Every other syntax node that may stand in a relaxed function's body.
+_ALLOWED = (
+    ast.Assign,
+    ast.AugAssign,
+    ast.AnnAssign,
+    ast.Expr,
+    ast.If,
+    ast.While,
+    ast.For,
+    ast.Return,
+    ast.Break,
+    ast.Continue,
+    ast.Pass,
+    ast.Assert,
+    ast.Raise,
+    ast.Name,
+    ast.Constant,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.BoolOp,
+    ast.Compare,
+    ast.IfExp,
+    ast.Call,
+    ast.keyword,
+    ast.Attribute,
+    ast.Subscript,
+    ast.Slice,
+    ast.Tuple,
+    ast.List,
+    ast.JoinedStr,
+    ast.FormattedValue,
+    ast.expr_context,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+    ast.boolop,
+)
 
 
 def check(fn_node, source):
@@ -79,6 +130,12 @@ def check(fn_node, source):
                 what, fix = reason
                 raise CompileError(
                     f"{what} is not supported in a relaxed function: {fix}.", source, node
+                )
+            if not isinstance(node, _ALLOWED):
+                raise CompileError(
+                    f"`{type(node).__name__}` syntax is not supported in a relaxed function.",
+                    source,
+                    node,
                 )
             if isinstance(node, (ast.For, ast.While)) and node.orelse:
                 raise CompileError(

@@ -18,7 +18,7 @@ import traceback
 from . import __version__
 from .api import collect_errors, relax, to_code
 from .errors import CompileError
-from .runtime import RelaxedModule
+from .module import RelaxedModule
 
 _KEYWORDS = re.compile(
     r"\b(def|class|return|for|in|while|if|else|elif|import|from|and|or|not|"
@@ -164,15 +164,9 @@ def annotate(module, color=False):
         return module.code
     lines, first = inspect.getsourcelines(fn)
     segments = {}
-    current = None
-    for line in module.code.splitlines():
-        m = re.match(r"^(\s*)# L(\d+): ", line)
-        if m:
-            current = int(m.group(2))
-            segments.setdefault(current, [])
-            continue
-        if current is not None and line.strip():
-            segments[current].append(line)
+    for number, line in enumerate(module.code.splitlines(), 1):
+        if number in module.line_map and line.strip():
+            segments.setdefault(module.line_map[number], []).append(line)
     width = len(str(first + len(lines)))
     out = []
     for k, text in enumerate(lines):

@@ -49,7 +49,6 @@ import inspect
 import itertools
 import keyword
 import linecache
-import math
 import re
 import types
 import weakref
@@ -57,10 +56,10 @@ from dataclasses import dataclass
 
 import torch
 
-from . import ir, runtime
+from . import ir, registry
 from .api import build_module
 from .kinds import CONSTANT, HARD, RELAXED
-from .lower import BINOPS, UNARY
+from .module import RelaxedModule
 from .parse import Source
 
 __all__ = [
@@ -607,7 +606,7 @@ class ArgMax(_SoftFunction):
 # ------------------------------------------------------------------------------------ Algorithm
 
 
-class Algorithm(runtime.RelaxedModule):
+class Algorithm(RelaxedModule):
     """A relaxed algorithm: a ``torch.nn.Module`` of code generated from the DSL program.
 
     ``sequence`` holds ``Input``s, ``Output``s, ``Var``s, ``VarInt``s and the instructions, which
@@ -648,7 +647,7 @@ class Algorithm(runtime.RelaxedModule):
             hard=hard,
             filename="avcompile.dsl",
         )
-        module.describe(fn_ir, builder.listing_key)
+        module.describe(module.ir, builder.listing_key)
         generated = type(module)
         module.__class__ = type(
             generated.__name__,
@@ -793,17 +792,18 @@ class _Var:
 
 def _number(value):
     """A Python number as a hard IR expression."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return ir.Py(None, f"float({str(value)!r})")
-    return ir.Py(None, repr(value))
+    return ir.Const(value)
+
+
+def _range(stop):
+    return ir.Call(ir.Name("range", HARD), (stop,), (), HARD)
 
 
 def _max_kind(exprs):
     return max((e.kind for e in exprs), default=HARD)
 
 
-_CMP_METHODS = {">": "gt", ">=": "ge", "<": "lt", "<=": "le", "==": "eq", "!=": "ne"}
-_ONES_LIKE = ir.Py(None, "torch.ones_like")
+_ONES_LIKE = ir.Attr(ir.Name("torch", HARD), "ones_like", HARD)
 _SLICE_ALL = ir.Slice(None, None, None)
 _LISTINGS = itertools.count(1)  # numbers the listings registered with linecache
 
@@ -891,6 +891,17 @@ class _Builder:
         name = self.fresh(base)
         self.free[name] = value
         return name
+
+    def literal(self, value, base):
+        """A hard value the program holds, as IR: numbers, strings and lists or tuples of them are
+        written out; anything else (a dtype, say) is a free name holding it."""
+        plain = (int, float, bool, str, type(None))
+        if isinstance(value, plain):
+            return ir.Const(value)
+        if isinstance(value, (list, tuple)) and all(isinstance(v, plain) for v in value):
+            elts = tuple(ir.Const(v) for v in value)
+            return ir.Tuple_(elts, HARD, is_list=isinstance(value, list))
+        return ir.Name(self.fresh_free(base, value), HARD)
 
     def constant(self, value, base="constant"):
         """A tensor the program holds (shared by every example), as a free name."""
@@ -998,8 +1009,8 @@ class _Builder:
         return var
 
     def check(self, var, elem):
-        dtype = ir.Py(None, repr(elem.dtype)) if elem.dtype is not None else ir.Const(None)
-        shape = ir.Py(None, repr(tuple(elem.shape))) if elem.shape is not None else ir.Const(None)
+        dtype = self.literal(elem.dtype, "dtype")
+        shape = self.literal(None if elem.shape is None else tuple(elem.shape), "shape")
         call = ir.Call(
             ir.Helper("check_example"), (var.ref(), shape, dtype, ir.Const(repr(elem))), (), HARD
         )
@@ -1025,7 +1036,7 @@ class _Builder:
         if _is_lambda(value):
             init = self.call(value, elem, "hard")
         else:
-            init = ir.Py(None, repr(value))
+            init = self.literal(value, elem.name)
         var = self.declare(elem, HARD, "a VarInt", holds=self.hard_types.get(elem.name))
         return ir.Assign((var.ref(),), init, self.line_of[id(elem)])
 
@@ -1245,18 +1256,12 @@ class _Builder:
         if isinstance(node, ast.Tuple):
             elts = tuple(self.inline(e, env) for e in node.elts)
             return ir.Tuple_(elts, _max_kind(elts))
-        names = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
-        if all(env[n].kind == HARD for n in names):
-            renamed = ast.parse(ast.unparse(node), mode="eval").body
-            for n in ast.walk(renamed):
-                if isinstance(n, ast.Name):
-                    n.id = env[n.id].local
-            return ir.Py(None, ast.unparse(renamed))
         if isinstance(node, ast.BinOp):
             left, right = self.inline(node.left, env), self.inline(node.right, env)
-            return ir.BinOp(BINOPS[type(node.op)], left, right, _max_kind((left, right)))
+            op = registry.BINARY[type(node.op)]
+            return ir.BinOp(op, left, right, _max_kind((left, right)))
         operand = self.inline(node.operand, env)
-        return ir.UnaryOp(UNARY[type(node.op)], operand, operand.kind)
+        return ir.UnaryOp(registry.UNARY[type(node.op)], operand, operand.kind)
 
     # ------------------------------------------------------------------------------ instructions
 
@@ -1280,7 +1285,7 @@ class _Builder:
             return self.for_(ins, line)
         if isinstance(ins, Print):
             shown = self.call(ins.function, ins, "shared")
-            return [ir.ExprStmt(ir.Call(ir.Py(None, "print"), (shown,), (), HARD), line)]
+            return [ir.ExprStmt(ir.Call(ir.Name("print", HARD), (shown,), (), HARD), line)]
         raise TypeError(f"{ins!r} is not an instruction avcompile.dsl knows")
 
     def let(self, ins, line):
@@ -1299,7 +1304,7 @@ class _Builder:
         var = self.target(ins.variable, ins)
         value = ins.value
         if isinstance(value, list):
-            expr = ir.Py(None, repr(value))
+            expr = self.literal(value, var.local)
         elif isinstance(value, str):
             expr = self.read(value, ins).ref()
             if expr.kind == RELAXED:
@@ -1352,7 +1357,7 @@ class _Builder:
             return ir.Lift(value, "batch")
         lifted = ir.Lift(value) if value.kind == CONSTANT else value
         ones = ir.Call(_ONES_LIKE, (var.ref(),), (), RELAXED)
-        return ir.BinOp("*", lifted, ones, RELAXED)
+        return ir.BinOp(registry.BY_SYMBOL["*"], lifted, ones, RELAXED)
 
     def let_many(self, ins, line):
         targets = [self.target(name, ins) for name in ins.variable]
@@ -1486,7 +1491,8 @@ class _Builder:
             for index in indices:
                 if index is None or isinstance(index, slice):
                     s = index or slice(None)
-                    elts.append(ir.Py(None, f"slice({s.start!r}, {s.stop!r}, {s.step!r})"))
+                    parts = tuple(ir.Const(p) for p in (s.start, s.stop, s.step))
+                    elts.append(ir.Call(ir.Name("slice", HARD), parts, (), HARD))
                 elif _is_lambda(index):
                     elts.append(self.call(index, ins, "hard"))
                 else:
@@ -1516,13 +1522,13 @@ class _Builder:
             else ir.Call(ir.Helper("mode_of"), (ir.Rx(), ir.Const(mode)), (), HARD)
         )
         if isinstance(cond, (_And, _Or)):
-            op = "and" if isinstance(cond, _And) else "or"
+            op = registry.BOOL[ast.And if isinstance(cond, _And) else ast.Or]
             left = self.condition(cond.left, ins, mode)
             right = self.condition(cond.right, ins, mode)
             if RELAXED not in (left.kind, right.kind):
                 return ir.BoolOp(op, (left, right), HARD)
             if left.kind != RELAXED:  # a hard operand decides as in Python
-                if op == "and":
+                if op.name == "and":
                     return ir.IfExp(left, right, ir.Const(0.0), RELAXED)
                 return ir.IfExp(left, ir.Const(1.0), right, RELAXED)
             if right.kind != RELAXED:
@@ -1563,11 +1569,12 @@ class _Builder:
             raise TypeError(
                 f"{ins!r}: {type(cond).__name__} is not a condition that avcompile.dsl knows"
             )
+        op = registry.BY_SYMBOL[cond.op]
         if RELAXED not in (left.kind, right.kind):
-            return ir.Compare(cond.op, left, right, HARD)
+            return ir.Compare(op, left, right, HARD)
         if mode is None:
-            return ir.Compare(cond.op, left, right, RELAXED, beta)
-        return ir.Call(ir.Attr(rx, _CMP_METHODS[cond.op], HARD), (left, right), kwargs, RELAXED)
+            return ir.Compare(op, left, right, RELAXED, beta)
+        return ir.Call(ir.Attr(rx, op.relaxation, HARD), (left, right), kwargs, RELAXED)
 
     def operand(self, value, ins):
         expr = self.value(value, ins, "relaxed")
@@ -1579,7 +1586,7 @@ class _Builder:
         shown = ir.Call(ir.Helper("output"), (test,), (), HARD)
         return [
             ir.ExprStmt(
-                ir.Call(ir.Py(None, "print"), (ir.Const(f"{ins!r}:"), shown), (), HARD), line
+                ir.Call(ir.Name("print", HARD), (ir.Const(f"{ins!r}:"), shown), (), HARD), line
             )
         ]
 
@@ -1632,13 +1639,9 @@ class _Builder:
             )
         over = ins.range_or_list
         if isinstance(over, int):
-            iter_ = ir.Py(None, f"range({over})")
+            iter_ = _range(ir.Const(over))
         elif isinstance(over, list):
-            iter_ = (
-                ir.Py(None, repr(over))
-                if all(isinstance(x, int) for x in over)
-                else ir.Name(self.fresh_free("values", over), HARD)
-            )
+            iter_ = self.literal(over, "values")
         elif isinstance(over, str):
             var = self.read(over, ins, role="range")
             if var.kind == RELAXED:
@@ -1647,7 +1650,7 @@ class _Builder:
                     f"runs over an int or a list of ints (a VarInt)"
                 )
             if var.holds is int:
-                iter_ = ir.Py(None, f"range({var.local})")
+                iter_ = _range(var.ref())
             elif var.holds is list:
                 iter_ = var.ref()
             else:

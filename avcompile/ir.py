@@ -1,14 +1,15 @@
 """The relaxed IR: a few frozen dataclasses that print themselves, so ``show --ir`` is ``print(ir)``.
 
-Expressions that involve only hard values stay Python (``Py``); everything that touches a relaxed
-or constant value is spelled out, so that the emitter knows where to blend, lift and accumulate.
+Every expression is spelled out as nodes, hard ones too, so that no stage parses Python text again;
+ops are entries of the registry (``registry.py``). Generic traversal (``children``, ``walk``,
+``map_children``) and the queries the passes share (``assigned``, ``written``) are at the end.
 """
 
-import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Tuple
 
 from .kinds import Kind
+from .registry import Op
 
 # ------------------------------------------------------------------------------------ expressions
 
@@ -17,16 +18,28 @@ class Expr:
     kind: Kind = Kind.HARD
 
 
-@dataclass(frozen=True)
-class Py(Expr):
-    """A hard Python expression, emitted as written."""
+# How tightly Python binds each operator, to print expressions with no more parentheses than needed.
+_BINDING = {
+    **dict.fromkeys(["|"], 1),
+    **dict.fromkeys(["^"], 2),
+    **dict.fromkeys(["&"], 3),
+    **dict.fromkeys(["<<", ">>"], 4),
+    **dict.fromkeys(["+", "-"], 5),
+    **dict.fromkeys(["*", "/", "//", "%", "@"], 6),
+    **dict.fromkeys(["**"], 8),
+}
+_UNARY_BINDING = 7
 
-    node: Any = field(compare=False)
-    text: str = ""
-    kind: Kind = Kind.HARD
 
-    def __str__(self):
-        return self.text
+def _wrap(e, at_least):
+    """``e`` printed as an operand that must bind at least this tightly."""
+    if isinstance(e, BinOp):
+        binding = _BINDING[e.op.symbol]
+    elif isinstance(e, UnaryOp):
+        binding = _UNARY_BINDING
+    else:
+        return str(e)
+    return str(e) if binding >= at_least else f"({e})"
 
 
 @dataclass(frozen=True)
@@ -50,30 +63,33 @@ class Const(Expr):
 
 @dataclass(frozen=True)
 class BinOp(Expr):
-    op: str
+    op: Op  # an entry of registry.BINARY
     left: Expr
     right: Expr
     kind: Kind
 
     def __str__(self):
-        return f"({self.left} {self.op} {self.right})"
+        mine = _BINDING[self.op.symbol]
+        left = _wrap(self.left, mine + (self.op.symbol == "**"))
+        right = _wrap(self.right, mine + (self.op.symbol != "**"))
+        return f"{left} {self.op} {right}"
 
 
 @dataclass(frozen=True)
 class UnaryOp(Expr):
-    op: str
+    op: Op  # an entry of registry.UNARY
     operand: Expr
     kind: Kind
 
     def __str__(self):
-        return f"({self.op}{self.operand})"
+        return f"{self.op}{_wrap(self.operand, _UNARY_BINDING)}"
 
 
 @dataclass(frozen=True)
 class Compare(Expr):
     """A comparison; relaxed when an operand is, then a probability (one operator only)."""
 
-    op: str
+    op: Op  # an entry of registry.COMPARE
     left: Expr
     right: Expr
     kind: Kind
@@ -90,7 +106,7 @@ class Compare(Expr):
 
 @dataclass(frozen=True)
 class BoolOp(Expr):
-    op: str  # 'and' | 'or'
+    op: Op  # registry.BOOL: `and` or `or`
     values: Tuple[Expr, ...]
     kind: Kind
 
@@ -152,6 +168,30 @@ class Slice(Expr):
 
 
 @dataclass(frozen=True)
+class FString(Expr):
+    """An f-string: literal parts (``Const``) and ``Formatted`` values."""
+
+    values: Tuple[Expr, ...]
+    kind: Kind = Kind.HARD
+
+    def __str__(self):
+        return "f(" + ", ".join(map(str, self.values)) + ")"
+
+
+@dataclass(frozen=True)
+class Formatted(Expr):
+    """``{value!r:spec}`` inside an f-string; ``conversion`` is Python's code (-1 for none)."""
+
+    value: Expr
+    conversion: int = -1
+    spec: Optional[Expr] = None
+    kind: Kind = Kind.HARD
+
+    def __str__(self):
+        return f"{{{self.value}}}"
+
+
+@dataclass(frozen=True)
 class Tuple_(Expr):
     elts: Tuple[Expr, ...]
     kind: Kind
@@ -193,6 +233,7 @@ class Call(Expr):
     kwargs: Tuple[Tuple[str, Expr], ...]
     kind: Kind
     how: str = "plain"
+    op: Optional[Op] = None  # the registry's entry of a torch function or method, if it is one
 
     def __str__(self):
         args = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
@@ -204,7 +245,7 @@ class Call(Expr):
 class MinMax(Expr):
     """Soft ``min``/``max`` of relaxed values, or the probabilities of ``argmin``/``argmax``."""
 
-    op: str  # 'min' | 'max' | 'argmin' | 'argmax'
+    op: Op  # an entry of registry.REDUCTIONS
     args: Tuple[Expr, ...]
     kind: Kind = Kind.RELAXED
     beta: Optional[Expr] = None
@@ -221,12 +262,13 @@ class Guarded(Expr):
     names a runtime helper for an operator, or ``func`` is the function called."""
 
     args: Tuple[Expr, ...]
-    op: Optional[str] = None
+    op: Optional[Op] = None  # a risky operator of registry.BINARY
     func: Optional[Expr] = None
     kind: Kind = Kind.RELAXED
 
     def __str__(self):
-        return f"guarded {self.op or self.func}({', '.join(map(str, self.args))})"
+        what = self.op.guard if self.op is not None else self.func
+        return f"guarded {what}({', '.join(map(str, self.args))})"
 
 
 @dataclass(frozen=True)
@@ -312,15 +354,28 @@ class Jump(Stmt):
 
 
 @dataclass(frozen=True)
-class PyStmt(Stmt):
-    """A hard statement emitted as written (``assert``, ``raise`` on hard values)."""
+class Assert(Stmt):
+    """``assert test, msg`` on hard values."""
 
-    node: Any = field(compare=False)
-    text: str = ""
-    line: int = 0
+    test: Expr
+    msg: Optional[Expr]
+    line: int
 
     def __str__(self):
-        return self.text
+        return f"assert {self.test}" + (f", {self.msg}" if self.msg is not None else "")
+
+
+@dataclass(frozen=True)
+class Raise(Stmt):
+    """``raise exc from cause`` (hard values)."""
+
+    exc: Optional[Expr]
+    cause: Optional[Expr]
+    line: int
+
+    def __str__(self):
+        out = "raise" if self.exc is None else f"raise {self.exc}"
+        return out + (f" from {self.cause}" if self.cause is not None else "")
 
 
 @dataclass(frozen=True)
@@ -425,12 +480,88 @@ class Function:
         return f"def {self.name}({params}):\n" + _block(self.body)
 
 
+# ------------------------------------------------------------------------------------ traversal
+
+
+def _is_node(value):
+    return isinstance(value, (Expr, Stmt))
+
+
+def children(node):
+    """The IR nodes directly inside ``node`` (expressions and statements), in field order."""
+    for name in node.__dataclass_fields__:
+        value = getattr(node, name)
+        if _is_node(value):
+            yield value
+        elif isinstance(value, tuple):
+            for item in value:
+                if _is_node(item):
+                    yield item
+                elif isinstance(item, tuple):  # a call's (keyword, value) pairs
+                    yield from (v for v in item if _is_node(v))
+
+
+def walk(node):
+    """``node`` and every IR node inside it, parents first."""
+    yield node
+    for child in children(node):
+        yield from walk(child)
+
+
+def map_children(node, f):
+    """``node`` with ``f`` applied to each IR node directly inside it (a copy when any changed)."""
+
+    def apply(value):
+        if _is_node(value):
+            return f(value)
+        if isinstance(value, tuple):
+            items = tuple(apply(item) for item in value)
+            return value if all(a is b for a, b in zip(items, value)) else items
+        return value
+
+    changes = {}
+    for name in node.__dataclass_fields__:
+        value = getattr(node, name)
+        new = apply(value)
+        if new is not value:
+            changes[name] = new
+    return replace(node, **changes) if changes else node
+
+
+def root(target):
+    """The variable an element write ``x[i][j] = v`` writes to."""
+    while isinstance(target, Index):
+        target = target.value
+    return target
+
+
+def assigned(target):
+    """The names an assignment target gives a value to (an element write counts for its array)."""
+    if isinstance(target, Tuple_):
+        return {n for e in target.elts for n in assigned(e)}
+    base = root(target)
+    return {base.id} if isinstance(base, Name) else set()
+
+
+def written(stmts):
+    """The names assigned anywhere in ``stmts``, loop targets included."""
+    out = set()
+    for s in stmts:
+        for node in walk(s):
+            if isinstance(node, Assign):
+                for t in node.targets:
+                    out |= assigned(t)
+            elif isinstance(node, For):
+                out |= assigned(node.target)
+    return out
+
+
+def tensor_method(name):
+    """``torch.Tensor.<name>``: a tensor method called as a function."""
+    return Attr(Attr(Name("torch", Kind.HARD), "Tensor", Kind.HARD), name, Kind.HARD)
+
+
 def _block(stmts):
     if not stmts:
         return "    pass"
     return "\n".join("    " + line for s in stmts for line in str(s).splitlines())
-
-
-def py(node):
-    """Wrap a hard Python expression."""
-    return Py(node, ast.unparse(node))

@@ -4,73 +4,9 @@ import ast
 import copy
 from dataclasses import dataclass
 
-from . import ir, ops
-from .errors import CompileError
+from . import ir, ops, registry
+from .errors import CompileError, internal_errors_at
 from .kinds import CONSTANT, HARD, RELAXED, is_range
-
-BINOPS = {  # Python's operators by AST node; the DSL's lambdas use the same table
-    ast.Add: "+",
-    ast.Sub: "-",
-    ast.Mult: "*",
-    ast.Div: "/",
-    ast.FloorDiv: "//",
-    ast.Mod: "%",
-    ast.Pow: "**",
-    ast.MatMult: "@",
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-}
-UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
-_CMPOPS = {
-    ast.Gt: ">",
-    ast.GtE: ">=",
-    ast.Lt: "<",
-    ast.LtE: "<=",
-    ast.Eq: "==",
-    ast.NotEq: "!=",
-    ast.Is: "is",
-    ast.IsNot: "is not",
-    ast.In: "in",
-    ast.NotIn: "not in",
-}
-_RELAXED_CMPOPS = {">", ">=", "<", "<=", "==", "!="}
-
-# Torch functions (and tensor methods) that act element by element: called as they are, since
-# broadcasting in the batch-last layout already acts per example.
-ELEMENTWISE = frozenset(
-    """
-abs absolute acos arccos acosh add addcmul addcdiv asin arcsin asinh atan arctan atan2 atanh
-ceil clamp clamp_min clamp_max clip cos cosh deg2rad div divide erf erfc erfinv exp exp2 expm1
-float_power floor floor_divide fmax fmin fmod frac hypot isfinite isinf isnan isneginf isposinf
-lerp lgamma log log10 log1p log2 logaddexp logaddexp2 logical_and logical_not logical_or
-logical_xor logit maximum minimum mul multiply nan_to_num neg negative pow rad2deg reciprocal
-remainder round rsqrt sigmoid sign signbit sin sinc sinh softplus sqrt square sub subtract tan
-tanh true_divide trunc where xlogy relu relu6 elu selu celu gelu silu mish hardtanh hardsigmoid
-hardswish leaky_relu logsigmoid softsign tanhshrink threshold
-float double half bfloat16 to clone detach contiguous type_as
-""".split()
-)
-
-# Torch functions that make a tensor from hard values: the device (and, for floating results, the
-# dtype) follow the call's inputs unless the program says otherwise.
-CONSTRUCTORS = frozenset(
-    "zeros ones full empty eye linspace logspace rand randn arange tensor".split()
-)
-FLOAT_CONSTRUCTORS = frozenset("zeros ones full empty eye linspace logspace rand randn".split())
-
-
-# Ops that can produce values that are not finite: guarded inside relaxed branches.
-RISKY = frozenset(
-    """
-sqrt rsqrt log log2 log10 log1p reciprocal acos arccos asin arcsin atanh arctanh acosh arccosh
-pow float_power div divide true_divide floor_divide remainder fmod exp exp2 expm1 tan lgamma
-digamma erfinv logit xlogy
-""".split()
-)
-_RISKY_OPERATORS = {ast.Div: "div", ast.FloorDiv: "floordiv", ast.Mod: "mod", ast.Pow: "power"}
 
 
 @dataclass(frozen=True)
@@ -90,16 +26,6 @@ class _Lowerer:
         self.fn = fn_node
         self.source = source
         self.kinds = kinds
-        self.positions = {}  # name -> sorted [(line, col, is_load)]
-        for node in ast.walk(fn_node):
-            if isinstance(node, ast.Name):
-                self.positions.setdefault(node.id, []).append(
-                    (node.lineno, node.col_offset, isinstance(node.ctx, ast.Load))
-                )
-        for v in self.positions.values():
-            v.sort()
-        self.guarding = 0  # > 0 while lowering a relaxed branch: risky ops get guarded
-        self.guards = 0  # how many ops have been guarded so far
 
     def error(self, message, node):
         raise CompileError(message, self.source, node)
@@ -135,7 +61,8 @@ class _Lowerer:
     def block(self, stmts, ctx, defined):
         out = []
         for stmt in stmts:
-            out.extend(self.stmt(stmt, ctx, defined))
+            with internal_errors_at(self.source, stmt):
+                out.extend(self.stmt(stmt, ctx, defined))
         return tuple(out)
 
     def stmt(self, node, ctx, defined):
@@ -198,7 +125,12 @@ class _Lowerer:
                     "over the batch. Check the inputs before calling the module.",
                     node,
                 )
-            return [ir.PyStmt(node, ast.unparse(node), line)]
+            if isinstance(node, ast.Assert):
+                msg = self.expr(node.msg) if node.msg is not None else None
+                return [ir.Assert(self.expr(node.test), msg, line)]
+            exc = self.expr(node.exc) if node.exc is not None else None
+            cause = self.expr(node.cause) if node.cause is not None else None
+            return [ir.Raise(exc, cause, line)]
         self.error(
             f"this statement ({type(node).__name__}) is not supported in a relaxed function.", node
         )
@@ -220,12 +152,8 @@ class _Lowerer:
             return ir.If(self.condition(node.test), body, orelse, False, (), node.lineno)
         inner = _Ctx(relaxed="a relaxed `if`", loop_inside=False, in_loop=ctx.in_loop)
         body_def, else_def = set(defined), set(defined)
-        guards = self.guards
-        self.guarding += 1
         body = self.block(node.body, inner, body_def)
         orelse = self.block(node.orelse, inner, else_def)
-        self.guarding -= 1
-        guarded = self.guards > guards
         written_then = _written(node.body)
         written_else = _written(node.orelse)
         blended = []
@@ -234,14 +162,6 @@ class _Lowerer:
                 continue
             if name in defined or (name in written_then and name in written_else):
                 blended.append(self.name(name))
-            elif self.read_after(name, node):
-                branch = "`if`" if name in written_then else "`else`"
-                self.error(
-                    f"`{name}` is assigned only in the {branch} branch of a relaxed `if` and read "
-                    f"after it: a relaxed `if` runs both branches and blends them, so `{name}` needs "
-                    f"a value in both. Give `{name}` a value before the `if` (or in both branches).",
-                    node,
-                )
         new = tuple(b.id for b in blended if b.id not in defined)
         defined |= {b.id for b in blended}
         return ir.If(
@@ -252,15 +172,7 @@ class _Lowerer:
             tuple(blended),
             node.lineno,
             new=new,
-            guarded=guarded,
         )
-
-    def read_after(self, name, node):
-        end = (node.end_lineno, node.end_col_offset)
-        for line, col, is_load in self.positions.get(name, ()):
-            if (line, col) > end:
-                return is_load
-        return False
 
     def while_(self, node, ctx, defined):
         if self.kinds.of(node.test) != RELAXED:
@@ -271,17 +183,7 @@ class _Lowerer:
         body_def = set(defined)
         body = self.block(node.body, inner, body_def)
         written = _written(node.body) - self.kinds.loop_counters
-        carried = []
-        for name in sorted(written):
-            if name in defined:
-                carried.append(self.name(name))
-            elif self.read_after(name, node):
-                self.error(
-                    f"`{name}` is first assigned inside a relaxed `while` and read after "
-                    f"it: the loop may stop before its first iteration for some examples. "
-                    f"Give `{name}` a value before the loop.",
-                    node,
-                )
+        carried = [self.name(name) for name in sorted(written) if name in defined]
         return ir.While(self.condition(node.test), body, True, tuple(carried), node.lineno)
 
     def for_(self, node, ctx, defined):
@@ -357,7 +259,7 @@ class _Lowerer:
         return ir.Truth(value)
 
     def boolop(self, node):
-        op = "and" if isinstance(node.op, ast.And) else "or"
+        op = registry.BOOL[type(node.op)]
         values = [self.condition(v) for v in node.values]
 
         def chain(vals):
@@ -366,7 +268,7 @@ class _Lowerer:
                 return first
             tail = chain(rest)
             if first.kind != RELAXED:  # a hard operand keeps Python's short circuit
-                if op == "and":
+                if op.name == "and":
                     return ir.IfExp(first, tail, ir.Const(0.0), RELAXED)
                 return ir.IfExp(first, ir.Const(1.0), tail, RELAXED)
             if tail.kind != RELAXED:
@@ -379,20 +281,20 @@ class _Lowerer:
         operands = [node.left] + list(node.comparators)
         parts = []
         for k, op in enumerate(node.ops):
-            sym = _CMPOPS[type(op)]
+            cmp = registry.COMPARE[type(op)]
             left, right = operands[k], operands[k + 1]
             lk, rk = self.kinds.of(left), self.kinds.of(right)
             if RELAXED not in (lk, rk):
                 pair = ast.Compare(left, [op], [right])
                 parts.append(self.expr(ast.copy_location(pair, node)))
                 continue
-            if sym not in _RELAXED_CMPOPS:
+            if not registry.relaxes(cmp):
                 self.error(
-                    f"`{sym}` on a relaxed value is not supported: only the six comparisons "
+                    f"`{cmp}` on a relaxed value is not supported: only the six comparisons "
                     f"< <= > >= == != relax.",
                     node,
                 )
-            parts.append(ir.Compare(sym, self.operand(left), self.operand(right), RELAXED))
+            parts.append(ir.Compare(cmp, self.operand(left), self.operand(right), RELAXED))
         if len(parts) == 1:
             return parts[0]
 
@@ -404,7 +306,7 @@ class _Lowerer:
                 return ir.IfExp(first, tail, ir.Const(0.0), RELAXED)
             if tail.kind != RELAXED:
                 tail = ir.IfExp(tail, ir.Const(1.0), ir.Const(0.0), HARD)
-            return ir.BoolOp("and", (first, tail), RELAXED)
+            return ir.BoolOp(registry.BOOL[ast.And], (first, tail), RELAXED)
 
         return chain(parts)
 
@@ -426,8 +328,6 @@ class _Lowerer:
 
     def expr(self, node):
         kind = self.kinds.of(node)
-        if kind == HARD and not self._touches_batch(node):
-            return ir.py(node)
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             self.error(
@@ -436,18 +336,6 @@ class _Lowerer:
                 node,
             )
         return method(node, kind)
-
-    def _touches_batch(self, node):
-        for n in ast.walk(node):
-            if isinstance(n, ast.Name) and self.kinds.of(n) != HARD:
-                return True
-            if (
-                isinstance(n, ast.Call)
-                and isinstance(n.func, ast.Name)
-                and n.func.id in ("min", "max")
-            ):
-                return True
-        return False
 
     def expr_Name(self, node, kind):
         return self.name(node.id)
@@ -466,44 +354,39 @@ class _Lowerer:
                     "torch.matmul (which is applied per example).",
                     node,
                 )
-            risky = _RISKY_OPERATORS.get(type(node.op))
-            if isinstance(node.right, ast.Constant) and isinstance(node.right.value, (int, float)):
-                value = node.right.value  # a literal divisor or exponent that cannot overflow
-                if value != 0 and (risky != "power" or (value == int(value) and value >= 0)):
-                    risky = None
-            if risky and self.guarding:
-                self.guards += 1
-                return ir.Guarded((left, right), op=risky)
-        return ir.BinOp(BINOPS[type(node.op)], left, right, kind)
+        return ir.BinOp(registry.BINARY[type(node.op)], left, right, kind)
 
     def expr_UnaryOp(self, node, kind):
         if isinstance(node.op, ast.Not):
             return (
                 self.condition(node) if kind == RELAXED else ir.Not(self.expr(node.operand), kind)
             )
-        return ir.UnaryOp(UNARY[type(node.op)], self.expr(node.operand), kind)
+        return ir.UnaryOp(registry.UNARY[type(node.op)], self.expr(node.operand), kind)
 
     def expr_Compare(self, node, kind):
         if kind == RELAXED:
             return self.compare(node)
         operands = [self.expr(n) for n in [node.left] + list(node.comparators)]
-        if len(node.ops) != 1:
+        pairs = tuple(
+            ir.Compare(registry.COMPARE[type(op)], left, right, kind)
+            for op, left, right in zip(node.ops, operands, operands[1:])
+        )
+        if len(pairs) == 1:
+            return pairs[0]
+        if kind != HARD:
             self.error(
                 "a chained comparison of tensors is not supported; split it with `and`.", node
             )
-        return ir.Compare(_CMPOPS[type(node.ops[0])], operands[0], operands[1], kind)
+        return ir.BoolOp(registry.BOOL[ast.And], pairs, HARD)  # `a < b < c`: Python's meaning
 
     def expr_BoolOp(self, node, kind):
         if kind == RELAXED:
             return self.boolop(node)
-        op = "and" if isinstance(node.op, ast.And) else "or"
+        op = registry.BOOL[type(node.op)]
         return ir.BoolOp(op, tuple(self.expr(v) for v in node.values), kind)
 
     def expr_IfExp(self, node, kind):
-        relaxed = self.kinds.of(node.test) == RELAXED
-        self.guarding += relaxed
         body, orelse = self.expr(node.body), self.expr(node.orelse)
-        self.guarding -= relaxed
         if kind == RELAXED:
             body = ir.Lift(body) if body.kind == CONSTANT else body
             orelse = ir.Lift(orelse) if orelse.kind == CONSTANT else orelse
@@ -515,6 +398,13 @@ class _Lowerer:
     def expr_Slice(self, node, kind):
         part = lambda n: None if n is None else self.expr(n)  # noqa: E731
         return ir.Slice(part(node.lower), part(node.upper), part(node.step))
+
+    def expr_JoinedStr(self, node, kind):
+        return ir.FString(tuple(self.expr(v) for v in node.values))
+
+    def expr_FormattedValue(self, node, kind):
+        spec = self.expr(node.format_spec) if node.format_spec is not None else None
+        return ir.Formatted(self.expr(node.value), node.conversion, spec)
 
     def expr_Tuple(self, node, kind):
         return ir.Tuple_(tuple(self.expr(e) for e in node.elts), kind)
@@ -556,42 +446,38 @@ class _Lowerer:
                 )
             if kind == RELAXED:
                 return ir.MinMax(
-                    builtin, tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
+                    registry.BUILTINS[builtin],
+                    tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args),
                 )
-            return ir.Call(ir.py(func), args, kwargs, kind)
-        if builtin in ("float", "int", "bool", "round", "str") and kind == RELAXED:
+            return ir.Call(ir.Name(builtin, HARD), args, kwargs, kind)
+        if builtin in registry.NO_RELAXED_CONVERSION and kind == RELAXED:
             self.error(
                 f"`{builtin}()` of a relaxed value is not supported: a relaxed value is a "
                 f"tensor over the batch. Drop the conversion, or use a torch function.",
                 node,
             )
         if builtin is not None:
-            return ir.Call(ir.py(func), args, kwargs, kind)
+            return ir.Call(ir.Name(builtin, HARD), args, kwargs, kind)
         special = self.kinds.resolve(func)
         if special in ops.COMPARISONS or special in ops.REDUCTIONS:
             return self.relaxed_op(special, node, args, dict(kwargs), kind)
         if self.kinds.is_torch(func):
-            short = func.attr if isinstance(func, ast.Attribute) else func.id
+            op = registry.torch_op(func.attr if isinstance(func, ast.Attribute) else func.id)
             if kind != RELAXED:
-                how = "construct" if short in CONSTRUCTORS else "plain"
-                return ir.Call(self.expr(func), args, kwargs, kind, how)
-            if short in ELEMENTWISE:
+                how = "construct" if op.batching == registry.CONSTRUCT else "plain"
+                return ir.Call(self.expr(func), args, kwargs, kind, how, op)
+            if op.batching == registry.ELEMENTWISE:
                 args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
-                if short in RISKY and self.guarding and not kwargs:
-                    self.guards += 1
-                    return ir.Guarded(args, func=self.expr(func))
-                return ir.Call(self.expr(func), args, kwargs, kind)
-            return ir.Call(self.expr(func), args, kwargs, kind, "per_example")
+                return ir.Call(self.expr(func), args, kwargs, kind, op=op)
+            return ir.Call(self.expr(func), args, kwargs, kind, "per_example", op)
         if isinstance(func, ast.Attribute) and self.kinds.of(func.value) == RELAXED:
             obj = self.expr(func.value)
-            if func.attr in ELEMENTWISE:
+            op = registry.torch_op(func.attr)
+            if op.batching == registry.ELEMENTWISE:
                 args = tuple(ir.Lift(a) if a.kind == CONSTANT else a for a in args)
-                if func.attr in RISKY and self.guarding and not kwargs:
-                    self.guards += 1
-                    return ir.Guarded((obj,) + args, func=ir.Py(None, f"torch.Tensor.{func.attr}"))
-                return ir.Call(ir.Attr(obj, func.attr, RELAXED), args, kwargs, kind)
-            method = ir.Py(None, f"torch.Tensor.{func.attr}")
-            return ir.Call(method, (obj,) + args, kwargs, kind, "per_example")
+                return ir.Call(ir.Attr(obj, func.attr, RELAXED), args, kwargs, kind, op=op)
+            method = ir.tensor_method(func.attr)
+            return ir.Call(method, (obj,) + args, kwargs, kind, "per_example", op)
         how = "batched" if kind == RELAXED else "plain"
         return ir.Call(self.expr(func), args, kwargs, kind, how)
 

@@ -18,6 +18,7 @@ import operator
 
 import torch
 
+from . import registry
 from .runtime import Relaxation, _to_last
 
 __all__ = ["argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne", "softmax", "softmin"]
@@ -27,18 +28,8 @@ def _relaxation(beta, dist):
     return Relaxation(10.0 if beta is None else beta, "soft", dist or "logistic")
 
 
-_PYTHON = {
-    "gt": (operator.gt, ">"),
-    "ge": (operator.ge, ">="),
-    "lt": (operator.lt, "<"),
-    "le": (operator.le, "<="),
-    "eq": (operator.eq, "=="),
-    "ne": (operator.ne, "!="),
-}
-
-
 def _compare(method):
-    python, symbol = _PYTHON[method]
+    python, symbol = getattr(operator, method), registry.BY_NAME[method].symbol
 
     def compare(a, b, *, beta=None, dist=None):
         if not isinstance(a, torch.Tensor) and not isinstance(b, torch.Tensor):
@@ -78,5 +69,11 @@ softmax.__doc__ = "The soft maximum: sum of softmax(beta x) * x (AlgoVision's ``
 softmin = _over_positions("min")
 softmin.__doc__ = "The soft minimum: sum of softmin(beta x) * x (AlgoVision's ``Min``)."
 
-COMPARISONS = {gt: ">", ge: ">=", lt: "<", le: "<=", eq: "==", ne: "!="}
-REDUCTIONS = {argmax: "argmax", argmin: "argmin", softmax: "max", softmin: "min"}
+# What each function compiles to inside a relaxed function: its entry in the op registry.
+COMPARISONS = {f: registry.BY_NAME[f.__name__] for f in (gt, ge, lt, le, eq, ne)}
+REDUCTIONS = {
+    argmax: registry.REDUCTIONS["argmax"],
+    argmin: registry.REDUCTIONS["argmin"],
+    softmax: registry.REDUCTIONS["max"],
+    softmin: registry.REDUCTIONS["min"],
+}

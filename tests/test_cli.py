@@ -13,7 +13,7 @@ import torch
 
 import avcompile
 from avcompile import relax, to_code
-from avcompile.runtime import RelaxedModule
+from avcompile.module import RelaxedModule
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SNAPSHOTS = pathlib.Path(__file__).parent / "snapshots"
@@ -214,7 +214,7 @@ def test_show_an_algorithm_of_the_dsl(tmp_path):
     path.write_text(DSL_PROGRAM)
     result = avcompile_cli("show", f"{path}:clip")
     assert result.returncode == 0, result.stderr
-    assert "(rt.RelaxedModule):" in result.stdout and "rx.gt(" in result.stdout
+    assert "(RelaxedModule):" in result.stdout and "rx.gt(" in result.stdout
     result = avcompile_cli("show", f"{path}:clip", "--ir")
     assert result.returncode == 0, result.stderr
     assert "relaxed if" in result.stdout

@@ -21,8 +21,7 @@ from hypothesis import strategies as st
 
 from avcompile import dsl, relax
 from avcompile.api import compile_ir
-from avcompile.optimize import optimize
-from avcompile.runtime import RelaxedModule
+from avcompile.module import RelaxedModule
 from benchmarks.common import algovision_bubble_sort
 
 TOL = 1e-6
@@ -556,7 +555,7 @@ def sort_dsl(m):
 
 def test_dsl_and_relax_build_the_same_ir_and_code():
     algorithm = sort_dsl(dsl)
-    from_dsl = str(optimize(algorithm.ir))
+    from_dsl = str(algorithm.ir)
     from_python = str(compile_ir(sort_plain)[0])
     assert from_dsl == from_python
     assert "relaxed while truth(swapped)" in from_dsl and "relaxed if relaxed (a > b)" in from_dsl
@@ -699,3 +698,35 @@ def test_misuse_is_caught_under_python_O():
         "ValueError Invalid set of arguments for Let",
         "TypeError If",
     ], run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+def test_guarded_division_is_finite_through_the_dsl_as_through_relax(mode):
+    # The NaN guards are placed by a pass over the IR, so the DSL gets them as @relax does.
+    algorithm = dsl.Algorithm(
+        dsl.Input("d"),
+        dsl.Var("r", torch.tensor(0.0)),
+        dsl.If(dsl.NEq("d", 0.0), if_true=dsl.Let("r", lambda d: 1 / d)),
+        dsl.Output("r"),
+        beta=10.0,
+    )
+    algorithm.mode = mode
+
+    def reciprocal(d):
+        r = 0.0
+        if d != 0:
+            r = 1 / d
+        return r
+
+    python = relax(reciprocal, beta=10.0, mode=mode)
+    d = torch.tensor([0.0, -0.0, 1e-30, 0.5, -2.0], dtype=torch.float64, requires_grad=True)
+    out = algorithm(d)
+    (grad,) = torch.autograd.grad(out.sum(), d)
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all(), (out, grad)
+    d2 = d.detach().clone().requires_grad_()
+    expected = python(d2)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), d2)
+    assert torch.allclose(out, expected, rtol=1e-12, atol=1e-12)
+    assert torch.allclose(grad, expected_grad, rtol=1e-12, atol=1e-12)
+    assert "rt.guarded(rt.div" in algorithm.code and "rt.blend_finite(" in algorithm.code
+

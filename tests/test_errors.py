@@ -79,6 +79,23 @@ def f_one_branch(x):
     return y
 
 
+def f_one_branch_read_next_iteration(x):
+    s = 0.0
+    for i in range(len(x)):
+        if i > 0:
+            s = s + y  # noqa: F821 (`y` of the iteration before: unset where the branch was not taken)
+        if x[i] > 0:  # error here
+            y = x[i]  # noqa: F841
+    return s
+
+
+def f_first_assigned_in_relaxed_while(x):
+    while x < 3:  # error here
+        x = x + 1
+        t = x * 2
+    return t
+
+
 def f_relaxed_index(x):
     k = x[0]
     return x[k]  # error here
@@ -132,6 +149,16 @@ def f_nonlocal_outer():
             "Assign `n` outside",
         ),
         (f_one_branch, "`y` is assigned only in the `if` branch", "Give `y` a value before"),
+        (
+            f_one_branch_read_next_iteration,
+            "`y` is assigned only in the `if` branch",
+            "Give `y` a value before",
+        ),
+        (
+            f_first_assigned_in_relaxed_while,
+            "`t` is first assigned inside a relaxed `while`",
+            "Give `t` a value before the loop",
+        ),
         (f_relaxed_index, "a relaxed value is used as an index", "Index with hard values"),
         (f_yield, "`yield` is not supported", "return them at the end"),
         (f_try, "`try` is not supported", "check the inputs"),
@@ -144,6 +171,12 @@ def test_rejected_construct(fn, words, fix):
     message = compile_error(fn)
     assert words in message
     assert fix in message
+
+
+def test_liveness_error_names_the_line_that_reads():
+    lines, first = inspect.getsourcelines(f_one_branch_read_next_iteration)
+    read = first + next(k for k, line in enumerate(lines) if "s = s + y" in line)
+    assert f"(line {read})" in compile_error(f_one_branch_read_next_iteration)
 
 
 def test_function_without_source():
@@ -200,3 +233,32 @@ def test_truth_test_outside_unit_interval():
 
     with pytest.raises(ValueError, match=r"must lie in \[0, 1\]"):
         relax(f)(torch.tensor([0.5, 2.0]))
+
+
+def f_dict(x):
+    table = {"a": 1}  # error here
+    return x * table["a"]
+
+
+def test_a_construct_outside_the_allowlist_is_refused_at_its_line():
+    assert "a dict display" in compile_error(f_dict)
+
+
+def test_a_bug_of_the_compiler_is_reported_at_the_users_line(monkeypatch):
+    from avcompile.errors import InternalError
+    from avcompile.lower import _Lowerer
+
+    def broken(self, node, kind):
+        raise ZeroDivisionError("broken on purpose")
+
+    monkeypatch.setattr(_Lowerer, "expr_BinOp", broken)
+
+    def f(x):
+        y = x * 2.0  # error here
+        return y
+
+    message = compile_error(f)
+    assert "internal error of avcompile" in message and "ZeroDivisionError" in message
+    with pytest.raises(InternalError) as info:
+        relax(f)
+    assert isinstance(info.value.__cause__, ZeroDivisionError)

@@ -1,12 +1,15 @@
 """The generated module as a PyTorch user meets it: batching, dtype and device, hyperparameters,
 value semantics, and the Python subset it accepts."""
 
+import ast
+import inspect
 import math
+import pickle
 
 import pytest
 import torch
 
-from avcompile import relax
+from avcompile import relax, runtime
 from src_examples.bubble_sort import bubble_sort
 
 SCALE = torch.tensor([1.0, 2.0, 3.0])
@@ -365,3 +368,32 @@ def test_deepcopy_and_pickle_keep_settings_and_a_learned_beta():
 
     with pytest.raises(TypeError, match="inside a function.*state_dict"):
         pickle.dumps(local)
+
+
+def test_line_map_leads_each_generated_line_to_the_users():
+    generated = bubble_sort.code.splitlines()
+    here = next(n for n, text in enumerate(generated, 1) if "rx.gt(array[i], array[i + 1])" in text)
+    lines, first = inspect.getsourcelines(bubble_sort.__wrapped__)
+    user = first + next(k for k, text in enumerate(lines) if "if array[i] > array[i + 1]:" in text)
+    assert bubble_sort.line_map[here] == user
+    assert generated[0] == "import torch" and 1 not in bubble_sort.line_map
+    assert not any(generated[n - 1].lstrip().startswith("#") for n in bubble_sort.line_map)
+    # Made again, like the code, when a pickle is loaded.
+    assert "line_map" not in bubble_sort.__reduce_ex__(2)[2]
+    assert pickle.loads(pickle.dumps(bubble_sort)).line_map == bubble_sort.line_map
+
+
+def test_runtime_imports_nothing_of_the_compiler():
+    # `import avcompile.runtime` runs avcompile/__init__.py, which imports the whole compiler, so
+    # sys.modules cannot show it; runtime.py's own import statements (anywhere in it) do.
+    with open(runtime.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    imported = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            imported.append("." * node.level + (node.module or ""))
+    assert imported and not [
+        name for name in imported if name.startswith(".") or name.split(".")[0] == "avcompile"
+    ]

@@ -1,4 +1,4 @@
-"""Optimise stage: rewrites of the relaxed IR that save tensor ops in the generated code.
+"""Fusion: rewrites of the relaxed IR that save tensor ops in the generated code.
 
 Generated code runs inside training loops, where each small tensor op costs microseconds of
 dispatch and autograd bookkeeping, forward and backward. The rewrites here take blends out of
@@ -10,14 +10,13 @@ relaxed branches where one fused op does the work:
   branch.
 """
 
-import ast
 from dataclasses import replace
 
-from . import ir
-from .kinds import HARD
+from .. import ir
+from ..kinds import HARD
 
 
-def optimize(fn):
+def fuse(fn):
     """``fn`` with every relaxed ``if`` rewritten where a fused blend applies."""
     return replace(fn, body=_block(fn.body))
 
@@ -54,7 +53,7 @@ def _fuse(s):
         value = stmt.value
         if (
             isinstance(value, ir.BinOp)
-            and value.op == "+"
+            and value.op.name == "add"
             and value.left == var
             and value.right.kind == HARD
         ):
@@ -71,48 +70,9 @@ def _fuse(s):
 
 
 def _assigns(stmt, name):
-    return any(
-        isinstance(n, ir.Assign) and any(_target_names(t, name) for t in n.targets)
-        for n in _walk_stmts(stmt)
-    )
-
-
-def _target_names(target, name):
-    if isinstance(target, ir.Name):
-        return target.id == name
-    if isinstance(target, ir.Tuple_):
-        return any(_target_names(t, name) for t in target.elts)
-    if isinstance(target, ir.Index):
-        return _target_names(target.value, name)
-    return False
-
-
-def _walk_stmts(stmt):
-    yield stmt
-    for block in (getattr(stmt, "body", ()), getattr(stmt, "orelse", ())):
-        for s in block:
-            yield from _walk_stmts(s)
+    return name in ir.written((stmt,))
 
 
 def _mentions(stmts, name):
     """Whether any statement reads or writes ``name``."""
-    return _names_in(stmts, name)
-
-
-def _names_in(node, name):
-    if isinstance(node, ir.Name):
-        return node.id == name
-    if isinstance(node, ir.Py):
-        tree = node.node if node.node is not None else ast.parse(node.text, mode="eval")
-        return _names_in(tree, name)
-    if isinstance(node, ast.AST):
-        return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node))
-    if isinstance(node, (list, tuple)):
-        return any(_names_in(n, name) for n in node)
-    if hasattr(node, "__dataclass_fields__"):
-        return any(
-            _names_in(getattr(node, f), name)
-            for f in node.__dataclass_fields__
-            if f not in ("kind", "line")
-        )
-    return False
+    return any(isinstance(n, ir.Name) and n.id == name for s in stmts for n in ir.walk(s))

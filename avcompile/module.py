@@ -1,0 +1,257 @@
+"""The base class of generated modules: hyperparameters, free names, printing, copying and pickling, and errors mapped to the user's lines."""
+
+import builtins
+import copy
+import functools
+import linecache
+import types
+
+import torch
+
+from .runtime import DISTRIBUTIONS, MODES, Relaxation
+
+__all__ = ["RelaxedModule", "errors_at_user_lines"]
+
+
+class RelaxedModule(torch.nn.Module):
+    """Base class of generated modules: holds the hyperparameters and the user's free names."""
+
+    def __init__(
+        self,
+        fn=None,
+        *,
+        beta,
+        max_iter,
+        eps,
+        hard=False,
+        mode=None,
+        dist="logistic",
+        static=(),
+        code,
+        line_map=None,
+        free=None,
+        rebuild=None,
+    ):
+        """``fn`` is the user's function whose free names the module reads at each call; a module
+        built from IR alone (the DSL) gives the values of its free names in ``free`` instead.
+        ``code`` is the generated source and ``line_map`` maps its line numbers to the user's.
+        ``rebuild(module, qualname, static)`` compiles ``fn``, found by name, again: pickle
+        calls it to load the module."""
+        super().__init__()
+        self.beta = beta
+        self.max_iter = max_iter
+        self.eps = eps
+        self.mode = mode if mode is not None else ("hard" if hard else "soft")
+        if hard and self.mode != "hard":
+            raise ValueError(f"hard=True contradicts mode={mode!r}; give one of them")
+        self.dist = dist
+        self.static = tuple(static)
+        self.code = code
+        self.line_map = dict(line_map or {})
+        self._rebuild = rebuild
+        if fn is not None:
+            self.__wrapped__ = fn
+            self.__doc__ = fn.__doc__
+            self._closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+            self._globals = fn.__globals__
+        else:
+            self._closure, self._globals = {}, dict(free or {})
+
+    @property
+    def mode(self):
+        """'soft', 'hard' (exact comparisons) or 'st' (hard forward, soft gradient)."""
+        return self._mode
+
+    @mode.setter
+    def mode(self, value):
+        if value not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {value!r}")
+        self._mode = value
+
+    @property
+    def hard(self):
+        """Whether comparisons are exact (``mode == 'hard'``); setting it sets the mode."""
+        return self._mode == "hard"
+
+    @hard.setter
+    def hard(self, value):
+        self.mode = "hard" if value else "soft"
+
+    @property
+    def dist(self):
+        """The distribution family of relaxed comparisons."""
+        return self._dist
+
+    @dist.setter
+    def dist(self, value):
+        if value not in DISTRIBUTIONS:
+            raise ValueError(
+                f"dist must be one of {', '.join(map(repr, DISTRIBUTIONS))}, not {value!r}"
+            )
+        self._dist = value
+
+    def __setattr__(self, name, value):
+        # `beta` may be a float, a tensor or an nn.Parameter (learned), and may change kind
+        # between calls, which nn.Module would refuse for a registered parameter.
+        if (
+            name == "beta"
+            and "_parameters" in self.__dict__
+            and "beta" in self._parameters
+            and not isinstance(value, torch.nn.Parameter)
+        ):
+            del self._parameters["beta"]
+        super().__setattr__(name, value)
+
+    def relaxation(self):
+        """The relaxation of one call: the hyperparameters as they are now."""
+        return Relaxation(self.beta, self._mode, self._dist)
+
+    # The user's function and the names it reads belong to the user's program. A copy of the
+    # module shares them, as a copy of a function would; a pickle names the function.
+    _USERS = ("__wrapped__", "_globals", "_closure")
+    # What compiling the function makes: made again when a pickle is loaded, so not pickled.
+    _COMPILED = ("code", "line_map", "_rebuild", "ir", "inputs", "outputs", "user_file")
+
+    def __deepcopy__(self, memo):
+        if "__wrapped__" in self.__dict__:
+            for name in self._USERS:
+                memo[id(self.__dict__[name])] = self.__dict__[name]
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
+
+    def __reduce_ex__(self, protocol):
+        fn = self.__dict__.get("__wrapped__")
+        rebuild = self.__dict__.get("_rebuild")
+        if fn is None or rebuild is None or "<locals>" in fn.__qualname__:
+            raise TypeError(
+                f"cannot pickle the relaxed module of {type(self).__name__}: it was "
+                f"{self._made(fn, rebuild)}, so it cannot be found again by name; save its "
+                "state_dict() and build it again"
+            )
+        skipped = self._USERS + self._COMPILED
+        state = {k: v for k, v in self.__dict__.items() if k not in skipped}
+        return rebuild, (fn.__module__, fn.__qualname__, self.static), state
+
+    @staticmethod
+    def _made(fn, rebuild):
+        """How a module that pickle cannot find again by name was made."""
+        if fn is None:
+            return "built by avcompile.dsl"
+        if rebuild is None:
+            return "made without avcompile.relax"
+        return f"made inside a function ({fn.__qualname__})"
+
+    def free(self, name):
+        """The value a free name of the user's function has now (closure, global, then builtin)."""
+        cell = self._closure.get(name)
+        if cell is not None:
+            return cell.cell_contents
+        try:
+            return self._globals[name]
+        except KeyError:
+            pass
+        try:
+            return getattr(builtins, name)
+        except AttributeError:
+            raise NameError(f"name '{name}' is not defined") from None
+
+    def describe(self, fn_ir, user_file):
+        """Remember what ``print(module)`` and error messages say of the user's function."""
+        self.user_file = user_file
+        self.ir = fn_ir
+        self.inputs = tuple(f"{p.id}: {p.kind}" for p in fn_ir.params)
+        returns = [s for s in fn_ir.body if type(s).__name__ == "Return"]
+        value = returns[-1].value if returns else None
+        elts = getattr(value, "elts", None) if type(value).__name__ == "Tuple_" else None
+        self.outputs = tuple(
+            str(v) for v in (elts if elts is not None else [value]) if v is not None
+        )
+
+    def extra_repr(self):
+        beta = self.beta.item() if isinstance(self.beta, torch.Tensor) else self.beta
+        io = ""
+        if getattr(self, "inputs", None) is not None:
+            io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
+        dist = f", dist={self._dist!r}" if self._dist != "logistic" else ""
+        return (
+            f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, eps={self.eps}"
+        )
+
+
+def errors_at_user_lines(forward):
+    """Wrap a generated ``forward`` so that an exception raised inside it shows, in its
+    traceback, the user's file, line and source text it comes from, and keeps its type."""
+
+    @functools.wraps(forward)
+    def call(self, *args, **kwargs):
+        try:
+            return forward(self, *args, **kwargs)
+        except Exception as exc:
+            tb = _with_user_frame(
+                exc.__traceback__,
+                getattr(self, "user_file", None),
+                self.line_map,
+                type(self).__name__,
+            )
+            raise exc.with_traceback(tb) from exc.__cause__
+
+    return call
+
+
+def _with_user_frame(tb, user_file, line_map, name):
+    """``tb`` with a frame at the user's line inserted after the innermost generated frame.
+
+    ``line_map`` maps the generated lines to the user's, ``name`` names the user's frame."""
+    if user_file is None:
+        return tb
+    entries = []
+    while tb is not None:
+        entries.append(tb)
+        tb = tb.tb_next
+    generated = [
+        k for k, t in enumerate(entries) if t.tb_frame.f_code.co_filename.startswith("<avcompile ")
+    ]
+    if not generated:
+        return entries[0] if entries else None
+    k = generated[-1]
+    line = line_map.get(entries[k].tb_lineno)
+    if line is None:
+        return entries[0]
+    user = _user_frame(user_file, line, name)
+    rest = entries[k + 1] if k + 1 < len(entries) else None
+    node = types.TracebackType(rest, user.tb_frame, user.tb_lasti, user.tb_lineno)
+    for t in reversed(entries[: k + 1]):
+        node = types.TracebackType(node, t.tb_frame, t.tb_lasti, t.tb_lineno)
+    return node
+
+
+def _user_frame(filename, line, name):
+    """A traceback entry whose frame stands at ``filename:line`` (the text comes from linecache).
+
+    The raise statement spans as many columns as the user's line, so no caret points inside it.
+    """
+    text = linecache.getline(filename, line).rstrip()
+    width = len(text.strip())
+    marker = "_" + "e" * max(width - 7, 1)
+    stmt = f"raise {marker}"
+    if line >= 2:
+        body = " " * max(len(text) - width, 1) + stmt
+        src = "\n" * (line - 2) + f"def {name}():\n{body}\n"
+    else:
+        src = stmt + "\n"
+    namespace = {marker: _UserLine()}
+    try:
+        exec(compile(src, filename, "exec"), namespace)
+        namespace[name]()
+    except _UserLine as raised:
+        tb = raised.__traceback__
+        while tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb
+    raise AssertionError("unreachable")
+
+
+class _UserLine(Exception):
+    """Raised at the user's line only to obtain a frame standing there."""

@@ -1,0 +1,21 @@
+"""The passes over the relaxed IR, run in one fixed order for both front ends (``@relax`` and
+``avcompile.dsl``): each decides one part of the program's meaning, written once."""
+
+from ..errors import Position, internal_errors_at
+from .fuse import fuse
+from .guards import place_guards
+from .liveness import check_liveness
+
+# In order: guards first (fusion must see guarded values as they will run), liveness on the
+# program as written, fusion last (it only rewrites blends into fewer tensor ops).
+PIPELINE = (place_guards, check_liveness, fuse)
+
+
+def run_passes(fn):
+    """``fn`` after every pass of the pipeline. A pass that fails unexpectedly is a bug of
+    avcompile, reported at the function's first line."""
+    where = Position.of_line(fn.source, fn.body[0].line) if fn.body else Position(1, 0)
+    for step in PIPELINE:
+        with internal_errors_at(fn.source, where):
+            fn = step(fn)
+    return fn

@@ -1,0 +1,185 @@
+"""The op registry: every operation a relaxed program can apply, with all of its rules in one entry.
+
+An entry says how the front ends recognise the op (its Python spelling and AST node), its kind rule,
+how it acts on a batch, whether it can make values that are not finite (then a relaxed branch
+guards it), and which runtime implementation relaxes it (the soft, hard and straight-through forms
+of comparisons and soft extrema live in ``runtime.Relaxation`` under that name). The front ends,
+the passes and the emitter read entries; none of them lists ops of its own. Adding an op is adding
+an entry here.
+"""
+
+import ast
+from dataclasses import dataclass
+from typing import Optional
+
+from .kinds import CONSTANT, HARD, Kind
+
+# How an op treats the batch (batch-last inside a generated module, see runtime.py):
+ELEMENTWISE = "elementwise"  # acts element by element: broadcasting already acts per example
+PER_EXAMPLE = "per_example"  # a torch function applied to each example (through torch.vmap)
+CONSTRUCT = "construct"  # makes a tensor from hard values: shared by every example
+HARD_ONLY = "hard"  # a Python builtin whose result is hard (len, range, ...)
+SOFT = "soft"  # relaxed through the call's Relaxation (comparisons, soft min / max)
+BATCHED = "batched"  # a user's callable: receives batch-first tensors, as a network expects
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation and its rules."""
+
+    name: str  # the op's name: 'add', 'gt', 'sqrt', 'min'
+    symbol: Optional[str] = None  # Python's spelling of an operator: '+', '>', 'not'
+    node: Optional[type] = None  # its AST node type, to translate and to emit
+    batching: str = ELEMENTWISE
+    risky: bool = False  # can give values that are not finite or infinite slopes
+    guard: Optional[str] = None  # the runtime function computing a risky operator, for `guarded`
+    relaxation: Optional[str] = None  # the runtime.Relaxation method that relaxes it
+    float_result: bool = False  # a constructor whose dtype follows the call's inputs
+
+    def __str__(self):
+        return self.symbol or self.name
+
+    def kind(self, arg_kinds):
+        """The kind of the op's result from the kinds of its arguments."""
+        if self.batching == HARD_ONLY:
+            return HARD
+        joined = max(arg_kinds, default=HARD)
+        if self.batching in (CONSTRUCT, ELEMENTWISE, PER_EXAMPLE) and self.node is None:
+            return max(joined, CONSTANT)  # a torch function returns a tensor
+        return Kind(joined)
+
+    def safe_with(self, right):
+        """Whether a risky operator is safe with this literal right operand (``x / 2``,
+        ``x ** 2``): a literal divisor that is not 0, a whole non-negative exponent."""
+        if not isinstance(right, (int, float)) or isinstance(right, bool):
+            return False
+        if self.name == "pow":
+            return right == int(right) and right >= 0
+        return right != 0
+
+
+def _operators(rows):
+    return {
+        node: Op(name, symbol, node, risky=guard is not None, guard=guard)
+        for node, name, symbol, guard in rows
+    }
+
+
+BINARY = _operators(
+    [
+        (ast.Add, "add", "+", None),
+        (ast.Sub, "sub", "-", None),
+        (ast.Mult, "mul", "*", None),
+        (ast.Div, "truediv", "/", "div"),
+        (ast.FloorDiv, "floordiv", "//", "floordiv"),
+        (ast.Mod, "mod", "%", "mod"),
+        (ast.Pow, "pow", "**", "power"),
+        (ast.MatMult, "matmul", "@", None),
+        (ast.BitAnd, "and_", "&", None),
+        (ast.BitOr, "or_", "|", None),
+        (ast.BitXor, "xor", "^", None),
+        (ast.LShift, "lshift", "<<", None),
+        (ast.RShift, "rshift", ">>", None),
+    ]
+)
+UNARY = _operators(
+    [
+        (ast.USub, "neg", "-", None),
+        (ast.UAdd, "pos", "+", None),
+        (ast.Invert, "invert", "~", None),
+        (ast.Not, "not", "not", None),
+    ]
+)
+
+
+def _comparisons():
+    rows = [
+        (ast.Gt, "gt", ">"),
+        (ast.GtE, "ge", ">="),
+        (ast.Lt, "lt", "<"),
+        (ast.LtE, "le", "<="),
+        (ast.Eq, "eq", "=="),
+        (ast.NotEq, "ne", "!="),
+    ]
+    out = {node: Op(name, symbol, node, SOFT, relaxation=name) for node, name, symbol in rows}
+    for node, name, symbol in [
+        (ast.Is, "is_", "is"),
+        (ast.IsNot, "is_not", "is not"),
+        (ast.In, "contains", "in"),
+        (ast.NotIn, "not_contains", "not in"),
+    ]:
+        out[node] = Op(name, symbol, node, HARD_ONLY)  # no relaxed meaning
+    return out
+
+
+COMPARE = _comparisons()
+BOOL = {ast.And: Op("and", "and", ast.And, SOFT), ast.Or: Op("or", "or", ast.Or, SOFT)}
+BY_SYMBOL = {op.symbol: op for table in (BINARY, COMPARE, BOOL) for op in table.values()}
+BY_NAME = {op.name: op for table in (BINARY, COMPARE, BOOL) for op in table.values()}
+UNARY_BY_SYMBOL = {op.symbol: op for op in UNARY.values()}
+
+
+def relaxes(op):
+    """Whether a comparison has a relaxed meaning (``<``, ``==``, ... but not ``in``, ``is``)."""
+    return op.batching == SOFT
+
+
+# ----------------------------------------------------------------------------- torch functions
+
+_ELEMENTWISE_NAMES = """
+abs absolute acos arccos acosh add addcmul addcdiv asin arcsin asinh atan arctan atan2 atanh
+ceil clamp clamp_min clamp_max clip cos cosh deg2rad div divide erf erfc erfinv exp exp2 expm1
+float_power floor floor_divide fmax fmin fmod frac hypot isfinite isinf isnan isneginf isposinf
+lerp lgamma log log10 log1p log2 logaddexp logaddexp2 logical_and logical_not logical_or
+logical_xor logit maximum minimum mul multiply nan_to_num neg negative pow rad2deg reciprocal
+remainder round rsqrt sigmoid sign signbit sin sinc sinh softplus sqrt square sub subtract tan
+tanh true_divide trunc where xlogy relu relu6 elu selu celu gelu silu mish hardtanh hardsigmoid
+hardswish leaky_relu logsigmoid softsign tanhshrink threshold
+float double half bfloat16 to clone detach contiguous type_as digamma arctanh arccosh
+""".split()
+_RISKY_NAMES = frozenset(
+    """
+sqrt rsqrt log log2 log10 log1p reciprocal acos arccos asin arcsin atanh arctanh acosh arccosh
+pow float_power div divide true_divide floor_divide remainder fmod exp exp2 expm1 tan lgamma
+digamma erfinv logit xlogy
+""".split()
+)
+_FLOAT_CONSTRUCTORS = "zeros ones full empty eye linspace logspace rand randn".split()
+_CONSTRUCTORS = _FLOAT_CONSTRUCTORS + ["arange", "tensor"]
+
+TORCH = {name: Op(name, risky=name in _RISKY_NAMES) for name in _ELEMENTWISE_NAMES}
+TORCH.update(
+    {
+        name: Op(name, batching=CONSTRUCT, float_result=name in _FLOAT_CONSTRUCTORS)
+        for name in _CONSTRUCTORS
+    }
+)
+
+
+def torch_op(name):
+    """The entry of the torch function (or tensor method) ``name``: elementwise, a constructor, or
+    any other function, which is applied to each example."""
+    op = TORCH.get(name)
+    return op if op is not None else Op(name, batching=PER_EXAMPLE)
+
+
+# ----------------------------------------------------------------------------- builtins
+
+BUILTINS = {
+    name: Op(name, batching=HARD_ONLY)
+    for name in """len range isinstance int float bool str type print enumerate zip reversed list
+    tuple""".split()
+}
+# Conversions that have no meaning on a per-example tensor.
+NO_RELAXED_CONVERSION = frozenset({"float", "int", "bool", "round", "str"})
+# Attributes of a relaxed value that are hard: they describe the example, not its values.
+SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+# Parameter annotations that make a parameter hard.
+HARD_TYPES = frozenset({"int", "float", "bool", "str"})
+
+# `avcompile.gt(...)` and kin: comparisons and reductions with options of their own.
+REDUCTIONS = {
+    name: Op(name, batching=SOFT, relaxation=name) for name in ("min", "max", "argmin", "argmax")
+}
+# `min` and `max` of relaxed values are soft (SEMANTICS 8).
+BUILTINS["min"], BUILTINS["max"] = REDUCTIONS["min"], REDUCTIONS["max"]
