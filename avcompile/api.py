@@ -13,19 +13,17 @@ import types
 from .check import check
 from .emit import emit
 from .errors import CompileError
-from .kinds import analyse
-from .lower import lower
 from .module import RelaxedModule, errors_at_user_lines
 from .parse import parse
 from .passes import run_passes
+from .translate import translate
 
 
 def compile_ir(fn, static=()):
-    """Parse, check, analyse, lower ``fn`` and run the passes: its relaxed IR (``show --ir``)."""
+    """Parse, check and translate ``fn``, then run the passes: its relaxed IR (``show --ir``)."""
     node, source = parse(fn)
     check(node, source)
-    kinds = analyse(node, source, fn, static)
-    return run_passes(lower(node, source, kinds)), node, source
+    return run_passes(translate(node, source, fn, static)), node, source
 
 
 def to_source(fn, static=()):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import astor
 
 from . import ir
-from .kinds import CONSTANT, RELAXED
+from .ir import CONSTANT, RELAXED
 
 _COMMENT = re.compile(r"^(\s*)__avc_comment_(\d+)__$")
 

@@ -5,11 +5,38 @@ ops are entries of the registry (``registry.py``). Generic traversal (``children
 ``map_children``) and the queries the passes share (``assigned``, ``written``) are at the end.
 """
 
+import enum
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
-from .kinds import Kind
-from .registry import Op
+if TYPE_CHECKING:  # the registry's entries are imported by it, not here: it builds on this module
+    from .registry import Op
+
+
+class Kind(enum.IntEnum):
+    """How a value varies over the batch (SEMANTICS 2); a combination takes the larger kind."""
+
+    HARD = 0  # a Python value, the same for every example
+    CONSTANT = 1  # a tensor shared by every example
+    RELAXED = 2  # a per-example tensor
+
+    def __str__(self):
+        return self.name.lower()
+
+
+HARD, CONSTANT, RELAXED = Kind.HARD, Kind.CONSTANT, Kind.RELAXED
+
+
+class Callee(enum.Enum):
+    """What a call calls, as the front end resolved it: the kinds pass derives the result's kind
+    from it, and the specialising pass how the call treats the batch."""
+
+    DECLARED = "declared"  # the front end gave the call's kind (the DSL's runtime helpers)
+    BUILTIN = "builtin"  # a Python builtin (`len`, `min`, ...)
+    TORCH = "torch"  # a function of the torch package
+    METHOD = "method"  # a method of a value (`x.sum()`)
+    USER = "user"  # any other callable: the user's function or network
+
 
 # ------------------------------------------------------------------------------------ expressions
 
@@ -47,6 +74,7 @@ class Name(Expr):
     id: str
     kind: Kind
     unpacked: bool = False
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return self.id
@@ -56,6 +84,7 @@ class Name(Expr):
 class Const(Expr):
     value: Any
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return repr(self.value)
@@ -63,10 +92,11 @@ class Const(Expr):
 
 @dataclass(frozen=True)
 class BinOp(Expr):
-    op: Op  # an entry of registry.BINARY
+    op: "Op"  # an entry of registry.BINARY
     left: Expr
     right: Expr
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         mine = _BINDING[self.op.symbol]
@@ -77,9 +107,10 @@ class BinOp(Expr):
 
 @dataclass(frozen=True)
 class UnaryOp(Expr):
-    op: Op  # an entry of registry.UNARY
+    op: "Op"  # an entry of registry.UNARY
     operand: Expr
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"{self.op}{_wrap(self.operand, _UNARY_BINDING)}"
@@ -89,12 +120,13 @@ class UnaryOp(Expr):
 class Compare(Expr):
     """A comparison; relaxed when an operand is, then a probability (one operator only)."""
 
-    op: Op  # an entry of registry.COMPARE
+    op: "Op"  # an entry of registry.COMPARE
     left: Expr
     right: Expr
     kind: Kind
     beta: Optional[Expr] = None  # this comparison's own inverse temperature, if it has one
     dist: Optional[Expr] = None  # and its own distribution family
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         tag = "relaxed " if self.kind == Kind.RELAXED else ""
@@ -106,9 +138,10 @@ class Compare(Expr):
 
 @dataclass(frozen=True)
 class BoolOp(Expr):
-    op: Op  # registry.BOOL: `and` or `or`
+    op: "Op"  # registry.BOOL: `and` or `or`
     values: Tuple[Expr, ...]
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         tag = "relaxed " if self.kind == Kind.RELAXED else ""
@@ -119,6 +152,7 @@ class BoolOp(Expr):
 class Not(Expr):
     operand: Expr
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"(not {self.operand})"
@@ -130,6 +164,7 @@ class Truth(Expr):
 
     operand: Expr
     kind: Kind = Kind.RELAXED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"truth({self.operand})"
@@ -141,6 +176,7 @@ class IfExp(Expr):
     body: Expr
     orelse: Expr
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"({self.body} if {self.test} else {self.orelse})"
@@ -151,6 +187,7 @@ class Index(Expr):
     value: Expr
     index: Expr
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"{self.value}[{self.index}]"
@@ -161,6 +198,7 @@ class Slice(Expr):
     lower: Optional[Expr]
     upper: Optional[Expr]
     step: Optional[Expr]
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         parts = ["" if p is None else str(p) for p in (self.lower, self.upper, self.step)]
@@ -173,6 +211,7 @@ class FString(Expr):
 
     values: Tuple[Expr, ...]
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return "f(" + ", ".join(map(str, self.values)) + ")"
@@ -186,6 +225,7 @@ class Formatted(Expr):
     conversion: int = -1
     spec: Optional[Expr] = None
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"{{{self.value}}}"
@@ -196,6 +236,7 @@ class Tuple_(Expr):
     elts: Tuple[Expr, ...]
     kind: Kind
     is_list: bool = False
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         inner = ", ".join(map(str, self.elts))
@@ -207,6 +248,7 @@ class Attr(Expr):
     value: Expr
     attr: str
     kind: Kind
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"{self.value}.{self.attr}"
@@ -218,6 +260,7 @@ class Shape(Expr):
 
     value: Expr
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"{self.value}.shape"
@@ -233,7 +276,9 @@ class Call(Expr):
     kwargs: Tuple[Tuple[str, Expr], ...]
     kind: Kind
     how: str = "plain"
-    op: Optional[Op] = None  # the registry's entry of a torch function or method, if it is one
+    op: Optional["Op"] = None  # the registry's entry of the function, if it has one
+    callee: Callee = Callee.DECLARED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         args = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
@@ -245,10 +290,11 @@ class Call(Expr):
 class MinMax(Expr):
     """Soft ``min``/``max`` of relaxed values, or the probabilities of ``argmin``/``argmax``."""
 
-    op: Op  # an entry of registry.REDUCTIONS
+    op: "Op"  # an entry of registry.REDUCTIONS
     args: Tuple[Expr, ...]
     kind: Kind = Kind.RELAXED
     beta: Optional[Expr] = None
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         own = f", beta={self.beta}" if self.beta is not None else ""
@@ -262,9 +308,10 @@ class Guarded(Expr):
     names a runtime helper for an operator, or ``func`` is the function called."""
 
     args: Tuple[Expr, ...]
-    op: Optional[Op] = None  # a risky operator of registry.BINARY
+    op: Optional["Op"] = None  # a risky operator of registry.BINARY
     func: Optional[Expr] = None
     kind: Kind = Kind.RELAXED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         what = self.op.guard if self.op is not None else self.func
@@ -277,6 +324,7 @@ class Helper(Expr):
 
     name: str
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"rt.{self.name}"
@@ -288,6 +336,7 @@ class Rx(Expr):
     generated code, for helpers that relax a condition themselves (the DSL's)."""
 
     kind: Kind = Kind.HARD
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return "rx"
@@ -300,6 +349,7 @@ class Lift(Expr):
     value: Expr
     to: str = "broadcast"
     kind: Kind = Kind.RELAXED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         return f"lift[{self.to}]({self.value})"
@@ -470,6 +520,7 @@ class Function:
     defaults: Tuple[Any, ...]
     body: Tuple[Stmt, ...]
     free: Tuple[str, ...]
+    declared: Tuple[str, ...] = ()  # names whose kind the front end fixed (the kinds pass keeps it)
     source: Any = field(compare=False, default=None)
     lines: Any = field(compare=False, default=None)  # line -> source text, for comments
 

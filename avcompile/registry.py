@@ -12,7 +12,7 @@ import ast
 from dataclasses import dataclass
 from typing import Optional
 
-from .kinds import CONSTANT, HARD, Kind
+from .ir import HARD, Kind
 
 # How an op treats the batch (batch-last inside a generated module, see runtime.py):
 ELEMENTWISE = "elementwise"  # acts element by element: broadcasting already acts per example
@@ -20,6 +20,7 @@ PER_EXAMPLE = "per_example"  # a torch function applied to each example (through
 CONSTRUCT = "construct"  # makes a tensor from hard values: shared by every example
 HARD_ONLY = "hard"  # a Python builtin whose result is hard (len, range, ...)
 SOFT = "soft"  # relaxed through the call's Relaxation (comparisons, soft min / max)
+CALLED = "called"  # called as written (a builtin such as `abs`): acts as its arguments allow
 BATCHED = "batched"  # a user's callable: receives batch-first tensors, as a network expects
 
 
@@ -43,10 +44,7 @@ class Op:
         """The kind of the op's result from the kinds of its arguments."""
         if self.batching == HARD_ONLY:
             return HARD
-        joined = max(arg_kinds, default=HARD)
-        if self.batching in (CONSTRUCT, ELEMENTWISE, PER_EXAMPLE) and self.node is None:
-            return max(joined, CONSTANT)  # a torch function returns a tensor
-        return Kind(joined)
+        return Kind(max(arg_kinds, default=HARD))
 
     def safe_with(self, right):
         """Whether a risky operator is safe with this literal right operand (``x / 2``,
@@ -170,6 +168,14 @@ BUILTINS = {
     for name in """len range isinstance int float bool str type print enumerate zip reversed list
     tuple""".split()
 }
+
+
+def builtin_op(name):
+    """The entry of the Python builtin ``name`` (one without an entry is called as written)."""
+    op = BUILTINS.get(name)
+    return op if op is not None else Op(name, batching=CALLED)
+
+
 # Conversions that have no meaning on a per-example tensor.
 NO_RELAXED_CONVERSION = frozenset({"float", "int", "bool", "round", "str"})
 # Attributes of a relaxed value that are hard: they describe the example, not its values.

@@ -246,12 +246,12 @@ def test_a_construct_outside_the_allowlist_is_refused_at_its_line():
 
 def test_a_bug_of_the_compiler_is_reported_at_the_users_line(monkeypatch):
     from avcompile.errors import InternalError
-    from avcompile.lower import _Lowerer
+    from avcompile.translate import _Translator
 
-    def broken(self, node, kind):
+    def broken(self, node):
         raise ZeroDivisionError("broken on purpose")
 
-    monkeypatch.setattr(_Lowerer, "expr_BinOp", broken)
+    monkeypatch.setattr(_Translator, "expr_BinOp", broken)
 
     def f(x):
         y = x * 2.0  # error here

@@ -4,7 +4,7 @@ import pytest
 
 from avcompile import ir, registry
 from avcompile.errors import CompileError
-from avcompile.kinds import HARD, RELAXED
+from avcompile.ir import HARD, RELAXED
 from avcompile.parse import Source
 from avcompile.passes import check_liveness, fuse, place_guards, run_passes
 

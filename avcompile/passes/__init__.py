@@ -4,11 +4,27 @@
 from ..errors import Position, internal_errors_at
 from .fuse import fuse
 from .guards import place_guards
+from .kinds import infer_kinds
 from .liveness import check_liveness
+from .reject import reject
+from .sets import blend_and_carry
+from .specialize import specialize
+from .unpack import unpack
 
-# In order: guards first (fusion must see guarded values as they will run), liveness on the
-# program as written, fusion last (it only rewrites blends into fewer tensor ops).
-PIPELINE = (place_guards, check_liveness, fuse)
+# In order: kinds first (everything after reads them); rejections of what relaxed values cannot
+# do; unpacking (specialising reads it); each op in the form its kinds call for; the names each
+# relaxed `if` blends and `while` carries; NaN guards in relaxed branches; liveness of names across
+# relaxed constructs; fusion last (it only rewrites blends into fewer tensor ops).
+PIPELINE = (
+    infer_kinds,
+    reject,
+    unpack,
+    specialize,
+    blend_and_carry,
+    place_guards,
+    check_liveness,
+    fuse,
+)
 
 
 def run_passes(fn):

@@ -13,7 +13,7 @@ relaxed branches where one fused op does the work:
 from dataclasses import replace
 
 from .. import ir
-from ..kinds import HARD
+from ..ir import HARD
 
 
 def fuse(fn):

@@ -11,7 +11,7 @@ arms of relaxed conditional expressions, so programs without them pay nothing.
 from dataclasses import replace
 
 from .. import ir
-from ..kinds import RELAXED
+from ..ir import RELAXED
 
 
 def place_guards(fn):

@@ -1,0 +1,249 @@
+"""Kinds: whether each name and expression is hard, constant or relaxed (SEMANTICS 2), inferred on
+the IR, and the check that a name that must be hard is not assigned under a relaxed condition.
+
+A local starts hard and only rises: to the kind of what is assigned to it, to relaxed when it is
+assigned under a relaxed ``if``, or under a relaxed ``while`` unless it must stay hard (it is used
+as an index or loop bound, or to compute one; SEMANTICS 2 lets such a name change inside a relaxed
+``while``, where it is the same for every example still running). Names the front end declared
+(``Function.declared``: the DSL's ``Var``/``VarInt``) keep their kind. The pass repeats until
+nothing rises, then writes every kind into the IR and marks ``if``/``while`` relaxed where their
+condition is.
+"""
+
+from dataclasses import replace
+
+from .. import ir, registry
+from ..errors import CompileError, Position
+from ..ir import CONSTANT, HARD, RELAXED, Callee, Kind
+
+
+def infer_kinds(fn):
+    """``fn`` with the kind of every name and expression inferred."""
+    return _Inference(fn).run()
+
+
+def _join(kinds):
+    return Kind(max(kinds, default=HARD))
+
+
+def is_range(e):
+    """Whether ``e`` is a call of the builtin ``range``."""
+    return isinstance(e, ir.Call) and e.callee is Callee.BUILTIN and e.op.name == "range"
+
+
+def _value_names(e):
+    """Names whose values ``e``'s value depends on, skipping ``len(x)`` and ``x.shape``."""
+    if isinstance(e, ir.Name):
+        return {e.id}
+    if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN and e.op.name == "len":
+        return set()
+    if isinstance(e, ir.Attr) and e.attr in registry.SHAPE_ATTRS or isinstance(e, ir.Shape):
+        return set()
+    return {n for child in ir.children(e) for n in _value_names(child)}
+
+
+def required_hard(body):
+    """Names that must be hard: indices, loop bounds and counters, and what they come from."""
+    required = set()
+    for s in body:
+        for node in ir.walk(s):
+            if isinstance(node, ir.Index):
+                required |= _value_names(node.index)
+            elif is_range(node):
+                for arg in node.args:
+                    required |= _value_names(arg)
+            if isinstance(node, ir.For) and is_range(node.iter):
+                required |= ir.assigned(node.target)
+    assigns = [n for s in body for n in ir.walk(s) if isinstance(n, ir.Assign)]
+    changed = True
+    while changed:
+        changed = False
+        for a in assigns:
+            for target in a.targets:
+                if isinstance(target, ir.Name) and target.id in required:
+                    new = _value_names(a.value) - required
+                    if new:
+                        required |= new
+                        changed = True
+    return required
+
+
+class _Inference:
+    def __init__(self, fn):
+        self.fn = fn
+        self.declared = set(fn.declared)
+        self.env = {p.id: p.kind for p in fn.params}
+        for name in ir.written(fn.body):
+            self.env.setdefault(name, HARD)
+        for s in fn.body:  # a declared name keeps the kind its Name nodes carry
+            for n in ir.walk(s):
+                if isinstance(n, ir.Name) and n.id in self.declared:
+                    self.env[n.id] = n.kind
+        self.required = required_hard(fn.body)
+        self.branch_writes = {}  # name -> line of its first assignment under a relaxed `if`
+        self.changed = False
+
+    def run(self):
+        for _ in range(len(self.env) + 2):
+            self.changed = False
+            self.block(self.fn.body, False, False)
+            if not self.changed:
+                break
+        self.check_required()
+        params = tuple(replace(p, kind=self.env[p.id]) for p in self.fn.params)
+        body = tuple(self.annotate_stmt(s) for s in self.fn.body)
+        return replace(self.fn, params=params, body=body)
+
+    # ------------------------------------------------------------------------------ kinds
+
+    def kind(self, e):
+        """The kind of expression ``e`` under the kinds found so far."""
+        if isinstance(e, ir.Name):
+            return self.env.get(e.id, e.kind)
+        if isinstance(e, (ir.Const, ir.FString, ir.Formatted, ir.Helper, ir.Rx, ir.Shape)):
+            return HARD
+        if isinstance(e, (ir.Lift, ir.Truth, ir.Guarded)):
+            return RELAXED
+        if isinstance(e, ir.Attr) and e.attr in registry.SHAPE_ATTRS:
+            return HARD
+        if isinstance(e, ir.Call):
+            return self.call_kind(e)
+        return _join(self.kind(c) for c in ir.children(e))
+
+    def call_kind(self, e):
+        args = [self.kind(a) for a in e.args] + [self.kind(v) for _, v in e.kwargs]
+        if e.callee is Callee.DECLARED:
+            return e.kind
+        if e.callee is Callee.BUILTIN:
+            return e.op.kind(args)
+        if e.callee is Callee.TORCH:
+            return max(_join(args), CONSTANT)  # a torch function returns a tensor
+        if e.callee is Callee.METHOD:
+            return _join(args + [self.kind(e.func.value)])
+        return _join(args)
+
+    def target_kind(self, target):
+        if isinstance(target, ir.Tuple_):
+            return HARD
+        return self.kind(ir.root(target))
+
+    # ------------------------------------------------------------------------------ walk
+
+    def set(self, name, kind, line, rif, rwhile):
+        if name in self.declared:
+            return
+        if rif:
+            self.branch_writes.setdefault(name, line)
+            kind = RELAXED
+        elif rwhile and name not in self.required:
+            kind = RELAXED
+        if kind > self.env.get(name, HARD):
+            self.env[name] = kind
+            self.changed = True
+
+    def assign(self, target, value, kind, line, rif, rwhile):
+        if isinstance(target, ir.Tuple_):
+            values = value.elts if isinstance(value, ir.Tuple_) else None
+            for k, elt in enumerate(target.elts):
+                if values is not None and len(values) == len(target.elts):
+                    self.assign(elt, values[k], self.kind(values[k]), line, rif, rwhile)
+                else:
+                    self.assign(elt, None, kind, line, rif, rwhile)
+            return
+        root = ir.root(target)
+        if isinstance(root, ir.Name):
+            self.set(root.id, kind, line, rif, rwhile)
+
+    def block(self, stmts, rif, rwhile):
+        for s in stmts:
+            self.stmt(s, rif, rwhile)
+
+    def stmt(self, s, rif, rwhile):
+        if isinstance(s, ir.Assign):
+            kind = self.kind(s.value)
+            for target in s.targets:
+                self.assign(target, s.value, kind, s.line, rif, rwhile)
+        elif isinstance(s, ir.If):
+            relaxed = self.kind(s.test) == RELAXED
+            self.block(s.body, rif or relaxed, rwhile)
+            self.block(s.orelse, rif or relaxed, rwhile)
+        elif isinstance(s, ir.While):
+            relaxed = self.kind(s.test) == RELAXED
+            self.block(s.body, rif, rwhile or relaxed)
+        elif isinstance(s, ir.For):
+            self.for_target(s.target, s.iter, s.line)
+            self.block(s.body, rif, rwhile)
+
+    def for_target(self, target, it, line):
+        """Loop targets take the kind of what they iterate over; never forced by a branch."""
+        if is_range(it):
+            for name in ir.assigned(target):
+                self.set(name, HARD, line, False, False)
+            return
+        builtin = it.op.name if isinstance(it, ir.Call) and it.callee is Callee.BUILTIN else None
+        pair = isinstance(target, ir.Tuple_) and len(target.elts) == 2
+        if builtin == "enumerate" and pair and it.args:
+            for name in ir.assigned(target.elts[0]):
+                self.set(name, HARD, line, False, False)
+            self.for_target(target.elts[1], it.args[0], line)
+            return
+        if builtin == "zip" and isinstance(target, ir.Tuple_) and len(target.elts) == len(it.args):
+            for elt, arg in zip(target.elts, it.args):
+                self.for_target(elt, arg, line)
+            return
+        if builtin == "reversed" and it.args:
+            self.for_target(target, it.args[0], line)
+            return
+        for name in ir.assigned(target):
+            self.set(name, self.kind(it), line, False, False)
+
+    def check_required(self):
+        for name in sorted(self.required):
+            line = self.branch_writes.get(name)
+            if line is not None and self.env.get(name) == RELAXED:
+                raise CompileError(
+                    f"hard variable `{name}` is assigned inside a relaxed `if`: `{name}` is used as "
+                    f"an index or loop bound, so it must have one value for the whole batch, but a "
+                    f"relaxed branch runs for every example to a different extent. Assign `{name}` "
+                    f"outside the relaxed `if`, or keep a separate relaxed variable for the "
+                    f"per-example value.",
+                    self.fn.source,
+                    Position.of_line(self.fn.source, line),
+                )
+
+    # ------------------------------------------------------------------------------ annotate
+
+    def annotate(self, e):
+        """``e`` with the kind of every node inside it written in."""
+        if e is None:
+            return None
+        e = ir.map_children(e, self.annotate)
+        if isinstance(e, ir.Slice):
+            return e
+        kind = self.kind(e)
+        return e if kind == e.kind else replace(e, kind=kind)
+
+    def annotate_target(self, target):
+        if isinstance(target, ir.Name):
+            return self.annotate(target)
+        if isinstance(target, ir.Tuple_):
+            elts = tuple(self.annotate_target(t) for t in target.elts)
+            return replace(target, elts=elts, kind=HARD)
+        base = self.annotate_target(target.value)
+        return ir.Index(base, self.annotate(target.index), self.target_kind(target))
+
+    def annotate_stmt(self, s):
+        if isinstance(s, ir.Assign):
+            targets = tuple(self.annotate_target(t) for t in s.targets)
+            return replace(s, targets=targets, value=self.annotate(s.value))
+        if isinstance(s, ir.For):
+            body = tuple(self.annotate_stmt(b) for b in s.body)
+            target = self.annotate_target(s.target)
+            return replace(s, target=target, iter=self.annotate(s.iter), body=body)
+        if isinstance(s, (ir.If, ir.While)):
+            test = self.annotate(s.test)
+            changes = {"test": test, "body": tuple(self.annotate_stmt(b) for b in s.body)}
+            if isinstance(s, ir.If):
+                changes["orelse"] = tuple(self.annotate_stmt(b) for b in s.orelse)
+            return replace(s, relaxed=test.kind == RELAXED, **changes)
+        return ir.map_children(s, self.annotate)

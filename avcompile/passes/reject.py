@@ -1,0 +1,141 @@
+"""Rejections that depend on kinds: what a relaxed value cannot do, each with what to write instead.
+
+Syntax outside the subset is refused before translation (``check.py``); what is refused here is
+legal Python whose meaning cannot be relaxed once it is known which values are relaxed: a relaxed
+index or loop bound, ``is``/``in`` on a relaxed value, an early exit under relaxed control, ...
+"""
+
+from dataclasses import dataclass
+
+from .. import ir, registry
+from ..errors import CompileError, Position
+from ..ir import HARD, RELAXED, Callee
+from .kinds import is_range
+
+
+def reject(fn):
+    """Raise ``CompileError`` at the first construct a relaxed value cannot take part in."""
+    _Rejecter(fn).block(fn.body, _Ctx())
+    return fn
+
+
+@dataclass(frozen=True)
+class _Ctx:
+    relaxed: str = ""  # the innermost relaxed construct, in words ('' outside any)
+    loop_inside: bool = False  # a hard loop lies inside that construct (break/continue allowed)
+
+
+class _Rejecter:
+    def __init__(self, fn):
+        self.fn = fn
+        self.line = 0  # the statement being checked
+        self.pos = None  # the position of the expression being checked, if known
+
+    def error(self, message, e=None):
+        pos = e.pos if e is not None and e.pos is not None else None
+        at = Position(*pos) if pos else Position.of_line(self.fn.source, self.line)
+        raise CompileError(message, self.fn.source, at)
+
+    def block(self, stmts, ctx):
+        for s in stmts:
+            self.stmt(s, ctx)
+
+    def stmt(self, s, ctx):
+        self.line = s.line
+        if isinstance(s, ir.If):
+            self.expr(s.test)
+            inner = _Ctx("a relaxed `if`") if s.relaxed else ctx
+            self.block(s.body, inner)
+            self.block(s.orelse, inner)
+        elif isinstance(s, ir.While):
+            self.expr(s.test)
+            inner = _Ctx("a relaxed `while`") if s.relaxed else _Ctx(ctx.relaxed, bool(ctx.relaxed))
+            self.block(s.body, inner)
+        elif isinstance(s, ir.For):
+            self.for_(s)
+            self.block(s.body, _Ctx(ctx.relaxed, bool(ctx.relaxed)))
+        elif isinstance(s, ir.Return):
+            if ctx.relaxed:
+                self.error(
+                    f"`return` inside {ctx.relaxed}: a relaxed construct runs for every "
+                    f"example to a different extent, so it cannot end the function for "
+                    f"some of them. Assign the result to a variable and return it at the end."
+                )
+            self.expr(s.value)
+        elif isinstance(s, ir.Jump):
+            if ctx.relaxed and not ctx.loop_inside and s.what != "pass":
+                self.error(
+                    f"`{s.what}` inside {ctx.relaxed}: the relaxed condition holds for each "
+                    f"example only to an extent, so the loop cannot be left for some of them. "
+                    f"Revise the loop so that it runs to its end, and guard its body with the "
+                    f"condition instead (a flag variable, say)."
+                )
+        elif isinstance(s, (ir.Assert, ir.Raise)):
+            if any(isinstance(n, ir.Name) and n.kind != HARD for n in ir.walk(s)):
+                self.error(
+                    "`assert`/`raise` on a relaxed value is not supported: its truth varies "
+                    "over the batch. Check the inputs before calling the module."
+                )
+        else:
+            for child in ir.children(s):
+                self.expr(child)
+
+    def for_(self, s):
+        if is_range(s.iter):
+            for arg in s.iter.args:
+                if arg.kind == RELAXED:
+                    self.error(
+                        "a relaxed value is used as a bound of `range`: the number of "
+                        "iterations must be the same for every example. Loop to the largest "
+                        "bound and guard the body with a relaxed `if`.",
+                        arg,
+                    )
+        self.expr(s.target)
+        self.expr(s.iter)
+
+    def expr(self, e):
+        if e is None:
+            return
+        if isinstance(e, ir.Index) and e.index.kind == RELAXED:
+            self.error(
+                "a relaxed value is used as an index: which element it picks differs per "
+                "example and is not a whole number. Index with hard values (loop counters, "
+                "lengths), or compare against each position with a relaxed `if`.",
+                e,
+            )
+        self.relaxed(e)
+        for child in ir.children(e):
+            self.expr(child)
+
+    def relaxed(self, e):
+        """What ``e`` cannot do with the relaxed values it takes."""
+        if e.kind == RELAXED and isinstance(e, ir.Compare) and not registry.relaxes(e.op):
+            self.error(
+                f"`{e.op}` on a relaxed value is not supported: only the six comparisons "
+                f"< <= > >= == != relax.",
+                e,
+            )
+        if e.kind == RELAXED and isinstance(e, ir.BinOp) and e.op.symbol == "@":
+            self.error(
+                "`@` on relaxed values is not supported yet: write the sum out, or call "
+                "torch.matmul (which is applied per example).",
+                e,
+            )
+        if isinstance(e, ir.Attr) and e.value.kind == RELAXED and e.attr in ("ndim", "T", "mT"):
+            self.error(
+                f"`.{e.attr}` of a relaxed value is not supported yet; use `len(x.shape)` "
+                f"or torch.transpose with explicit dimensions.",
+                e,
+            )
+        if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
+            name = e.op.name
+            if name in ("min", "max") and e.kwargs and e.kind == RELAXED:
+                self.error(
+                    f"`{name}` with keyword arguments is not supported on relaxed values.", e
+                )
+            if name in registry.NO_RELAXED_CONVERSION and any(a.kind == RELAXED for a in e.args):
+                self.error(
+                    f"`{name}()` of a relaxed value is not supported: a relaxed value is a "
+                    f"tensor over the batch. Drop the conversion, or use a torch function.",
+                    e,
+                )

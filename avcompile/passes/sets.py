@@ -1,0 +1,77 @@
+"""Blended and carried sets: which names a relaxed ``if`` blends and a relaxed ``while`` carries.
+
+A relaxed ``if`` blends every relaxed name it assigns that has a value before it, or that both
+branches assign (``If.new`` lists those it defines). A relaxed ``while`` carries every name its body
+assigns that has a value before the loop, except loop counters: relaxed ones are accumulated over
+the iteration at which the loop stops, hard ones take their last value (SEMANTICS 4, 5). Whether a
+name has a value before is followed in program order; a name first assigned in a hard loop's body
+does not count after the loop, nor one first assigned in a relaxed construct that does not keep it.
+"""
+
+from dataclasses import replace
+
+from .. import ir
+from ..ir import RELAXED
+from .kinds import is_range
+
+
+def blend_and_carry(fn):
+    """``fn`` with the blended names of every relaxed ``if`` and the carried names of every
+    relaxed ``while``."""
+    names = {}
+    for node in [*fn.params, *(n for s in fn.body for n in ir.walk(s))]:
+        if isinstance(node, ir.Name):
+            names.setdefault(node.id, node)
+    counters = {
+        name
+        for s in fn.body
+        for n in ir.walk(s)
+        if isinstance(n, ir.For) and is_range(n.iter)
+        for name in ir.assigned(n.target)
+    }
+    sets = _Sets(names, counters)
+    return replace(fn, body=sets.block(fn.body, {p.id for p in fn.params}))
+
+
+class _Sets:
+    def __init__(self, names, counters):
+        self.names = names  # name -> a Name node of it (kind and unpacked as the passes set them)
+        self.counters = counters
+
+    def block(self, stmts, defined):
+        return tuple(self.stmt(s, defined) for s in stmts)
+
+    def stmt(self, s, defined):
+        if isinstance(s, ir.Assign):
+            for t in s.targets:
+                defined |= {n.id for n in ir.walk(t) if isinstance(n, ir.Name)}
+            return s
+        if isinstance(s, ir.For):
+            defined |= {n.id for n in ir.walk(s.target) if isinstance(n, ir.Name)}
+            return replace(s, body=self.block(s.body, defined))
+        if isinstance(s, ir.If):
+            return self.if_(s, defined)
+        if isinstance(s, ir.While):
+            body = self.block(s.body, set(defined))
+            if not s.relaxed:
+                return replace(s, body=body)
+            written = ir.written(s.body) - self.counters
+            carried = tuple(self.names[n] for n in sorted(written) if n in defined)
+            return replace(s, body=body, carried=carried)
+        return s
+
+    def if_(self, s, defined):
+        body_def, else_def = set(defined), set(defined)
+        body, orelse = self.block(s.body, body_def), self.block(s.orelse, else_def)
+        if not s.relaxed:
+            defined |= body_def | else_def
+            return replace(s, body=body, orelse=orelse)
+        then, other = ir.written(s.body), ir.written(s.orelse)
+        blended = [
+            self.names[n]
+            for n in sorted(then | other)
+            if self.names[n].kind == RELAXED and (n in defined or (n in then and n in other))
+        ]
+        new = tuple(b.id for b in blended if b.id not in defined)
+        defined |= {b.id for b in blended}
+        return replace(s, body=body, orelse=orelse, blended=tuple(blended), new=new)

@@ -1,0 +1,168 @@
+"""Specialisation: each op in the form its kinds call for.
+
+Once kinds are known: a relaxed condition becomes a probability (``truth(v)`` for a value tested
+for truth, ``and``/``or``/``not`` of probabilities, a hard operand of a relaxed ``and`` keeping
+Python's short circuit); a shared tensor next to a relaxed value is lifted to broadcast over the
+batch, and a hard value written to a relaxed variable is made per-example; ``min``/``max`` of
+relaxed values are soft; a call treats the batch as its registry entry says (elementwise, applied
+per example, a constructor, or a user's callable given batch-first tensors); ``x.shape`` of a
+relaxed value is the example's shape.
+"""
+
+from dataclasses import replace
+
+from .. import ir, registry
+from ..ir import CONSTANT, HARD, RELAXED, Callee
+
+
+def specialize(fn):
+    """``fn`` with every op in the form its kinds call for."""
+    return replace(fn, body=_block(fn.body))
+
+
+def _block(stmts):
+    return tuple(_stmt(s) for s in stmts)
+
+
+def _stmt(s):
+    if isinstance(s, ir.Assign):
+        targets = tuple(_target(t) for t in s.targets)
+        value = _expr(s.value)
+        if len(targets) == 1:
+            value = _convert(targets[0], value)
+        return replace(s, targets=targets, value=value)
+    if isinstance(s, (ir.If, ir.While)):
+        test = _condition(s.test) if s.relaxed else _expr(s.test)
+        changes = {"test": test, "body": _block(s.body)}
+        if isinstance(s, ir.If):
+            changes["orelse"] = _block(s.orelse)
+        return replace(s, **changes)
+    if isinstance(s, ir.For):
+        return replace(s, target=_target(s.target), iter=_expr(s.iter), body=_block(s.body))
+    return ir.map_children(s, _expr)
+
+
+def _target(t):
+    if isinstance(t, ir.Index):
+        return replace(t, value=_target(t.value), index=_expr(t.index))
+    if isinstance(t, ir.Tuple_):
+        return replace(t, elts=tuple(_target(e) for e in t.elts))
+    return t
+
+
+def _lift(e):
+    """A shared tensor next to a relaxed value, made to broadcast over the batch."""
+    return ir.Lift(e) if e.kind == CONSTANT else e
+
+
+def _convert(target, value):
+    """A value made to fit the kind of the variable (or array) it is written to."""
+    if (
+        isinstance(target, ir.Tuple_)
+        and isinstance(value, ir.Tuple_)
+        and len(target.elts) == len(value.elts)
+    ):
+        elts = tuple(_convert(t, v) for t, v in zip(target.elts, value.elts))
+        return ir.Tuple_(elts, max((e.kind for e in elts), default=HARD), value.is_list)
+    if target.kind != RELAXED or value.kind == RELAXED:
+        return value
+    if isinstance(target, ir.Name):
+        return ir.Lift(value, "batch")
+    if isinstance(target.value, ir.Name) and ir.root(target).unpacked:
+        return ir.Lift(value, "batch")  # a whole element of an unpacked array
+    if value.kind == CONSTANT:
+        return ir.Lift(value, "broadcast")
+    return value
+
+
+def _condition(e):
+    """An expression used as a condition: a relaxed one becomes a probability."""
+    if e.kind != RELAXED:
+        return _expr(e)
+    if isinstance(e, ir.BoolOp):
+        return _chain(e.op, [_condition(v) for v in e.values])
+    if isinstance(e, ir.Not):
+        return ir.Not(_condition(e.operand), RELAXED)
+    if isinstance(e, ir.Truth) or isinstance(e, ir.Call) and e.callee is Callee.DECLARED:
+        return _expr(e)  # a probability already (the DSL's conditions with a mode of their own)
+    value = _expr(e)
+    return value if isinstance(value, ir.Compare) else ir.Truth(value)
+
+
+def _chain(op, values):
+    """``a and b and c`` of probabilities, pairwise; a hard operand keeps Python's short circuit."""
+    first, rest = values[0], values[1:]
+    if not rest:
+        return first
+    tail = _chain(op, rest)
+    if first.kind != RELAXED:
+        if op.name == "and":
+            return ir.IfExp(first, tail, ir.Const(0.0), RELAXED)
+        return ir.IfExp(first, ir.Const(1.0), tail, RELAXED)
+    if tail.kind != RELAXED:
+        tail = ir.IfExp(tail, ir.Const(1.0), ir.Const(0.0), HARD)
+    return ir.BoolOp(op, (first, tail), RELAXED)
+
+
+def _expr(e):
+    if e is None:
+        return None
+    if isinstance(e, (ir.BoolOp, ir.Not)) and e.kind == RELAXED:
+        return _condition(e)
+    if isinstance(e, ir.IfExp):
+        test = _condition(e.test) if e.test.kind == RELAXED else _expr(e.test)
+        body, orelse = _expr(e.body), _expr(e.orelse)
+        if e.kind == RELAXED:
+            body, orelse = _lift(body), _lift(orelse)
+        return replace(e, test=test, body=body, orelse=orelse)
+    if isinstance(e, ir.Call):
+        return _call(e)
+    if isinstance(e, ir.Attr):
+        return _attr(e)
+    e = ir.map_children(e, _expr)
+    if e.kind != RELAXED:
+        return e
+    if isinstance(e, ir.BinOp):
+        return replace(e, left=_lift(e.left), right=_lift(e.right))
+    if isinstance(e, ir.Compare):
+        return replace(e, left=_lift(e.left), right=_lift(e.right))
+    if isinstance(e, ir.MinMax):
+        return replace(e, args=tuple(_lift(a) for a in e.args))
+    return e
+
+
+def _attr(e):
+    """``x.shape`` of a relaxed value is the example's shape."""
+    value = _expr(e.value)
+    if value.kind == RELAXED and e.attr == "shape":
+        return ir.Shape(value)
+    return replace(e, value=value)
+
+
+def _call(e):
+    args = tuple(_expr(a) for a in e.args)
+    kwargs = tuple((k, _expr(v)) for k, v in e.kwargs)
+    func = _attr(e.func) if isinstance(e.func, ir.Attr) else _expr(e.func)
+    e = replace(e, func=func, args=args, kwargs=kwargs)
+    relaxed = e.kind == RELAXED
+    if e.callee is Callee.BUILTIN:
+        if relaxed and e.op.batching == registry.SOFT:  # min / max of relaxed values
+            return ir.MinMax(e.op, tuple(_lift(a) for a in args))
+        return e
+    if e.callee is Callee.TORCH:
+        if not relaxed:
+            return replace(e, how="construct" if e.op.batching == registry.CONSTRUCT else "plain")
+        if e.op.batching == registry.ELEMENTWISE:
+            return replace(e, args=tuple(_lift(a) for a in args))
+        return replace(e, how="per_example")
+    if e.callee is Callee.METHOD:
+        obj = func.value
+        if obj.kind != RELAXED:
+            return e
+        if e.op.batching == registry.ELEMENTWISE:
+            return replace(e, args=tuple(_lift(a) for a in args))
+        method = ir.tensor_method(func.attr)
+        return replace(e, func=method, args=(obj,) + args, how="per_example")
+    if e.callee is Callee.USER and relaxed:
+        return replace(e, how="batched")
+    return e

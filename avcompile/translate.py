@@ -1,0 +1,341 @@
+"""Python front end: a checked ``ast.FunctionDef`` translated into the plain relaxed IR.
+
+It only translates. It resolves what the function's names refer to (parameters, locals, free
+names and their values at decoration, builtins, torch functions) and classifies every call once,
+because that needs the user's namespace; everything that depends on kinds (what is relaxed, where
+to blend, lift, guard and unpack) is decided by the passes over the IR (``passes/``).
+"""
+
+import ast
+import builtins
+from dataclasses import replace
+
+import torch
+
+from . import ir, ops, registry
+from .errors import CompileError, internal_errors_at
+from .ir import CONSTANT, HARD, RELAXED, Callee
+
+
+def translate(fn_node, source, fn, static=()):
+    """The plain IR ``Function`` of ``fn`` (parsed as ``fn_node``)."""
+    return _Translator(fn_node, source, fn, static).function()
+
+
+_TORCH_OBJECTS = set()
+for _name in dir(torch):
+    _obj = getattr(torch, _name, None)
+    if callable(_obj):
+        try:
+            _TORCH_OBJECTS.add(_obj)
+        except TypeError:
+            pass
+
+
+def _is_torch(value):
+    module = getattr(value, "__module__", None) or ""
+    return value is not None and (module.startswith("torch") or value in _TORCH_OBJECTS)
+
+
+class _Translator:
+    def __init__(self, fn_node, source, fn, static):
+        self.fn_node = fn_node
+        self.source = source
+        args = fn_node.args
+        self.param_nodes = list(args.args + args.kwonlyargs)
+        unknown = set(static) - {a.arg for a in self.param_nodes}
+        if unknown:
+            raise TypeError(
+                f"relax(static=...) names {sorted(unknown)}, which are not parameters of "
+                f"{fn_node.name}"
+            )
+        self.params = {}
+        for a in self.param_nodes:
+            annotation = a.annotation
+            hard = a.arg in static or (
+                isinstance(annotation, ast.Name) and annotation.id in registry.HARD_TYPES
+            )
+            self.params[a.arg] = HARD if hard else RELAXED
+        self.locals = set(self.params) | _assigned_in(fn_node)
+        self.free = _free_values(fn_node, fn, self.locals)
+
+    def error(self, message, node):
+        raise CompileError(message, self.source, node)
+
+    # ------------------------------------------------------------------------------ names
+
+    def name(self, ident):
+        """A name: a parameter (its declared kind), a local (kind inferred later, HARD until
+        then) or a free name (CONSTANT when it holds a tensor at decoration)."""
+        if ident in self.params:
+            return ir.Name(ident, self.params[ident])
+        if ident in self.locals:
+            return ir.Name(ident, HARD)
+        value = self.free.get(ident)
+        return ir.Name(ident, CONSTANT if isinstance(value, torch.Tensor) else HARD)
+
+    def resolve(self, node):
+        """The value at decoration of a dotted name of free variables (``torch.sigmoid``)."""
+        if isinstance(node, ast.Name):
+            return None if node.id in self.locals else self.free.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self.resolve(node.value)
+            return getattr(base, node.attr, None) if base is not None else None
+        return None
+
+    def builtin(self, func):
+        """The name of the builtin a call target is, or None."""
+        if (
+            isinstance(func, ast.Name)
+            and func.id not in self.locals
+            and func.id not in self.free
+            and hasattr(builtins, func.id)
+        ):
+            return func.id
+        return None
+
+    # ------------------------------------------------------------------------------ function
+
+    def function(self):
+        fn = self.fn_node
+        body = list(fn.body)
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            body = body[1:]  # the docstring
+        return ir.Function(
+            name=fn.name,
+            params=tuple(self.name(a.arg) for a in self.param_nodes),
+            defaults=(),
+            body=self.block(body),
+            free=tuple(sorted(self.free)),
+            source=self.source,
+            declared=tuple(self.params),
+        )
+
+    # ------------------------------------------------------------------------------ statements
+
+    def block(self, stmts):
+        out = []
+        for stmt in stmts:
+            with internal_errors_at(self.source, stmt):
+                out.extend(self.stmt(stmt))
+        return tuple(out)
+
+    def stmt(self, node):
+        line = node.lineno
+        if isinstance(node, ast.Assign):
+            targets = tuple(self.target(t) for t in node.targets)
+            return [ir.Assign(targets, self.expr(node.value), line)]
+        if isinstance(node, ast.AnnAssign):
+            if node.value is None:
+                return []
+            return [ir.Assign((self.target(node.target),), self.expr(node.value), line)]
+        if isinstance(node, ast.AugAssign):
+            op = registry.BINARY[type(node.op)]
+            value = ir.BinOp(op, self.expr(_as_load(node.target)), self.expr(node.value), HARD)
+            return [ir.Assign((self.target(node.target),), value, line)]
+        if isinstance(node, ast.Expr):
+            if isinstance(node.value, ast.Constant):
+                return []
+            return [ir.ExprStmt(self.expr(node.value), line)]
+        if isinstance(node, ast.If):
+            test = self.expr(node.test)
+            return [ir.If(test, self.block(node.body), self.block(node.orelse), False, (), line)]
+        if isinstance(node, ast.While):
+            return [ir.While(self.expr(node.test), self.block(node.body), False, (), line)]
+        if isinstance(node, ast.For):
+            target, it = self.target(node.target), self.expr(node.iter)
+            return [ir.For(target, it, self.block(node.body), line)]
+        if isinstance(node, ast.Return):
+            value = self.expr(node.value) if node.value is not None else None
+            return [ir.Return(value, line)]
+        if isinstance(node, (ast.Break, ast.Continue)):
+            return [ir.Jump("break" if isinstance(node, ast.Break) else "continue", line)]
+        if isinstance(node, ast.Pass):
+            return []
+        if isinstance(node, ast.Assert):
+            msg = self.expr(node.msg) if node.msg is not None else None
+            return [ir.Assert(self.expr(node.test), msg, line)]
+        if isinstance(node, ast.Raise):
+            exc = self.expr(node.exc) if node.exc is not None else None
+            cause = self.expr(node.cause) if node.cause is not None else None
+            return [ir.Raise(exc, cause, line)]
+        self.error(
+            f"this statement ({type(node).__name__}) is not supported in a relaxed function.", node
+        )
+
+    def target(self, node):
+        if isinstance(node, ast.Name):
+            return self.name(node.id)
+        if isinstance(node, (ast.Tuple, ast.List)):
+            return ir.Tuple_(tuple(self.target(e) for e in node.elts), HARD)
+        if isinstance(node, ast.Subscript):
+            index = ir.Index(self.target(node.value), self.expr(node.slice), HARD)
+            return _at(index, node)
+        self.error("this assignment target is not supported", node)
+
+    # ------------------------------------------------------------------------------ expressions
+
+    def expr(self, node):
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            self.error(f"{type(node).__name__} expressions are not supported here.", node)
+        return _at(method(node), node)
+
+    def expr_Name(self, node):
+        return self.name(node.id)
+
+    def expr_Constant(self, node):
+        return ir.Const(node.value)
+
+    def expr_BinOp(self, node):
+        op = registry.BINARY[type(node.op)]
+        return ir.BinOp(op, self.expr(node.left), self.expr(node.right), HARD)
+
+    def expr_UnaryOp(self, node):
+        if isinstance(node.op, ast.Not):
+            return ir.Not(self.expr(node.operand), HARD)
+        return ir.UnaryOp(registry.UNARY[type(node.op)], self.expr(node.operand), HARD)
+
+    def expr_Compare(self, node):
+        """``a < b < c`` is ``a < b and b < c`` (the emitter writes a hard chain back as one)."""
+        operands = [self.expr(n) for n in [node.left] + list(node.comparators)]
+        pairs = tuple(
+            _at(ir.Compare(registry.COMPARE[type(op)], left, right, HARD), node)
+            for op, left, right in zip(node.ops, operands, operands[1:])
+        )
+        return pairs[0] if len(pairs) == 1 else ir.BoolOp(registry.BOOL[ast.And], pairs, HARD)
+
+    def expr_BoolOp(self, node):
+        values = tuple(self.expr(v) for v in node.values)
+        return ir.BoolOp(registry.BOOL[type(node.op)], values, HARD)
+
+    def expr_IfExp(self, node):
+        test, body, orelse = (self.expr(n) for n in (node.test, node.body, node.orelse))
+        return ir.IfExp(test, body, orelse, HARD)
+
+    def expr_Subscript(self, node):
+        return ir.Index(self.expr(node.value), self.expr(node.slice), HARD)
+
+    def expr_Slice(self, node):
+        part = lambda n: None if n is None else self.expr(n)  # noqa: E731
+        return ir.Slice(part(node.lower), part(node.upper), part(node.step))
+
+    def expr_Tuple(self, node):
+        return ir.Tuple_(tuple(self.expr(e) for e in node.elts), HARD)
+
+    def expr_List(self, node):
+        return ir.Tuple_(tuple(self.expr(e) for e in node.elts), HARD, is_list=True)
+
+    def expr_Attribute(self, node):
+        return ir.Attr(self.expr(node.value), node.attr, HARD)
+
+    def expr_JoinedStr(self, node):
+        return ir.FString(tuple(self.expr(v) for v in node.values))
+
+    def expr_FormattedValue(self, node):
+        spec = self.expr(node.format_spec) if node.format_spec is not None else None
+        return ir.Formatted(self.expr(node.value), node.conversion, spec)
+
+    def expr_Call(self, node):
+        func = node.func
+        if any(k.arg is None for k in node.keywords):
+            self.error("`**kwargs` in a call is not supported; name the arguments.", node)
+        args = tuple(self.expr(a) for a in node.args)
+        kwargs = tuple((k.arg, self.expr(k.value)) for k in node.keywords)
+        builtin = self.builtin(func)
+        if builtin is not None:
+            op = registry.builtin_op(builtin)
+            return ir.Call(ir.Name(builtin, HARD), args, kwargs, HARD, op=op, callee=Callee.BUILTIN)
+        value = self.resolve(func)
+        if value in ops.COMPARISONS or value in ops.REDUCTIONS:
+            return self.relaxed_op(value, node, args, dict(kwargs))
+        if _is_torch(value):
+            op = registry.torch_op(func.attr if isinstance(func, ast.Attribute) else func.id)
+            return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.TORCH)
+        if isinstance(func, ast.Attribute) and value is None:
+            op = registry.torch_op(func.attr)
+            return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.METHOD)
+        return ir.Call(self.expr(func), args, kwargs, HARD, callee=Callee.USER)
+
+    def relaxed_op(self, fn, node, args, kwargs):
+        """``avcompile.gt(a, b, beta=..., dist=...)`` and kin: relaxed operations with options."""
+        allowed = {"beta", "dist"} if fn in ops.COMPARISONS else {"beta"}
+        unknown = set(kwargs) - allowed
+        if unknown:
+            self.error(
+                f"`{fn.__name__}` takes the options {', '.join(sorted(allowed))}, not "
+                f"{', '.join(sorted(unknown))}.",
+                node,
+            )
+        if fn in ops.COMPARISONS:
+            if len(args) != 2:
+                self.error(f"`{fn.__name__}` compares two values: `{fn.__name__}(a, b)`.", node)
+            return ir.Compare(
+                ops.COMPARISONS[fn],
+                args[0],
+                args[1],
+                HARD,
+                beta=kwargs.get("beta"),
+                dist=kwargs.get("dist"),
+            )
+        if not args:
+            self.error(f"`{fn.__name__}` needs at least one value.", node)
+        return ir.MinMax(ops.REDUCTIONS[fn], args, HARD, beta=kwargs.get("beta"))
+
+
+def _at(e, node):
+    """IR expression ``e`` with the position of the AST node it comes from (for errors)."""
+    if e.pos is not None or not hasattr(node, "lineno"):
+        return e
+    return replace(e, pos=(node.lineno, node.col_offset))
+
+
+def _as_load(target):
+    """An assignment target read as a value (``x`` of ``x += 1``)."""
+    node = ast.parse(ast.unparse(target), mode="eval").body
+    return ast.copy_location(node, target)
+
+
+def _assigned_in(fn_node):
+    """The names the function assigns (element writes count for their array), loop targets too."""
+    out = set()
+    for node in ast.walk(fn_node):
+        if isinstance(node, ast.Assign):
+            for t in node.targets:
+                out |= _target_names(t)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+            out |= _target_names(node.target)
+    return out
+
+
+def _target_names(target):
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {n for elt in target.elts for n in _target_names(elt)}
+    while isinstance(target, ast.Subscript):
+        target = target.value
+    return {target.id} if isinstance(target, ast.Name) else set()
+
+
+def _free_values(fn_node, fn, local):
+    """Each free name the body reads, with its value at decoration (None if not defined yet)."""
+    free = {}
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    for node in (n for stmt in fn_node.body for n in ast.walk(stmt)):
+        if isinstance(node, ast.Name) and node.id not in local:
+            if node.id in cells:
+                try:
+                    free[node.id] = cells[node.id].cell_contents
+                except ValueError:
+                    free[node.id] = None
+            elif node.id in fn.__globals__:
+                free[node.id] = fn.__globals__[node.id]
+            elif not hasattr(builtins, node.id):
+                free[node.id] = None
+    return free
