@@ -110,7 +110,17 @@ class RelaxedModule(torch.nn.Module):
     # module shares them, as a copy of a function would; a pickle names the function.
     _USERS = ("__wrapped__", "_globals", "_closure")
     # What compiling the function makes: made again when a pickle is loaded, so not pickled.
-    _COMPILED = ("code", "line_map", "_rebuild", "ir", "inputs", "outputs", "user_file")
+    _COMPILED = (
+        "code",
+        "line_map",
+        "_rebuild",
+        "ir",
+        "inputs",
+        "outputs",
+        "user_file",
+        "shared_free",
+        "compiled_free",
+    )
 
     def __deepcopy__(self, memo):
         if "__wrapped__" in self.__dict__:
@@ -144,7 +154,26 @@ class RelaxedModule(torch.nn.Module):
         return f"made inside a function ({fn.__qualname__})"
 
     def free(self, name):
-        """The value a free name of the user's function has now (closure, global, then builtin)."""
+        """The value a free name of the user's function has now (closure, global, then builtin).
+
+        Whether it is a tensor shared by every example or a hard value was decided from its value
+        when the function was compiled, and the generated code depends on it: a value whose kind
+        changed since is an error, never a silent broadcast."""
+        value = self._lookup(name)
+        shared = name in self.shared_free
+        if isinstance(value, torch.Tensor) != shared and name in self.compiled_free:
+            was = "a tensor" if shared else f"not a tensor ({self.compiled_free[name]})"
+            fn = getattr(self, "__wrapped__", None)
+            what = fn.__qualname__ if fn is not None else type(self).__name__
+            raise TypeError(
+                f"{what}: the free name `{name}` was {was} when {what} was compiled, and is "
+                f"{type(value).__name__} now. Whether a free name holds a tensor decides the code "
+                f"avcompile generates: compile the function again (relax(...)) after changing it, "
+                f"or give it a value of the same kind."
+            )
+        return value
+
+    def _lookup(self, name):
         cell = self._closure.get(name)
         if cell is not None:
             return cell.cell_contents
@@ -158,9 +187,19 @@ class RelaxedModule(torch.nn.Module):
             raise NameError(f"name '{name}' is not defined") from None
 
     def describe(self, fn_ir, user_file):
-        """Remember what ``print(module)`` and error messages say of the user's function."""
+        """Remember what ``print(module)`` and error messages say of the user's function, and
+        what each free name held when it was compiled (which ``free`` checks at each call)."""
         self.user_file = user_file
         self.ir = fn_ir
+        self.shared_free, self.compiled_free = frozenset(), {}
+        for name in fn_ir.free:
+            try:
+                value = self._lookup(name)
+            except NameError:
+                value = None
+            self.compiled_free[name] = type(value).__name__
+            if isinstance(value, torch.Tensor):
+                self.shared_free |= {name}
         self.inputs = tuple(f"{p.id}: {p.kind}" for p in fn_ir.params)
         returns = [s for s in fn_ir.body if type(s).__name__ == "Return"]
         value = returns[-1].value if returns else None

@@ -262,3 +262,21 @@ def test_a_bug_of_the_compiler_is_reported_at_the_users_line(monkeypatch):
     with pytest.raises(InternalError) as info:
         relax(f)
     assert isinstance(info.value.__cause__, ZeroDivisionError)
+
+
+SCALE = 2.0
+
+
+def scaled(x):
+    return x * SCALE
+
+
+def test_a_free_name_whose_kind_changed_is_an_error(monkeypatch):
+    module = relax(scaled)
+    assert torch.equal(module(torch.ones(2, 3)), torch.full((2, 3), 2.0))
+    # A tensor now: read as a shared tensor it would broadcast along the batch dimension.
+    monkeypatch.setitem(globals(), "SCALE", torch.tensor([1.0, 2.0, 3.0]))
+    with pytest.raises(TypeError, match=r"free name `SCALE` was not a tensor \(float\)"):
+        module(torch.ones(2, 3))
+    monkeypatch.setitem(globals(), "SCALE", 3.0)  # the same kind again: fine
+    assert torch.equal(module(torch.ones(2, 3)), torch.full((2, 3), 3.0))
