@@ -17,6 +17,16 @@ class CompileError(SyntaxError):
         super().__init__(message, (source.filename, lineno, col + 1, text))
 
 
+class HardInRelaxedBranch(CompileError):
+    """A name that must be hard (an index or loop bound, or declared hard) is assigned inside a
+    relaxed branch. ``name`` is the variable, ``branch_line`` the line of the relaxed ``if``: a
+    front end may say it in its own words (the DSL names the instruction)."""
+
+    def __init__(self, message, source, node, name, branch_line):
+        super().__init__(message, source, node)
+        self.name, self.branch_line = name, branch_line
+
+
 class InternalError(CompileError):
     """A bug of avcompile, met while compiling one of the user's lines and reported there."""
 

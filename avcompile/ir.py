@@ -324,6 +324,7 @@ class Helper(Expr):
 
     name: str
     kind: Kind = Kind.HARD
+    packs: bool = False  # it stacks a relaxed array given as a list of its elements
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):

@@ -44,6 +44,7 @@ the module; ``&`` and ``|`` also work on conditions without their own ``beta``.
 from __future__ import annotations
 
 from ..api import build_module
+from ..errors import HardInRelaxedBranch
 from ..module import RelaxedModule
 from .builder import Builder
 from .instructions import (
@@ -145,16 +146,19 @@ class Algorithm(RelaxedModule):
             return super().__new__(cls)
         builder = Builder(sequence, name)
         fn_ir = builder.function()
-        module = build_module(
-            fn_ir,
-            free=builder.free,
-            user_names=builder.user_names(),
-            beta=beta,
-            max_iter=max_iter,
-            eps=epsilon,
-            hard=hard,
-            filename="avcompile.dsl",
-        )
+        try:
+            module = build_module(
+                fn_ir,
+                free=builder.free,
+                user_names=builder.user_names(),
+                beta=beta,
+                max_iter=max_iter,
+                eps=epsilon,
+                hard=hard,
+                filename="avcompile.dsl",
+            )
+        except HardInRelaxedBranch as err:
+            raise builder.hard_in_branch(err) from None
         module.describe(module.ir, builder.listing_key)
         generated = type(module)
         module.__class__ = type(

@@ -17,7 +17,6 @@ from ..parse import Source
 from .instructions import (
     AlgoModule,
     CatProbEq,
-    Condition,
     CosineSimilarity,
     For,
     If,
@@ -50,10 +49,9 @@ class _Var:
     what: str
     shape: tuple | None = None
     holds: type | None = None
-    unpacked: bool = False  # kept as a Python list of its elements (only used element-wise)
 
     def ref(self):
-        return ir.Name(self.local, self.kind, self.unpacked)
+        return ir.Name(self.local, self.kind)
 
 
 def _number(value):
@@ -110,9 +108,8 @@ class Builder:
         self.taken = set()
         self.scope = {}  # DSL name -> _Var, what the instruction being lowered can read
         self.declared = {}  # every declared variable
-        self.written = []  # a stack of the sets of names written in the enclosing If/While
         self.names_in_program = set()
-        self.lines, self.line_of = [], {}
+        self.lines, self.line_of, self.at_line = [], {}, {}
         self.listing = self.make_listing()
         self.listing_key = f"<avcompile.dsl {name}#{next(_LISTINGS)}>"
         linecache.cache[self.listing_key] = (len(self.listing), None, self.lines, self.listing_key)
@@ -193,6 +190,7 @@ class Builder:
 
     def list_line(self, elem, depth, text=None):
         self.line_of.setdefault(id(elem), len(self.lines) + 1)
+        self.at_line[len(self.lines) + 1] = elem
         self.lines.append("    " * depth + (text or repr(elem)) + ",\n")
 
     def list_item(self, elem, depth):
@@ -231,7 +229,6 @@ class Builder:
         for name in sorted(self.names_in_program):
             self.local(name)
         self.hard_types = self.infer_hard_types()
-        self.unpacked = self.find_unpacked()
         params, body = [], []
         for elem in self.inputs:
             var = self.declare(elem, RELAXED, "an Input", shape=elem.shape)
@@ -269,7 +266,6 @@ class Builder:
             what,
             tuple(shape) if shape is not None else None,
             holds,
-            unpacked=elem.name in self.unpacked,
         )
         self.scope[elem.name] = var
         self.declared[elem.name] = var
@@ -360,79 +356,6 @@ class Builder:
                 break
         return types_
 
-    def find_unpacked(self):
-        """The Inputs and Vars (of a tensor initial value) that the program reads and writes only
-        one element at a time, with one hard index: they are kept as lists of their elements, so
-        that an element write costs no tensor op and a relaxed If blends only what it wrote."""
-        relaxed = {v.name for v in self.inputs} | {v.name for v in self.variables}
-        candidates = {v.name for v in self.inputs} | {
-            v.name
-            for v in self.variables
-            if isinstance(v.initial_value, torch.Tensor) and v.initial_value.dim() > 0
-        }
-        indexed, whole = set(), set()
-
-        def hard_index(index):
-            if isinstance(index, bool) or index is None or isinstance(index, slice):
-                return False
-            if isinstance(index, str):
-                return index not in relaxed
-            if _is_lambda(index):
-                return not set(_Lambda.of(index).args) & relaxed
-            return isinstance(index, int)
-
-        def read_by(value):
-            if isinstance(value, str):
-                whole.add(value)
-            elif _is_lambda(value):
-                whole.update(_Lambda.of(value).args)
-
-        def condition(cond):
-            for side in (cond.left, cond.right):
-                if isinstance(side, Condition):
-                    condition(side)
-                else:
-                    read_by(side)
-
-        def walk(items):
-            for item in items:
-                if isinstance(item, Let) and isinstance(item.variable, str):
-                    if item.index_variable:
-                        ok = len(item.index_variable) == 1 and hard_index(item.index_variable[0])
-                        (indexed if ok else whole).add(item.variable)
-                        for index in item.index_variable:
-                            read_by(index)
-                    else:
-                        whole.add(item.variable)
-                    if item.index_value:
-                        ok = len(item.index_value) == 1 and hard_index(item.index_value[0])
-                        (indexed if ok else whole).add(item.value)
-                        for index in item.index_value:
-                            read_by(index)
-                    else:
-                        read_by(item.value)
-                elif isinstance(item, (Let, LetInt)):
-                    whole.update(
-                        item.variable if isinstance(item.variable, list) else [item.variable]
-                    )
-                    read_by(item.value)
-                elif isinstance(item, (If, While)):
-                    condition(item.condition)
-                elif isinstance(item, For):
-                    read_by(item.range_or_list)
-                elif isinstance(item, Print):
-                    read_by(item.function)
-                for block in (
-                    getattr(item, "if_true", ()),
-                    getattr(item, "if_false", ()),
-                    getattr(item, "sequence", ()),
-                ):
-                    walk(block)
-
-        walk(self.body)
-        # Lambdas of initial values run once: they may read an unpacked array (it is stacked).
-        return (candidates & indexed) - whole
-
     # ------------------------------------------------------------------------------ reading
 
     def read(self, name, ins, role="variable"):
@@ -465,8 +388,6 @@ class Builder:
                 f"{ins!r}: the variable '{name}' is not declared but written to; "
                 f"declare it with Var or VarInt (defined here: {known})"
             )
-        for written in self.written:
-            written.add(name)
         return var
 
     def value(self, value, ins, want):
@@ -510,7 +431,10 @@ class Builder:
         if relaxed:
             mask = ir.Tuple_(tuple(ir.Const(r.kind == RELAXED) for r in refs), HARD)
             return ir.Call(
-                ir.Helper("call_first"), (func, ir.Tuple_(args, RELAXED), mask), (), HARD
+                ir.Helper("call_first", packs=True),
+                (func, ir.Tuple_(args, RELAXED), mask),
+                (),
+                HARD,
             )
         return ir.Call(func, args, (), HARD)
 
@@ -772,10 +696,6 @@ class Builder:
             )
             return ir.Assign((var.ref(),), call, line)
         index = hard[0] if len(hard) == 1 else ir.Tuple_(tuple(hard), HARD)
-        if var.unpacked and value.kind != RELAXED:
-            value = ir.Lift(value, "batch")  # an element of its own
-        elif value.kind == CONSTANT:
-            value = ir.Lift(value)
         return ir.Assign((ir.Index(var.ref(), index, RELAXED),), value, line)
 
     # ------------------------------------------------------------------------------ control
@@ -788,29 +708,16 @@ class Builder:
             if mode is None
             else ir.Call(ir.Helper("mode_of"), (ir.Rx(), ir.Const(mode)), (), HARD)
         )
-        if isinstance(cond, (_And, _Or)):
+        if isinstance(cond, (_And, _Or)):  # the specialising pass makes it one of probabilities
             op = registry.BOOL[ast.And if isinstance(cond, _And) else ast.Or]
             left = self.condition(cond.left, ins, mode)
             right = self.condition(cond.right, ins, mode)
-            if RELAXED not in (left.kind, right.kind):
-                return ir.BoolOp(op, (left, right), HARD)
-            if left.kind != RELAXED:  # a hard operand decides as in Python
-                if op.name == "and":
-                    return ir.IfExp(left, right, ir.Const(0.0), RELAXED)
-                return ir.IfExp(left, ir.Const(1.0), right, RELAXED)
-            if right.kind != RELAXED:
-                right = ir.IfExp(right, ir.Const(1.0), ir.Const(0.0), HARD)
-            return ir.BoolOp(op, (left, right), RELAXED)
+            return ir.BoolOp(op, (left, right), _max_kind((left, right)))
         if isinstance(cond, (IsTrue, IsFalse)):
             value = self.value(cond.left, ins, "relaxed")
-            if value.kind != RELAXED:
-                return value if isinstance(cond, IsTrue) else ir.Not(value, HARD)
-            truth = (
-                ir.Truth(value)
-                if mode is None
-                else ir.Call(ir.Attr(rx, "truth", HARD), (value,), (), RELAXED)
-            )
-            return truth if isinstance(cond, IsTrue) else ir.Not(truth, RELAXED)
+            if value.kind == RELAXED and mode is not None:
+                value = ir.Call(ir.Attr(rx, "truth", HARD), (value,), (), RELAXED)
+            return value if isinstance(cond, IsTrue) else ir.Not(value, value.kind)
         left, right = self.operand(cond.left, ins), self.operand(cond.right, ins)
         if cond.beta is None:
             beta = None
@@ -857,46 +764,31 @@ class Builder:
             )
         ]
 
-    def enter(self):
-        self.written.append(set())
-        return dict(self.scope)
-
-    def leave(self, outer):
-        written = self.written.pop()
-        return sorted((outer[n] for n in written if n in outer), key=lambda v: v.local)
-
     def if_(self, ins, line):
         mode = None if ins.hard is None else ("hard" if ins.hard else "soft")
         test = self.condition(ins.condition, ins, mode)
-        outer = self.enter()
         body, orelse = self.block(ins.if_true), self.block(ins.if_false)
-        written = self.leave(outer)
-        pre = self.debug_print(ins, test, line)
-        if test.kind != RELAXED:
-            return pre + [ir.If(test, body, orelse, False, (), line)]
-        for var in written:
-            if var.kind != RELAXED:
-                raise ValueError(
-                    f"{ins!r}: '{var.name}' is {var.what}, a hard variable, and is "
-                    f"written under this relaxed condition; a hard variable has one "
-                    f"value for the whole batch. Write it outside the If, or keep a "
-                    f"Var for the per-example value"
-                )
-        blended = tuple(v.ref() for v in written)
-        return pre + [ir.If(test, body, orelse, True, blended, line)]
+        return self.debug_print(ins, test, line) + [ir.If(test, body, orelse, False, (), line)]
 
     def while_(self, ins, line):
         mode = None if ins.hard is None else ("hard" if ins.hard else "soft")
         test = self.condition(ins.condition, ins, mode)
-        outer = self.enter()
         body = self.block(ins.sequence)
-        carried = tuple(v.ref() for v in self.leave(outer))
-        pre = self.debug_print(ins, test, line)
-        if test.kind != RELAXED:
-            return pre + [ir.While(test, body, False, (), line)]
         max_iter = None if ins.max_iter is None else _number(ins.max_iter)
         eps = None if ins.epsilon is None else _number(ins.epsilon)
-        return pre + [ir.While(test, body, True, carried, line, max_iter=max_iter, eps=eps)]
+        loop = ir.While(test, body, False, (), line, max_iter=max_iter, eps=eps)
+        return self.debug_print(ins, test, line) + [loop]
+
+    def hard_in_branch(self, err):
+        """The pass's error for a VarInt written under a relaxed If, in the DSL's words."""
+        ins = self.at_line[err.branch_line]
+        var = next(v for v in self.declared.values() if v is not None and v.local == err.name)
+        return ValueError(
+            f"{ins!r}: '{var.name}' is {var.what}, a hard variable, and is "
+            f"written under this relaxed condition; a hard variable has one "
+            f"value for the whole batch. Write it outside the If, or keep a "
+            f"Var for the per-example value"
+        )
 
     def for_(self, ins, line):
         if ins.var in self.scope:

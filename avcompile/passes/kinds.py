@@ -13,7 +13,7 @@ condition is.
 from dataclasses import replace
 
 from .. import ir, registry
-from ..errors import CompileError, Position
+from ..errors import HardInRelaxedBranch, Position
 from ..ir import CONSTANT, HARD, RELAXED, Callee, Kind
 
 
@@ -80,13 +80,13 @@ class _Inference:
                 if isinstance(n, ir.Name) and n.id in self.declared:
                     self.env[n.id] = n.kind
         self.required = required_hard(fn.body)
-        self.branch_writes = {}  # name -> line of its first assignment under a relaxed `if`
+        self.branch_writes = {}  # name -> (line of its first write under a relaxed `if`, the if's)
         self.changed = False
 
     def run(self):
         for _ in range(len(self.env) + 2):
             self.changed = False
-            self.block(self.fn.body, False, False)
+            self.block(self.fn.body, None, False)
             if not self.changed:
                 break
         self.check_required()
@@ -130,10 +130,14 @@ class _Inference:
     # ------------------------------------------------------------------------------ walk
 
     def set(self, name, kind, line, rif, rwhile):
+        """Raise the kind of ``name``, assigned at ``line``; ``rif`` is the line of the innermost
+        relaxed ``if`` around it (or None), ``rwhile`` whether a relaxed ``while`` is."""
         if name in self.declared:
+            if rif is not None and self.env[name] != RELAXED:
+                self.hard_in_branch(name, line, rif)
             return
-        if rif:
-            self.branch_writes.setdefault(name, line)
+        if rif is not None:
+            self.branch_writes.setdefault(name, (line, rif))
             kind = RELAXED
         elif rwhile and name not in self.required:
             kind = RELAXED
@@ -164,9 +168,9 @@ class _Inference:
             for target in s.targets:
                 self.assign(target, s.value, kind, s.line, rif, rwhile)
         elif isinstance(s, ir.If):
-            relaxed = self.kind(s.test) == RELAXED
-            self.block(s.body, rif or relaxed, rwhile)
-            self.block(s.orelse, rif or relaxed, rwhile)
+            inner = s.line if self.kind(s.test) == RELAXED else rif
+            self.block(s.body, inner, rwhile)
+            self.block(s.orelse, inner, rwhile)
         elif isinstance(s, ir.While):
             relaxed = self.kind(s.test) == RELAXED
             self.block(s.body, rif, rwhile or relaxed)
@@ -178,13 +182,13 @@ class _Inference:
         """Loop targets take the kind of what they iterate over; never forced by a branch."""
         if is_range(it):
             for name in ir.assigned(target):
-                self.set(name, HARD, line, False, False)
+                self.set(name, HARD, line, None, False)
             return
         builtin = it.op.name if isinstance(it, ir.Call) and it.callee is Callee.BUILTIN else None
         pair = isinstance(target, ir.Tuple_) and len(target.elts) == 2
         if builtin == "enumerate" and pair and it.args:
             for name in ir.assigned(target.elts[0]):
-                self.set(name, HARD, line, False, False)
+                self.set(name, HARD, line, None, False)
             self.for_target(target.elts[1], it.args[0], line)
             return
         if builtin == "zip" and isinstance(target, ir.Tuple_) and len(target.elts) == len(it.args):
@@ -195,21 +199,26 @@ class _Inference:
             self.for_target(target, it.args[0], line)
             return
         for name in ir.assigned(target):
-            self.set(name, self.kind(it), line, False, False)
+            self.set(name, self.kind(it), line, None, False)
 
     def check_required(self):
         for name in sorted(self.required):
-            line = self.branch_writes.get(name)
-            if line is not None and self.env.get(name) == RELAXED:
-                raise CompileError(
-                    f"hard variable `{name}` is assigned inside a relaxed `if`: `{name}` is used as "
-                    f"an index or loop bound, so it must have one value for the whole batch, but a "
-                    f"relaxed branch runs for every example to a different extent. Assign `{name}` "
-                    f"outside the relaxed `if`, or keep a separate relaxed variable for the "
-                    f"per-example value.",
-                    self.fn.source,
-                    Position.of_line(self.fn.source, line),
-                )
+            write = self.branch_writes.get(name)
+            if write is not None and self.env.get(name) == RELAXED:
+                self.hard_in_branch(name, *write)
+
+    def hard_in_branch(self, name, line, branch_line):
+        raise HardInRelaxedBranch(
+            f"hard variable `{name}` is assigned inside a relaxed `if`: `{name}` is used as "
+            f"an index or loop bound, so it must have one value for the whole batch, but a "
+            f"relaxed branch runs for every example to a different extent. Assign `{name}` "
+            f"outside the relaxed `if`, or keep a separate relaxed variable for the "
+            f"per-example value.",
+            self.fn.source,
+            Position.of_line(self.fn.source, line),
+            name,
+            branch_line,
+        )
 
     # ------------------------------------------------------------------------------ annotate
 

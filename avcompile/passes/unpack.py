@@ -3,7 +3,9 @@
 An array that the program only reads and writes at hard positions (``x[i]``, ``x[i] = v``),
 measures (``len(x)``), iterates over or returns can live in generated code as a list of its
 elements: a swap then costs no tensor op, and a relaxed branch blends only the elements it wrote.
-Any other use of the whole array (arithmetic, a call, a slice) keeps it one tensor.
+Any other use of the whole array (arithmetic, a call, a slice) keeps it one tensor, except as an
+argument of a runtime helper that stacks a list it receives (``ir.Helper.packs``: the DSL's call of
+a lambda) outside any loop: that runs once, so it costs one stack.
 """
 
 from dataclasses import replace
@@ -31,15 +33,25 @@ def unpack(fn):
 def _unpackable(fn):
     """Relaxed names used only element by element, that are indexed at least once."""
     indexed, whole = set(), set()
+    depth = [0]  # how many loops enclose the statement being read
 
     def expr(e, whole_ok=False):
         """Record the uses in ``e``; ``whole_ok``: ``e`` may be a whole array (returned,
         iterated over)."""
         if e is None:
             return
+        packs = isinstance(e, ir.Call) and isinstance(e.func, ir.Helper) and e.func.packs
+        if packs and not depth[0]:
+            for child in ir.children(e):
+                expr(child, whole_ok=True)
+            return
         if isinstance(e, ir.Name):
             if not whole_ok:
                 whole.add(e.id)
+            return
+        if isinstance(e, ir.Tuple_) and whole_ok:  # arrays packed together, as they are
+            for elt in e.elts:
+                expr(elt, whole_ok=True)
             return
         if (
             isinstance(e, ir.Index)
@@ -70,15 +82,20 @@ def _unpackable(fn):
             elif isinstance(s, ir.For):
                 whole.update(ir.assigned(s.target))  # rebound whole at each iteration
                 expr(s.iter, whole_ok=True)
+                depth[0] += 1
                 block(s.body)
+                depth[0] -= 1
             elif isinstance(s, ir.Return):
-                values = s.value.elts if isinstance(s.value, ir.Tuple_) else (s.value,)
-                for v in values:
-                    expr(v, whole_ok=True)
-            elif isinstance(s, (ir.If, ir.While)):
+                expr(s.value, whole_ok=True)
+            elif isinstance(s, ir.If):
                 expr(s.test)
                 block(s.body)
-                block(getattr(s, "orelse", ()))
+                block(s.orelse)
+            elif isinstance(s, ir.While):
+                depth[0] += 1
+                expr(s.test)
+                block(s.body)
+                depth[0] -= 1
             else:
                 for child in ir.children(s):
                     expr(child)
