@@ -730,3 +730,34 @@ def test_guarded_division_is_finite_through_the_dsl_as_through_relax(mode):
     assert torch.allclose(grad, expected_grad, rtol=1e-12, atol=1e-12)
     assert "rt.guarded(rt.div" in algorithm.code and "rt.blend_finite(" in algorithm.code
 
+
+
+def reciprocal_after_halving(x):
+    r = 0.0
+    count = 0.0
+    while x > 1.0:
+        x = x / 2.0
+        count = count + 1.0
+    if x != 0.0:
+        r = 1.0 / x
+    return r, count
+
+
+def test_a_while_and_a_guarded_division_give_the_same_ir_through_both_front_ends():
+    algorithm = dsl.Algorithm(
+        dsl.Input('x'),
+        dsl.Var('r', torch.tensor(0.)),
+        dsl.Var('count', torch.tensor(0.)),
+        dsl.While(dsl.GT('x', 1.), dsl.Let('x', lambda x: x / 2.),
+                  dsl.Let('count', lambda count: count + 1.)),
+        dsl.If(dsl.NEq('x', 0.), if_true=dsl.Let('r', lambda x: 1. / x)),
+        dsl.Output('r'),
+        dsl.Output('count'),
+        name="reciprocal_after_halving",
+    )
+    from_dsl = str(algorithm.ir)
+    assert from_dsl == str(compile_ir(reciprocal_after_halving)[0])
+    assert "relaxed while relaxed (x > 1.0)" in from_dsl and "guarded div(1.0, x)" in from_dsl
+    x = torch.tensor([0.0, 0.5, 3.0, 40.0], dtype=torch.float64)
+    for ours, theirs in zip(algorithm(x), relax(reciprocal_after_halving)(x)):
+        assert torch.equal(ours, theirs)

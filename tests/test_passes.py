@@ -1,12 +1,14 @@
 """Each pass over the relaxed IR on small hand-built programs, independent of both front ends."""
 
+import ast
+
 import pytest
 
 from avcompile import ir, registry
 from avcompile.errors import CompileError
-from avcompile.ir import HARD, RELAXED
+from avcompile.ir import CONSTANT, HARD, RELAXED
 from avcompile.parse import Source
-from avcompile.passes import check_liveness, fuse, place_guards, run_passes
+from avcompile.passes import check_liveness, fuse, infer_kinds, place_guards, run_passes
 
 ADD, DIV, POW, GT = (registry.BY_SYMBOL[s] for s in ("+", "/", "**", ">"))
 LINES = tuple(f"line {k}\n" for k in range(1, 30))
@@ -39,7 +41,14 @@ def relaxed_if(test, body, orelse=(), blended=(), line=1):
     return ir.If(test, tuple(body), tuple(orelse), True, tuple(name(b) for b in blended), line)
 
 
-RANGE_3 = ir.Call(ir.Name("range", HARD), (ir.Const(3),), (), HARD)
+RANGE_3 = ir.Call(
+    ir.Name("range", HARD),
+    (ir.Const(3),),
+    (),
+    HARD,
+    op=registry.BUILTINS["range"],
+    callee=ir.Callee.BUILTIN,
+)
 X_GT_0 = ir.Compare(GT, name("x"), const(0.0), RELAXED)
 
 
@@ -155,3 +164,182 @@ def test_the_pipeline_runs_every_pass():
     div = ir.BinOp(DIV, const(1.0), name("x"), RELAXED)
     fn = run_passes(function(relaxed_if(X_GT_0, [assign("x", div)], blended=["x"])))
     assert fn.body[0].guarded
+
+
+# ------------------------------------------------------------------------------------ kinds
+
+LT = registry.BY_SYMBOL["<"]
+
+
+def builtin(fname, *args):
+    op = registry.builtin_op(fname)
+    return ir.Call(ir.Name(fname, HARD), tuple(args), (), HARD, op=op, callee=ir.Callee.BUILTIN)
+
+
+def kinds_of(fn):
+    """Every name's kind after inference, and the function itself."""
+    out = infer_kinds(fn)
+    names = {n.id: n.kind for s in out.body for n in ir.walk(s) if isinstance(n, ir.Name)}
+    return names, out
+
+
+def test_kinds_rise_with_values_and_relaxed_branches():
+    names, fn = kinds_of(
+        function(
+            assign("n", builtin("len", name("x")), line=2),  # hard: a length
+            assign("s", const(0.0), line=3),  # relaxed: assigned under a relaxed `if`
+            assign("t", name("x"), line=4),  # relaxed: a relaxed value
+            relaxed_if(
+                ir.Compare(GT, name("t", HARD), const(0.0), HARD), [assign("s", const(1.0))]
+            ),
+        )
+    )
+    assert (names["n"], names["s"], names["t"]) == (HARD, RELAXED, RELAXED)
+    assert fn.body[3].relaxed  # its test reads `t`, which is relaxed
+
+
+def test_an_index_assigned_under_a_relaxed_if_is_rejected_at_the_write():
+    from avcompile.errors import HardInRelaxedBranch
+
+    read = ir.Index(name("x"), name("k", HARD), HARD)
+    fn = function(
+        assign("k", const(0), line=2),
+        relaxed_if(X_GT_0, [assign("k", const(1), line=4)], line=3),
+        ir.Return(read, 5),
+    )
+    with pytest.raises(HardInRelaxedBranch, match="hard variable `k`") as info:
+        infer_kinds(fn)
+    assert info.value.lineno == 4 and info.value.branch_line == 3 and info.value.name == "k"
+
+
+def test_in_a_relaxed_while_only_names_that_need_not_be_hard_become_relaxed():
+    body = (
+        assign("k", ir.BinOp(ADD, name("k", HARD), const(1), HARD), line=3),
+        assign("c", ir.BinOp(ADD, name("c", HARD), const(1.0), HARD), line=4),
+    )
+    loop = ir.While(X_GT_0, body, False, (), 2)
+    names, fn = kinds_of(
+        function(
+            assign("k", const(0)),
+            assign("c", const(0.0)),
+            loop,
+            ir.Return(ir.Index(name("x"), name("k"), HARD), 5),
+        )
+    )
+    assert names["k"] == HARD and names["c"] == RELAXED and fn.body[2].relaxed
+
+
+def test_declared_names_keep_their_kind():
+    # A DSL VarInt changed in a relaxed While stays hard (its last value), as AlgoVision's LetInt;
+    # an undeclared name there becomes relaxed.
+    step = ir.BinOp(ADD, name("n", HARD), const(1), HARD)
+    body = (assign(name("n", HARD), step, line=3), assign(name("m", HARD), step, line=4))
+    fn = function(
+        assign(name("n", HARD), const(0)),
+        assign(name("m", HARD), const(0)),
+        ir.While(X_GT_0, body, False, (), 2),
+    )
+    names, _ = kinds_of(ir.Function(**{**fn.__dict__, "declared": ("n",)}))
+    assert names["n"] == HARD and names["m"] == RELAXED
+
+
+# ------------------------------------------------------------------------------------ reject
+
+
+def test_a_relaxed_index_is_rejected_at_its_own_column():
+    read = ir.Index(name("x"), name("x"), HARD, pos=(3, 11))
+    with pytest.raises(CompileError, match="relaxed value is used as an index") as info:
+        run_passes(function(ir.Return(read, 3)))
+    assert (info.value.lineno, info.value.offset) == (3, 12)
+
+
+def test_break_under_a_relaxed_if_is_rejected_but_not_in_a_loop_inside_it():
+    inner = ir.For(name("i", HARD), RANGE_3, (ir.Jump("break", 4),), 3)
+    run_passes(function(relaxed_if(X_GT_0, [inner], line=2)))  # leaves the hard loop: fine
+    loop = ir.For(name("i", HARD), RANGE_3, (relaxed_if(X_GT_0, [ir.Jump("break", 3)], line=2),), 1)
+    with pytest.raises(CompileError, match="`break` inside a relaxed `if`"):
+        run_passes(function(loop))
+
+
+# ------------------------------------------------------------------------------------ unpack
+
+
+def test_arrays_used_element_by_element_are_unpacked_and_others_not():
+    fn = run_passes(
+        function(
+            assign("y", ir.Index(name("x"), const(0), HARD), line=2),
+            assign(ir.Index(name("x"), const(1), HARD), name("y"), line=3),
+            ir.Return(ir.Tuple_((name("x"), ir.BinOp(ADD, name("z"), name("z"), HARD)), HARD), 4),
+            params=("x", "z"),
+        )
+    )
+    x, z = fn.params
+    assert x.unpacked and not z.unpacked
+
+
+# ------------------------------------------------------------------------------------ specialize
+
+
+def test_conditions_become_probabilities_and_constants_are_lifted():
+    w = ir.Name("w", CONSTANT)  # a shared tensor (a global)
+    hard_test = ir.Compare(LT, name("n", HARD), const(3), HARD)
+    test = ir.BoolOp(registry.BOOL[ast.And], (hard_test, name("x")), HARD)
+    fn = run_passes(
+        function(
+            assign("n", const(1)),
+            assign("y", ir.BinOp(ADD, name("x"), w, HARD)),
+            ir.If(test, (assign("y", const(0.0)),), (), False, (), 3),
+            ir.Return(name("y"), 4),
+        )
+    )
+    add, branch = fn.body[1].value, fn.body[2]
+    assert add.right == ir.Lift(w)
+    # `hard and relaxed`: Python's short circuit on the hard side, the value's truth on the other
+    assert isinstance(branch.test, ir.IfExp) and isinstance(branch.test.body, ir.Truth)
+
+
+def test_min_of_relaxed_values_is_soft_and_a_hard_value_written_to_a_relaxed_name_is_lifted():
+    fn = run_passes(
+        function(
+            assign("m", builtin("min", name("x"), const(0.0))),
+            assign("m", const(2.0)),
+            ir.Return(name("m"), 3),
+        )
+    )
+    assert isinstance(fn.body[0].value, ir.MinMax)
+    assert fn.body[1].value == ir.Lift(const(2.0), "batch")
+
+
+# ------------------------------------------------------------------------------------ blend sets
+
+
+def test_an_if_blends_names_defined_before_or_in_both_branches():
+    fn = run_passes(
+        function(
+            assign("a", name("x")),
+            relaxed_if(
+                X_GT_0,
+                [assign("a", const(1.0)), assign("b", const(1.0)), assign("c", const(1.0))],
+                [assign("b", const(2.0))],
+            ),
+            ir.Return(ir.Tuple_((name("a"), name("b")), HARD), 5),
+        )
+    )
+    branch = fn.body[1]
+    blended = {n.id for n in branch.blended} | {f.var.id for f in branch.fused}
+    assert blended == {"a", "b"} and branch.new == ("b",)  # `c` is not blended: never read
+
+
+def test_a_while_carries_names_defined_before_but_not_loop_counters():
+    body = (
+        ir.For(
+            name("i", HARD), RANGE_3, (assign("s", ir.BinOp(ADD, name("s"), name("x"), HARD)),), 3
+        ),
+        assign("x", ir.BinOp(ADD, name("x"), const(1.0), HARD), line=4),
+    )
+    fn = run_passes(
+        function(
+            assign("s", const(0.0)), assign("i", const(0)), ir.While(X_GT_0, body, False, (), 2)
+        )
+    )
+    assert {n.id for n in fn.body[2].carried} == {"s", "x"}
