@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import astor
 
 from . import ir
+from .errors import Position, internal_errors_at
 from .ir import CONSTANT, RELAXED
 
 _COMMENT = re.compile(r"^(\s*)__avc_comment_(\d+)__$")
@@ -229,7 +230,8 @@ class _Emitter:
             if stmt.line != last and self.fn.source is not None:
                 out.append(self.comment(stmt.line))
                 last = stmt.line
-            out += self.stmt(stmt)
+            with internal_errors_at(self.fn.source, Position.of_line(self.fn.source, stmt.line)):
+                out += self.stmt(stmt)
         return out or [ast.Pass()]
 
     def stmt(self, s):
@@ -245,7 +247,8 @@ class _Emitter:
                 return [ast.Return(None)]
             return [ast.Return(self.output(s.value))]
         if isinstance(s, ir.Jump):
-            return [{"break": ast.Break, "continue": ast.Continue, "pass": ast.Pass}[s.what]()]
+            jumps = {ir.JumpKind.BREAK: ast.Break, ir.JumpKind.CONTINUE: ast.Continue}
+            return [jumps.get(s.what, ast.Pass)()]
         if isinstance(s, ir.Assert):
             msg = self.ex(s.msg) if s.msg is not None else None
             return [ast.Assert(test=self.ex(s.test), msg=msg)]
@@ -395,9 +398,9 @@ class _Emitter:
         for f in sorted(s.fused, key=lambda f: f.line):
             out.append(self.comment(f.line))
             var = _load(f.var.id)
-            if f.op == "add" and _is_number(f.value):  # var + p * value, in one op
+            if f.op is ir.FuseOp.ADD and _is_number(f.value):  # var + p * value, in one op
                 value = _call(_attr("torch", "add"), var, _load(self.p), alpha=self.ex(f.value))
-            elif f.op == "add":
+            elif f.op is ir.FuseOp.ADD:
                 value = ast.BinOp(
                     left=var,
                     op=ast.Add(),
@@ -405,7 +408,7 @@ class _Emitter:
                 )
             else:
                 value = self.rt_call(
-                    "blend", _load(self.p), self.ex(ir.Lift(f.value, "batch")), var
+                    "blend", _load(self.p), self.ex(ir.Lift(f.value, ir.LiftTo.BATCH)), var
                 )
             out.append(_assign(_store(f.var.id), value))
         return out
@@ -521,14 +524,14 @@ class _Emitter:
         func = self.ex(e.func)
         args = [self.ex(a) for a in e.args]
         kwargs = {k: self.ex(v) for k, v in e.kwargs}
-        if e.how == "construct" and self.has_batch:
+        if e.how is ir.How.CONSTRUCT and self.has_batch:
             if "device" not in kwargs:
                 kwargs["device"] = _attr(self.batch, "device")
             if "dtype" not in kwargs and e.op.float_result:
                 kwargs["dtype"] = _attr(self.batch, "dtype")
-        if e.how in ("per_example", "batched"):
+        if e.how in (ir.How.PER_EXAMPLE, ir.How.BATCHED):
             mask = _tuple(ast.Constant(a.kind == RELAXED) for a in e.args)
-            helper = "per_example" if e.how == "per_example" else "batched_call"
+            helper = "per_example" if e.how is ir.How.PER_EXAMPLE else "batched_call"
             kw = ast.Dict(keys=[ast.Constant(k) for k in kwargs], values=list(kwargs.values()))
             return self.rt_call(helper, func, _tuple(args), mask, kw)
         return ast.Call(
@@ -550,7 +553,7 @@ class _Emitter:
         return _load(self.rx)
 
     def ex_Lift(self, e):
-        if e.to == "batch":
+        if e.to is ir.LiftTo.BATCH:
             if _is_number(e.value):
                 return _load(self.constant(e.value))
             return _call(_attr(self.batch, "relax"), self.ex(e.value))

@@ -27,6 +27,49 @@ class Kind(enum.IntEnum):
 HARD, CONSTANT, RELAXED = Kind.HARD, Kind.CONSTANT, Kind.RELAXED
 
 
+class How(str, enum.Enum):
+    """How a call treats the batch in generated code."""
+
+    PLAIN = "plain"  # as written: broadcasting in the batch-last layout acts per example
+    PER_EXAMPLE = "per_example"  # a torch function applied to each example (torch.vmap)
+    BATCHED = "batched"  # a user's callable, given batch-first tensors
+    CONSTRUCT = "construct"  # a tensor made from hard values, on the call's device and dtype
+
+    def __str__(self):
+        return self.value
+
+
+class LiftTo(str, enum.Enum):
+    """What a lifted value is made into."""
+
+    BROADCAST = "broadcast"  # a shared tensor that broadcasts against batch-last values
+    BATCH = "batch"  # a per-example value, the same in every example
+
+    def __str__(self):
+        return self.value
+
+
+class JumpKind(str, enum.Enum):
+    """Which jump a ``Jump`` statement is."""
+
+    BREAK = "break"
+    CONTINUE = "continue"
+    PASS = "pass"
+
+    def __str__(self):
+        return self.value
+
+
+class FuseOp(str, enum.Enum):
+    """A blend fused out of a relaxed branch: ``var + p * value`` or ``blend(p, value, var)``."""
+
+    ADD = "add"
+    SET = "set"
+
+    def __str__(self):
+        return self.value
+
+
 class Callee(enum.Enum):
     """What a call calls, as the front end resolved it: the kinds pass derives the result's kind
     from it, and the specialising pass how the call treats the batch."""
@@ -275,14 +318,14 @@ class Call(Expr):
     args: Tuple[Expr, ...]
     kwargs: Tuple[Tuple[str, Expr], ...]
     kind: Kind
-    how: str = "plain"
+    how: How = How.PLAIN
     op: Optional["Op"] = None  # the registry's entry of the function, if it has one
     callee: Callee = Callee.DECLARED
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
         args = [str(a) for a in self.args] + [f"{k}={v}" for k, v in self.kwargs]
-        tag = "" if self.how == "plain" else f"{self.how} "
+        tag = "" if self.how is How.PLAIN else f"{self.how} "
         return f"{tag}{self.func}({', '.join(args)})"
 
 
@@ -348,7 +391,7 @@ class Lift(Expr):
     """A constant made to broadcast against relaxed values (``to``: 'broadcast' | 'batch')."""
 
     value: Expr
-    to: str = "broadcast"
+    to: LiftTo = LiftTo.BROADCAST
     kind: Kind = Kind.RELAXED
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
@@ -397,11 +440,11 @@ class Return(Stmt):
 class Jump(Stmt):
     """``break``, ``continue`` or ``pass``."""
 
-    what: str
+    what: JumpKind
     line: int
 
     def __str__(self):
-        return self.what
+        return str(self.what)
 
 
 @dataclass(frozen=True)
@@ -467,7 +510,7 @@ class Fused:
     line: int = 0
 
     def __str__(self):
-        if self.op == "add":
+        if self.op is FuseOp.ADD:
             return f"{self.var} = {self.var} + p * {self.value}"
         return f"{self.var} = blend(p, {self.value}, {self.var})"
 

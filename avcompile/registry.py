@@ -9,19 +9,26 @@ an entry here.
 """
 
 import ast
+import enum
 from dataclasses import dataclass
 from typing import Optional
 
 from .ir import HARD, Kind
 
-# How an op treats the batch (batch-last inside a generated module, see runtime.py):
-ELEMENTWISE = "elementwise"  # acts element by element: broadcasting already acts per example
-PER_EXAMPLE = "per_example"  # a torch function applied to each example (through torch.vmap)
-CONSTRUCT = "construct"  # makes a tensor from hard values: shared by every example
-HARD_ONLY = "hard"  # a Python builtin whose result is hard (len, range, ...)
-SOFT = "soft"  # relaxed through the call's Relaxation (comparisons, soft min / max)
-CALLED = "called"  # called as written (a builtin such as `abs`): acts as its arguments allow
-BATCHED = "batched"  # a user's callable: receives batch-first tensors, as a network expects
+
+class Batching(enum.Enum):
+    """How an op treats the batch (batch-last inside a generated module, see runtime.py)."""
+
+    ELEMENTWISE = "elementwise"  # element by element: broadcasting already acts per example
+    PER_EXAMPLE = "per_example"  # a torch function applied to each example (through torch.vmap)
+    CONSTRUCT = "construct"  # makes a tensor from hard values: shared by every example
+    HARD_ONLY = "hard"  # a Python builtin whose result is hard (len, range, ...)
+    SOFT = "soft"  # relaxed through the call's Relaxation (comparisons, soft min / max)
+    CALLED = "called"  # called as written (a builtin such as `abs`): as its arguments allow
+
+
+ELEMENTWISE, PER_EXAMPLE, CONSTRUCT = Batching.ELEMENTWISE, Batching.PER_EXAMPLE, Batching.CONSTRUCT
+HARD_ONLY, SOFT, CALLED = Batching.HARD_ONLY, Batching.SOFT, Batching.CALLED
 
 
 @dataclass(frozen=True)
@@ -31,7 +38,7 @@ class Op:
     name: str  # the op's name: 'add', 'gt', 'sqrt', 'min'
     symbol: Optional[str] = None  # Python's spelling of an operator: '+', '>', 'not'
     node: Optional[type] = None  # its AST node type, to translate and to emit
-    batching: str = ELEMENTWISE
+    batching: Batching = ELEMENTWISE
     risky: bool = False  # can give values that are not finite or infinite slopes
     guard: Optional[str] = None  # the runtime function computing a risky operator, for `guarded`
     relaxation: Optional[str] = None  # the runtime.Relaxation method that relaxes it

@@ -154,7 +154,8 @@ class _Translator:
             value = self.expr(node.value) if node.value is not None else None
             return [ir.Return(value, line)]
         if isinstance(node, (ast.Break, ast.Continue)):
-            return [ir.Jump("break" if isinstance(node, ast.Break) else "continue", line)]
+            what = ir.JumpKind.BREAK if isinstance(node, ast.Break) else ir.JumpKind.CONTINUE
+            return [ir.Jump(what, line)]
         if isinstance(node, ast.Pass):
             return []
         if isinstance(node, ast.Assert):

@@ -280,3 +280,18 @@ def test_a_free_name_whose_kind_changed_is_an_error(monkeypatch):
         module(torch.ones(2, 3))
     monkeypatch.setitem(globals(), "SCALE", 3.0)  # the same kind again: fine
     assert torch.equal(module(torch.ones(2, 3)), torch.full((2, 3), 3.0))
+
+
+def test_a_bug_of_the_emitter_is_reported_at_the_users_line(monkeypatch):
+    from avcompile.emit import _Emitter
+
+    def broken(self, e):
+        raise KeyError("broken on purpose")
+
+    monkeypatch.setattr(_Emitter, "ex_BinOp", broken)
+
+    def f(x):
+        y = x + 1.0  # error here
+        return y
+
+    assert "internal error of avcompile" in compile_error(f)

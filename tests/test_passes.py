@@ -143,7 +143,10 @@ def test_a_name_first_assigned_in_a_relaxed_while_is_unset_after_it():
 
 def test_a_break_carries_its_state_out_of_the_loop():
     # for ...: if relaxed: y = x (only one branch); break  -> y may be unset after the loop
-    body = (relaxed_if(X_GT_0, [assign("y", name("x"), line=3)], line=2), ir.Jump("break", 4))
+    body = (
+        relaxed_if(X_GT_0, [assign("y", name("x"), line=3)], line=2),
+        ir.Jump(ir.JumpKind.BREAK, 4),
+    )
     loop = ir.For(name("i", HARD), RANGE_3, body, 1)
     with pytest.raises(CompileError, match="`y`"):
         check_liveness(function(loop, ir.Return(name("y"), 6)))
@@ -254,9 +257,11 @@ def test_a_relaxed_index_is_rejected_at_its_own_column():
 
 
 def test_break_under_a_relaxed_if_is_rejected_but_not_in_a_loop_inside_it():
-    inner = ir.For(name("i", HARD), RANGE_3, (ir.Jump("break", 4),), 3)
+    inner = ir.For(name("i", HARD), RANGE_3, (ir.Jump(ir.JumpKind.BREAK, 4),), 3)
     run_passes(function(relaxed_if(X_GT_0, [inner], line=2)))  # leaves the hard loop: fine
-    loop = ir.For(name("i", HARD), RANGE_3, (relaxed_if(X_GT_0, [ir.Jump("break", 3)], line=2),), 1)
+    loop = ir.For(
+        name("i", HARD), RANGE_3, (relaxed_if(X_GT_0, [ir.Jump(ir.JumpKind.BREAK, 3)], line=2),), 1
+    )
     with pytest.raises(CompileError, match="`break` inside a relaxed `if`"):
         run_passes(function(loop))
 

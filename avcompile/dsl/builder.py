@@ -283,14 +283,14 @@ class Builder:
         value = elem.initial_value
         line = self.line_of[id(elem)]
         if _is_lambda(value):
-            init = ir.Lift(self.call(value, elem, "shared"), "batch")
+            init = ir.Lift(self.call(value, elem, "shared"), ir.LiftTo.BATCH)
             var = self.declare(elem, RELAXED, "a Var")
         elif isinstance(value, torch.Tensor) and value.dim() > 0:
-            init = ir.Lift(self.constant(value, f"{self.local(elem.name)}_init"), "batch")
+            init = ir.Lift(self.constant(value, f"{self.local(elem.name)}_init"), ir.LiftTo.BATCH)
             var = self.declare(elem, RELAXED, "a Var", shape=value.shape)
         else:
             number = value.item() if isinstance(value, torch.Tensor) else value
-            init = ir.Lift(_number(float(number)), "batch")
+            init = ir.Lift(_number(float(number)), ir.LiftTo.BATCH)
             var = self.declare(elem, RELAXED, "a Var", shape=())
         return ir.Assign((var.ref(),), init, line)
 
@@ -426,7 +426,7 @@ class Builder:
         args = tuple(r.ref() for r in refs)
         if want == "relaxed":
             if relaxed:
-                return ir.Call(func, args, (), RELAXED, "batched")
+                return ir.Call(func, args, (), RELAXED, ir.How.BATCHED)
             return ir.Call(func, args, (), CONSTANT)
         if relaxed:
             mask = ir.Tuple_(tuple(ir.Const(r.kind == RELAXED) for r in refs), HARD)
@@ -518,7 +518,7 @@ class Builder:
                 )
             return value
         if value.kind == RELAXED:
-            if isinstance(value, ir.Call) and value.how == "batched":
+            if isinstance(value, ir.Call) and value.how is ir.How.BATCHED:
                 return ir.Call(
                     ir.Helper("let_value"), (value, var.ref(), ir.Const(repr(ins))), (), RELAXED
                 )
@@ -545,7 +545,7 @@ class Builder:
                 f"'{var.name}' has shape {var.shape} (of one example)"
             )
         if var.shape == () or (isinstance(ins, Let) and isinstance(ins.value, torch.Tensor)):
-            return ir.Lift(value, "batch")
+            return ir.Lift(value, ir.LiftTo.BATCH)
         lifted = ir.Lift(value) if value.kind == CONSTANT else value
         ones = ir.Call(_ONES_LIKE, (var.ref(),), (), RELAXED)
         return ir.BinOp(registry.BY_SYMBOL["*"], lifted, ones, RELAXED)
@@ -659,7 +659,7 @@ class Builder:
             elif isinstance(index, str):
                 weights = self.read(index, ins).ref()
             elif isinstance(index, torch.Tensor):
-                weights = ir.Lift(self.constant(index, "weights"), "batch")
+                weights = ir.Lift(self.constant(index, "weights"), ir.LiftTo.BATCH)
             elif _is_lambda(index):
                 dynamic = True
             else:

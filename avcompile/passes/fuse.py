@@ -57,9 +57,11 @@ def _fuse(s):
             and value.left == var
             and value.right.kind == HARD
         ):
-            fused.append(ir.Fused("add", var, value.right, stmt.line))
-        elif isinstance(value, ir.Lift) and value.to == "batch" and value.value.kind == HARD:
-            fused.append(ir.Fused("set", var, value.value, stmt.line))
+            fused.append(ir.Fused(ir.FuseOp.ADD, var, value.right, stmt.line))
+        elif (
+            isinstance(value, ir.Lift) and value.to is ir.LiftTo.BATCH and value.value.kind == HARD
+        ):
+            fused.append(ir.Fused(ir.FuseOp.SET, var, value.value, stmt.line))
         else:
             continue
         body = others

@@ -51,7 +51,7 @@ def _expr(e, inside):
     if isinstance(e, ir.Call) and e.op is not None and e.op.risky and not e.kwargs:
         if isinstance(e.func, ir.Attr) and e.func.value.kind == RELAXED:  # x.sqrt()
             return ir.Guarded((e.func.value,) + e.args, func=ir.tensor_method(e.func.attr))
-        if e.how == "plain":
+        if e.how is ir.How.PLAIN:
             return ir.Guarded(e.args, func=e.func)
     return e
 

@@ -102,7 +102,7 @@ class _Checker:
             entry = {n: why for n, why in state.items() if n not in ir.assigned(s.target)}
             return self.loop(s, state, entry)
         if isinstance(s, ir.Jump):
-            if s.what != "pass" and self.loops:
+            if s.what is not ir.JumpKind.PASS and self.loops:
                 self.loops[-1][s.what].append(state)
                 return None
             return state
@@ -136,10 +136,10 @@ class _Checker:
     def loop(self, s, before, entry):
         """The state after a loop whose body starts from ``entry`` (joined with its back edges)."""
         while True:
-            self.loops.append({"break": [], "continue": []})
+            self.loops.append({ir.JumpKind.BREAK: [], ir.JumpKind.CONTINUE: []})
             end = self.block(s.body, entry)
             exits = self.loops.pop()
-            again = _join(entry, end, *exits["continue"])
+            again = _join(entry, end, *exits[ir.JumpKind.CONTINUE])
             if set(again) == set(entry):
-                return _join(before, again, *exits["break"])
+                return _join(before, again, *exits[ir.JumpKind.BREAK])
             entry = again

@@ -63,7 +63,7 @@ class _Rejecter:
                 )
             self.expr(s.value)
         elif isinstance(s, ir.Jump):
-            if ctx.relaxed and not ctx.loop_inside and s.what != "pass":
+            if ctx.relaxed and not ctx.loop_inside and s.what is not ir.JumpKind.PASS:
                 self.error(
                     f"`{s.what}` inside {ctx.relaxed}: the relaxed condition holds for each "
                     f"example only to an extent, so the loop cannot be left for some of them. "

@@ -12,7 +12,7 @@ relaxed value is the example's shape.
 from dataclasses import replace
 
 from .. import ir, registry
-from ..ir import CONSTANT, HARD, RELAXED, Callee
+from ..ir import CONSTANT, HARD, RELAXED, Callee, How, LiftTo
 
 
 def specialize(fn):
@@ -67,11 +67,11 @@ def _convert(target, value):
     if target.kind != RELAXED or value.kind == RELAXED:
         return value
     if isinstance(target, ir.Name):
-        return ir.Lift(value, "batch")
+        return ir.Lift(value, LiftTo.BATCH)
     if isinstance(target.value, ir.Name) and ir.root(target).unpacked:
-        return ir.Lift(value, "batch")  # a whole element of an unpacked array
+        return ir.Lift(value, LiftTo.BATCH)  # a whole element of an unpacked array
     if value.kind == CONSTANT:
-        return ir.Lift(value, "broadcast")
+        return ir.Lift(value, LiftTo.BROADCAST)
     return value
 
 
@@ -151,10 +151,11 @@ def _call(e):
         return e
     if e.callee is Callee.TORCH:
         if not relaxed:
-            return replace(e, how="construct" if e.op.batching == registry.CONSTRUCT else "plain")
+            how = How.CONSTRUCT if e.op.batching == registry.CONSTRUCT else How.PLAIN
+            return replace(e, how=how)
         if e.op.batching == registry.ELEMENTWISE:
             return replace(e, args=tuple(_lift(a) for a in args))
-        return replace(e, how="per_example")
+        return replace(e, how=How.PER_EXAMPLE)
     if e.callee is Callee.METHOD:
         obj = func.value
         if obj.kind != RELAXED:
@@ -162,7 +163,7 @@ def _call(e):
         if e.op.batching == registry.ELEMENTWISE:
             return replace(e, args=tuple(_lift(a) for a in args))
         method = ir.tensor_method(func.attr)
-        return replace(e, func=method, args=(obj,) + args, how="per_example")
+        return replace(e, func=method, args=(obj,) + args, how=How.PER_EXAMPLE)
     if e.callee is Callee.USER and relaxed:
-        return replace(e, how="batched")
+        return replace(e, how=How.BATCHED)
     return e
