@@ -426,6 +426,10 @@ class _Emitter:
         state = _tuple(_load(n.id) for n in names)
         max_iter = _load(self.max_iter) if s.max_iter is None else self.ex(s.max_iter)
         eps = _load(self.eps) if s.eps is None else self.ex(s.eps)
+        carried = [n.id for n in names]
+        expect = {}
+        if s.stopped:  # hard names whose expectation over the stopping iteration is wanted too
+            expect["expect"] = _tuple(ast.Constant(carried.index(n)) for n, _ in s.stopped)
         call = self.rt_call(
             "relaxed_while",
             _load(cond_name),
@@ -435,9 +439,11 @@ class _Emitter:
             _load(self.batch),
             max_iter,
             eps,
+            **expect,
         )
-        target = _tuple((_store(n.id) for n in names), ast.Store())
-        return [cond, body, _assign(target, call) if names else ast.Expr(call)]
+        stores = carried + [twin for _, twin in s.stopped]
+        target = _tuple((_store(n) for n in stores), ast.Store())
+        return [cond, body, _assign(target, call) if stores else ast.Expr(call)]
 
     # ------------------------------------------------------------------------------ expressions
 

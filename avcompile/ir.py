@@ -527,6 +527,8 @@ class While(Stmt):
     line: int
     max_iter: Optional[Expr] = None  # this loop's own limits, if it has them (else the module's)
     eps: Optional[Expr] = None
+    # hard names the loop leaves per example, each with its relaxed twin (their expectation)
+    stopped: Tuple[Tuple[str, str], ...] = ()
 
     def __str__(self):
         if not self.relaxed:
@@ -538,9 +540,10 @@ class While(Stmt):
             for k, v in (("max_iter", self.max_iter), ("eps", self.eps))
             if v is not None
         )
+        twins = "".join(f"; {twin} = expected {name}" for name, twin in self.stopped)
         return (
             f"relaxed while {self.test}{own}:  # accumulates {acc or '-'}; "
-            f"last value {last or '-'}\n" + _block(self.body)
+            f"last value {last or '-'}{twins}\n" + _block(self.body)
         )
 
 

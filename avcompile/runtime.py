@@ -404,14 +404,17 @@ def power(a, b):
     return a**b
 
 
-def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
+def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=()):
     """The expectation of a relaxed ``while`` over the iteration at which it stops.
 
     ``state`` holds the variables the body assigns; ``relaxed[k]`` tells whether variable k is
-    accumulated (relaxed) or takes its value after the last iteration run (hard).
+    accumulated (relaxed) or takes its value after the last iteration run (hard). For each index
+    in ``expect`` (a hard variable), the expectation of its value where each example stopped is
+    returned after the state, per example.
     """
     p = batch.prob(cond(*state))
     acc = [(1 - p) * pack(s) if r else None for s, r in zip(state, relaxed)]
+    means = [(1 - p) * float(state[k]) for k in expect]
     k = 0
     while k < max_iter and bool(p.max() > eps):
         state = body(*state)
@@ -420,6 +423,7 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
         acc = [
             torch.addcmul(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)
         ]
+        means = [m + weight * float(state[j]) for m, j in zip(means, expect)]
         p = p_next
         k += 1
     result = []
@@ -429,6 +433,7 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps):
             continue
         a = torch.addcmul(a, p, pack(s))
         result.append(list(a.unbind(0)) if isinstance(s, list) else a)
+    result += [m + p * float(state[j]) for m, j in zip(means, expect)]
     return tuple(result)
 
 

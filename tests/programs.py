@@ -18,7 +18,7 @@ plain Python's single examples. Only avcompile's public API is used by the tests
 
 import dataclasses
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 from algovision import (
@@ -518,7 +518,7 @@ class Program:
 
     name: str
     fn: Callable
-    algorithm: Callable[..., Algorithm]
+    algorithm: Optional[Callable[..., Algorithm]]  # None where AlgoVision has no equivalent
     args: tuple[tuple[str, tuple], ...]
     outputs: tuple[str, ...]
     low: float = -3.0
@@ -568,6 +568,28 @@ class Program:
         return tuple(values[name] for name in self.outputs)
 
 
+# ------------------------------------------------------------------------------------ beyond
+# AlgoVision: programs whose meaning it cannot express (no `algorithm`): hard mode against Python.
+
+
+def leading_negatives(x):
+    """A counter moved by a relaxed `while`, read after it: per example, its expectation."""
+    i = 0
+    while i < len(x) and x[i] < 0:
+        i += 1
+    return i
+
+
+def steps_to_halve(x):
+    """A hard counter changed in a relaxed `while`, used in arithmetic after it."""
+    w = x[0] * x[0] + 1.0
+    k = 0
+    while w > 2.0:
+        w = w / 2.0
+        k = k + 1
+    return w, k * 0.5 + 1.0
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -585,7 +607,7 @@ def run_python(program, inputs, b):
 
 
 def _program(name, args, outputs, **kw):
-    return Program(name, globals()[name], globals()[name + "_av"], args, outputs, **kw)
+    return Program(name, globals()[name], globals().get(name + "_av"), args, outputs, **kw)
 
 
 VEC = ("n",)
@@ -626,4 +648,11 @@ PROGRAMS = [
     ),
 ]
 
+PROGRAMS += [
+    _program("leading_negatives", (("x", VEC),), ("i",), n_range=(1, 5)),
+    _program("steps_to_halve", (("x", VEC),), ("w", "half_steps"), low=-8.0, high=8.0),
+]
+
 BY_NAME = {p.name: p for p in PROGRAMS}
+# The programs written in AlgoVision's DSL too.
+AV_PROGRAMS = [p for p in PROGRAMS if p.algorithm is not None]

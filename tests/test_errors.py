@@ -295,3 +295,47 @@ def test_a_bug_of_the_emitter_is_reported_at_the_users_line(monkeypatch):
         return y
 
     assert "internal error of avcompile" in compile_error(f)
+
+
+def f_insertion_sort(a):
+    for i in range(1, len(a)):
+        key = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > key:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = key  # error here
+    return a
+
+
+def f_compare_after_relaxed_while(x):
+    i = 0
+    while i < len(x) and x[i] < 0:
+        i += 1
+    y = 0.0
+    if i > 1:  # error here
+        y = 1.0
+    return y
+
+
+def f_exit_and_assignment_both_reach(x):
+    i = 0
+    if len(x) > 2:
+        while i < len(x) and x[i] < 0:
+            i += 1
+    return i * 1.0  # error here
+
+
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (f_insertion_sort, "used as an index here"),
+        (f_compare_after_relaxed_while, "used in a comparison here"),
+        (f_exit_and_assignment_both_reach, "the loop's exit and another assignment may both"),
+    ],
+)
+def test_a_hard_value_a_relaxed_while_leaves_per_example(fn, words):
+    # SEMANTICS 2, 10: after a relaxed `while`, a counter it changed differs per example. Read as
+    # a value it is its expectation; as a position or in a comparison it needs a relaxed integer.
+    message = compile_error(fn)
+    assert "is changed inside the relaxed `while`" in message and words in message

@@ -9,14 +9,17 @@ from .liveness import check_liveness
 from .reject import reject
 from .sets import blend_and_carry
 from .specialize import specialize
+from .stopped import leave_per_example
 from .unpack import unpack
 
-# In order: kinds first (everything after reads them); rejections of what relaxed values cannot
+# In order: kinds first (everything after reads them); the hard values relaxed loops leave per
+# example (read through relaxed twins, which changes kinds again); rejections of what relaxed values cannot
 # do; unpacking (specialising reads it); each op in the form its kinds call for; the names each
 # relaxed `if` blends and `while` carries; NaN guards in relaxed branches; liveness of names across
 # relaxed constructs; fusion last (it only rewrites blends into fewer tensor ops).
 PIPELINE = (
     infer_kinds,
+    leave_per_example,
     reject,
     unpack,
     specialize,

@@ -22,6 +22,7 @@ class _Unset:
     construct: str
     line: int
     branch: str = ""
+    shown: str = ""  # the user's name of a variable that avcompile introduced
 
 
 def check_liveness(fn):
@@ -59,6 +60,7 @@ class _Checker:
             self.error(name, state[name], line)
 
     def error(self, name, why, line):
+        name = why.shown or name
         at = Position.of_line(self.fn.source, why.line)
         if why.construct == "if":
             message = (
@@ -131,7 +133,11 @@ class _Checker:
         local = {n: _Unset("while", s.line) for n in sorted(ir.written(s.body) - carried)}
         entry = _join(local, state)
         self.use(s.test, entry, s.line)
-        return self.loop(s, entry, entry)
+        after = self.loop(s, entry, entry)
+        for name, twin in s.stopped:  # its expectation exists where the name had a value before
+            if name not in carried and after is not None:
+                after[twin] = _Unset("while", s.line, shown=name)
+        return after
 
     def loop(self, s, before, entry):
         """The state after a loop whose body starts from ``entry`` (joined with its back edges)."""
