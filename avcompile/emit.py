@@ -386,7 +386,7 @@ class _Emitter:
                 if names
                 else ast.Expr(_call(else_name))
             )
-        helper = "blend_finite" if s.guarded else "blend"
+        helper = _blend(s.guarded, s.infinite)
         for n, t, e in zip(names, then_vals, else_vals):
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e)))
@@ -430,6 +430,8 @@ class _Emitter:
         expect = {}
         if s.stopped:  # hard names whose expectation over the stopping iteration is wanted too
             expect["expect"] = _tuple(ast.Constant(carried.index(n)) for n, _ in s.stopped)
+        if s.infinite:
+            expect["inf"] = ast.Constant(True)
         call = self.rt_call(
             "relaxed_while",
             _load(cond_name),
@@ -505,7 +507,7 @@ class _Emitter:
 
     def ex_IfExp(self, e):
         if e.test.kind == RELAXED:
-            helper = "blend_finite" if _contains_guard((e.body, e.orelse)) else "blend"
+            helper = _blend(_contains_guard((e.body, e.orelse)), e.infinite)
             return self.rt_call(helper, self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
 
@@ -546,6 +548,8 @@ class _Emitter:
 
     def ex_MinMax(self, e):
         options = {"beta": self.ex(e.beta)} if e.beta is not None else {}
+        if e.infinite:
+            options["inf"] = ast.Constant(True)
         return _call(_attr(self.rx, e.op.relaxation), *[self.ex(a) for a in e.args], **options)
 
     def ex_Guarded(self, e):
@@ -564,6 +568,12 @@ class _Emitter:
                 return _load(self.constant(e.value))
             return _call(_attr(self.batch, "relax"), self.ex(e.value))
         return self.rt_call("lift", self.ex(e.value))
+
+
+def _blend(guarded, infinite):
+    """The runtime's blend for a branch that may make values that are not finite (guarded ops)
+    or that blends values that may be infinite (sentinels)."""
+    return "blend_finite" if guarded else ("blend_inf" if infinite else "blend")
 
 
 def _alias(name, imported):

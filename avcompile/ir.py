@@ -219,6 +219,7 @@ class IfExp(Expr):
     body: Expr
     orelse: Expr
     kind: Kind
+    infinite: bool = False  # an arm may be infinite: blended so that 0 * inf counts as 0
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
@@ -337,6 +338,7 @@ class MinMax(Expr):
     args: Tuple[Expr, ...]
     kind: Kind = Kind.RELAXED
     beta: Optional[Expr] = None
+    infinite: bool = False  # a value may be infinite: its weight, not a NaN, decides
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
@@ -485,6 +487,7 @@ class If(Stmt):
     fused: Tuple["Fused", ...] = ()
     new: Tuple[str, ...] = ()  # blended names first defined by this `if` (in both branches)
     guarded: bool = False  # a branch can produce values that are not finite
+    infinite: bool = False  # a blended value may be infinite (a `math.inf` sentinel)
 
     def __str__(self):
         head = f"if {self.test}:"
@@ -529,6 +532,7 @@ class While(Stmt):
     eps: Optional[Expr] = None
     # hard names the loop leaves per example, each with its relaxed twin (their expectation)
     stopped: Tuple[Tuple[str, str], ...] = ()
+    infinite: bool = False  # a carried value may be infinite
 
     def __str__(self):
         if not self.relaxed:

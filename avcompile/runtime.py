@@ -23,6 +23,7 @@ __all__ = [
     "batched_call",
     "blend",
     "blend_finite",
+    "blend_inf",
     "div",
     "floordiv",
     "guarded",
@@ -281,38 +282,54 @@ class Relaxation:
             )
         return self._decide(lambda: (value > 0.5).to(value.dtype), lambda: value)
 
-    def min(self, *values, beta=None):
-        """Soft ``min``: sum_i softmin(beta * v)_i * v_i (over the first dimension for one value)."""
-        stacked = _stack_values(values)
-        beta = self.beta if beta is None else beta
-        return self._decide(
-            lambda: stacked.amin(0), lambda: (torch.softmax(-(beta * stacked), 0) * stacked).sum(0)
-        )
+    def min(self, *values, beta=None, inf=False):
+        """Soft ``min``: sum_i softmin(beta * v)_i * v_i (over the first dimension for one value).
+        ``inf``: some values may be infinite (``extreme`` says how they are weighed)."""
+        return self._extreme(values, beta, -1.0, inf, weights=False)
 
-    def max(self, *values, beta=None):
+    def max(self, *values, beta=None, inf=False):
         """Soft ``max``: sum_i softmax(beta * v)_i * v_i (over the first dimension for one value)."""
-        stacked = _stack_values(values)
-        beta = self.beta if beta is None else beta
-        return self._decide(
-            lambda: stacked.amax(0), lambda: (torch.softmax(beta * stacked, 0) * stacked).sum(0)
-        )
+        return self._extreme(values, beta, 1.0, inf, weights=False)
 
-    def argmin(self, *values, beta=None):
+    def argmin(self, *values, beta=None, inf=False):
         """Probabilities over positions of being the minimum: softmin(beta * v)."""
-        stacked = _stack_values(values)
-        beta = self.beta if beta is None else beta
-        return self._decide(
-            lambda: _one_hot(stacked.argmin(0), stacked),
-            lambda: torch.softmax(-(beta * stacked), 0),
-        )
+        return self._extreme(values, beta, -1.0, inf, weights=True)
 
-    def argmax(self, *values, beta=None):
+    def argmax(self, *values, beta=None, inf=False):
         """Probabilities over positions of being the maximum: softmax(beta * v)."""
+        return self._extreme(values, beta, 1.0, inf, weights=True)
+
+    def _extreme(self, values, beta, sign, inf, weights):
         stacked = _stack_values(values)
         beta = self.beta if beta is None else beta
-        return self._decide(
-            lambda: _one_hot(stacked.argmax(0), stacked), lambda: torch.softmax(beta * stacked, 0)
-        )
+        if weights:
+            hard = lambda: _one_hot((stacked * sign).argmax(0), stacked)  # noqa: E731
+        else:
+            hard = lambda: stacked.amax(0) if sign > 0 else stacked.amin(0)  # noqa: E731
+        return self._decide(hard, lambda: extreme(stacked, beta, sign, inf, weights))
+
+
+def extreme(stacked, beta, sign, inf=False, weights=False):
+    """The soft maximum (``sign`` 1) or minimum (-1) over the first dimension, or with ``weights``
+    its softmax weights. With ``inf``, infinite values are weighed by their limit without NaN: one
+    at the far end (``+inf`` for a minimum) gets weight 0 and adds nothing, those at the near end
+    share all the weight and make the result infinite."""
+    if not inf:
+        w = torch.softmax(sign * (beta * stacked), 0)
+        return w if weights else (w * stacked).sum(0)
+    finite = torch.isfinite(stacked)
+    safe = torch.where(finite, stacked, 0.0)
+    near = (stacked * sign) == math.inf
+    any_near, none_finite = near.any(0), ~finite.any(0)
+    logits = torch.where(finite, sign * (beta * safe), -math.inf)
+    w = torch.softmax(torch.where(none_finite, 0.0, logits), 0)
+    share = near.to(safe.dtype) / near.sum(0).clamp(min=1).to(safe.dtype)
+    w = torch.where(any_near, share, w)
+    if weights:
+        return w
+    value = (w * safe).sum(0)
+    value = torch.where(none_finite, -sign * math.inf, value)
+    return torch.where(any_near, sign * math.inf, value)
 
 
 def _one_hot(index, like):
@@ -343,6 +360,21 @@ def blend(p, then, orelse):
         if then.dtype == orelse.dtype:
             return torch.lerp(orelse, then, p)
     return p * then + (1 - p) * orelse
+
+
+def blend_inf(p, then, orelse):
+    """``blend`` where a value may be infinite (a ``math.inf`` sentinel): where p is 1 the
+    then-value is taken as it is and where p is 0 the else-value, so that a branch of probability 0
+    contributes nothing, even infinity; in between, the expectation (infinite if a value is)."""
+    if then is orelse:
+        return then
+    if isinstance(then, list):
+        return [t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse)]
+    take_then, take_else = p >= 1, p <= 0
+    then_part = torch.where(take_else, 0.0, then)
+    else_part = torch.where(take_then, 0.0, orelse)
+    mixed = p * then_part + (1 - p) * else_part
+    return torch.where(take_then, then, torch.where(take_else, orelse, mixed))
 
 
 def blend_finite(p, then, orelse):
@@ -404,25 +436,34 @@ def power(a, b):
     return a**b
 
 
-def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=()):
+def _weighted(weight, value):
+    """``weight * value`` where a value of weight 0 adds nothing, even if it is infinite."""
+    return weight * torch.where(weight == 0, 0.0, value)
+
+
+def _add_weighted(acc, weight, value):
+    return acc + _weighted(weight, value)
+
+
+def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=(), inf=False):
     """The expectation of a relaxed ``while`` over the iteration at which it stops.
 
     ``state`` holds the variables the body assigns; ``relaxed[k]`` tells whether variable k is
     accumulated (relaxed) or takes its value after the last iteration run (hard). For each index
     in ``expect`` (a hard variable), the expectation of its value where each example stopped is
-    returned after the state, per example.
+    returned after the state, per example. ``inf``: a relaxed value may be infinite, and one of
+    weight 0 must add nothing.
     """
+    times, add = (_weighted, _add_weighted) if inf else (torch.mul, torch.addcmul)
     p = batch.prob(cond(*state))
-    acc = [(1 - p) * pack(s) if r else None for s, r in zip(state, relaxed)]
+    acc = [times(1 - p, pack(s)) if r else None for s, r in zip(state, relaxed)]
     means = [(1 - p) * float(state[k]) for k in expect]
     k = 0
     while k < max_iter and bool(p.max() > eps):
         state = body(*state)
         p_next = p * cond(*state)
         weight = p - p_next
-        acc = [
-            torch.addcmul(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)
-        ]
+        acc = [add(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)]
         means = [m + weight * float(state[j]) for m, j in zip(means, expect)]
         p = p_next
         k += 1
@@ -431,7 +472,7 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=()):
         if not r:
             result.append(s)
             continue
-        a = torch.addcmul(a, p, pack(s))
+        a = add(a, p, pack(s))
         result.append(list(a.unbind(0)) if isinstance(s, list) else a)
     result += [m + p * float(state[j]) for m, j in zip(means, expect)]
     return tuple(result)

@@ -590,6 +590,26 @@ def steps_to_halve(x):
     return w, k * 0.5 + 1.0
 
 
+def running_min_from_inf(x):
+    """An infinite sentinel, blended: ``best`` is infinite until the first comparison."""
+    best = math.inf
+    for i in range(len(x)):
+        if x[i] < best:
+            best = x[i]
+    return best
+
+
+def dp_table_from_inf(x):
+    """A DP table started at infinity with a soft min over its cells (a path over the row)."""
+    d = [math.inf] * (len(x) + 1)
+    d[0] = 0.0
+    for i in range(len(x)):
+        d[i + 1] = min(d[i] + x[i], d[i] + 1.0)
+        if i > 0:
+            d[i + 1] = min(d[i + 1], d[i - 1] + 0.5 * x[i])
+    return d[len(x)]
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -651,6 +671,8 @@ PROGRAMS = [
 PROGRAMS += [
     _program("leading_negatives", (("x", VEC),), ("i",), n_range=(1, 5)),
     _program("steps_to_halve", (("x", VEC),), ("w", "half_steps"), low=-8.0, high=8.0),
+    _program("running_min_from_inf", (("x", VEC),), ("best",)),
+    _program("dp_table_from_inf", (("x", VEC),), ("cost",)),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

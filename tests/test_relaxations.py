@@ -257,3 +257,50 @@ def test_guard_only_where_a_branch_can_fail():
     assert "guarded" not in bubble_sort.code and "blend_finite" not in bubble_sort.code
     code = relax(safe_reciprocal).code
     assert "rt.guarded(rt.div, 1, d)" in code and "rt.blend_finite(" in code
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+@pytest.mark.parametrize("name", ["running_min_from_inf", "dp_table_from_inf"])
+def test_infinite_sentinels_give_finite_values_and_gradients(name, mode):
+    # `best = math.inf` blended, and a DP table started at infinity under a soft min: a branch or
+    # a term of probability 0 contributes nothing, whatever its value (0 * inf is not NaN).
+    from programs import BY_NAME, run_python
+
+    program = BY_NAME[name]
+    x = torch.tensor(
+        [[3.0, 1.0, 2.0, -0.5], [0.5, -1.0, 4.0, 4.0]], dtype=torch.float64, requires_grad=True
+    )
+    out = relax(program.fn, beta=5.0, mode=mode)(x)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all(), (out, grad)
+    assert grad.abs().sum() > 0
+    if mode != "soft":
+        expected = [run_python(program, (x.detach(),), b)[0].item() for b in range(2)]
+        assert out.tolist() == expected
+
+
+def dp_full_from_inf(x):
+    d = torch.full((len(x) + 1,), math.inf)
+    d[0] = 0.0
+    for i in range(len(x)):
+        d[i + 1] = min(d[i] + x[i], d[i] + 1.0)
+    return d[len(x)]
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+def test_a_table_made_by_torch_full_at_infinity_is_finite(mode):
+    x = torch.tensor([[3.0, -1.0, 2.0], [0.5, 4.0, 4.0]], dtype=torch.float64, requires_grad=True)
+    out = relax(dp_full_from_inf, beta=5.0, mode=mode)(x)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    assert torch.isfinite(out).all() and torch.isfinite(grad).all(), (out, grad)
+    if mode != "soft":
+        assert out.tolist() == [1.0 + -1.0 + 1.0, 0.5 + 1.0 + 1.0]
+
+
+def test_infinity_safe_blends_only_where_a_value_may_be_infinite():
+    from programs import BY_NAME
+
+    assert "inf" not in bubble_sort.code  # no infinite literal: the cheap blends, unchanged
+    code = relax(BY_NAME["running_min_from_inf"].fn).code
+    assert "rt.blend_inf(" in code
+    assert "inf=True" in relax(BY_NAME["dp_table_from_inf"].fn).code

@@ -4,6 +4,7 @@
 from ..errors import Position, internal_errors_at
 from .fuse import fuse
 from .guards import place_guards
+from .infinity import mark_infinities
 from .kinds import infer_kinds
 from .liveness import check_liveness
 from .reject import reject
@@ -15,7 +16,8 @@ from .unpack import unpack
 # In order: kinds first (everything after reads them); the hard values relaxed loops leave per
 # example (read through relaxed twins, which changes kinds again); rejections of what relaxed values cannot
 # do; unpacking (specialising reads it); each op in the form its kinds call for; the names each
-# relaxed `if` blends and `while` carries; NaN guards in relaxed branches; liveness of names across
+# relaxed `if` blends and `while` carries; NaN guards in relaxed branches; the blends that may see
+# an infinite sentinel; liveness of names across
 # relaxed constructs; fusion last (it only rewrites blends into fewer tensor ops).
 PIPELINE = (
     infer_kinds,
@@ -25,6 +27,7 @@ PIPELINE = (
     specialize,
     blend_and_carry,
     place_guards,
+    mark_infinities,
     check_liveness,
     fuse,
 )

@@ -35,6 +35,8 @@ def _stmt(s):
 
 
 def _fuse(s):
+    if s.infinite:  # `p * inf` is not 0 where p is: infinite values are blended as they are
+        return s
     fused = []
     body = list(s.body)
     blended = list(s.blended)
