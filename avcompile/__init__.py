@@ -3,6 +3,7 @@
 from . import schedule
 from .api import relax, to_code, to_source
 from .errors import CompileError
+from .inline import batched
 from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, softmax, softmin
 
 __version__ = "0.1.0"
@@ -10,6 +11,7 @@ __all__ = [
     "CompileError",
     "argmax",
     "argmin",
+    "batched",
     "eq",
     "ge",
     "gt",

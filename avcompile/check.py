@@ -34,10 +34,8 @@ _REJECTED = {
         "a relaxed function cannot assign enclosing names; return the "
         "value instead (reading them is fine)",
     ),
-    ast.FunctionDef: ("a nested `def`", "define the helper at module level and call it"),
     ast.AsyncFunctionDef: ("a nested `async def`", "define helpers at module level"),
     ast.ClassDef: ("a `class` definition", "define the class at module level"),
-    ast.Lambda: ("`lambda`", "define the function at module level and call it"),
     ast.Delete: ("`del`", "assign a new value instead"),
     ast.Import: ("`import`", "import at module level; the function reads module names at the call"),
     ast.ImportFrom: ("`from ... import`", "import at module level"),
@@ -99,6 +97,10 @@ _ALLOWED = (
     ast.unaryop,
     ast.cmpop,
     ast.boolop,
+    ast.FunctionDef,  # a helper defined inside, compiled where it is called
+    ast.Lambda,
+    ast.arguments,
+    ast.arg,
 )
 
 

@@ -572,6 +572,8 @@ class Function:
     body: Tuple[Stmt, ...]
     free: Tuple[str, ...]
     declared: Tuple[str, ...] = ()  # names whose kind the front end fixed (the kinds pass keeps it)
+    # free names of inlined helpers, looked up in the helper's namespace: (name, (namespace, key))
+    lookups: Tuple[Tuple[str, Any], ...] = field(compare=False, default=())
     source: Any = field(compare=False, default=None)
     lines: Any = field(compare=False, default=None)  # line -> source text, for comments
 

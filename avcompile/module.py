@@ -108,7 +108,7 @@ class RelaxedModule(torch.nn.Module):
 
     # The user's function and the names it reads belong to the user's program. A copy of the
     # module shares them, as a copy of a function would; a pickle names the function.
-    _USERS = ("__wrapped__", "_globals", "_closure")
+    _USERS = ("__wrapped__", "_globals", "_closure", "_lookups")
     # What compiling the function makes: made again when a pickle is loaded, so not pickled.
     _COMPILED = (
         "code",
@@ -174,6 +174,14 @@ class RelaxedModule(torch.nn.Module):
         return value
 
     def _lookup(self, name):
+        where = self.__dict__.get("_lookups", {}).get(name)
+        if where is not None:  # a free name of a helper compiled into the function
+            namespace, key = where
+            if not isinstance(namespace, dict):
+                return namespace.cell_contents
+            if key in namespace:
+                return namespace[key]
+            raise NameError(f"name '{key}' is not defined")
         cell = self._closure.get(name)
         if cell is not None:
             return cell.cell_contents
@@ -191,6 +199,7 @@ class RelaxedModule(torch.nn.Module):
         what each free name held when it was compiled (which ``free`` checks at each call)."""
         self.user_file = user_file
         self.ir = fn_ir
+        self._lookups = dict(fn_ir.lookups)
         self.shared_free, self.compiled_free = frozenset(), {}
         for name in fn_ir.free:
             try:

@@ -4,6 +4,7 @@ import ast
 import inspect
 import linecache
 import textwrap
+import types
 from dataclasses import dataclass
 
 
@@ -51,3 +52,34 @@ def parse(fn):
                     sub.end_col_offset += indent
     all_lines = linecache.getlines(filename) or ["\n"] * (first - 1) + list(lines)
     return node, Source(filename, tuple(all_lines))
+
+
+def lambda_body(fn, args):
+    """The body of a lambda as an AST, found from the columns its bytecode comes from, and whether
+    compiling it again gives the same bytecode (then it is the lambda's exact body)."""
+    code = fn.__code__
+    if code.co_name != "<lambda>" or not hasattr(code, "co_positions"):  # Python >= 3.11
+        return None, False
+    spans = [p for p in code.co_positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
+    lines = linecache.getlines(code.co_filename)
+    if not spans or not lines:
+        return None, False
+    (l0, c0), (l1, c1) = min((p[0], p[2]) for p in spans), max((p[1], p[3]) for p in spans)
+    if l1 > len(lines):
+        return None, False
+    raw = [line.encode() for line in lines[l0 - 1 : l1]]
+    text = raw[0][c0:c1] if l0 == l1 else raw[0][c0:] + b"".join(raw[1:-1]) + raw[-1][:c1]
+    try:
+        text = text.decode()
+        body = ast.parse(f"({text})", mode="eval").body
+        again = compile(f"lambda {', '.join(args)}: ({text})", code.co_filename, "eval")
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return None, False
+    inner = [c for c in again.co_consts if isinstance(c, types.CodeType)]
+    same = (
+        bool(inner)
+        and inner[0].co_code == code.co_code
+        and inner[0].co_consts == code.co_consts
+        and inner[0].co_names == code.co_names
+    )
+    return body, same

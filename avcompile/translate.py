@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import torch
 
-from . import ir, ops, registry
+from . import inline, ir, ops, registry
 from .errors import CompileError, internal_errors_at
 from .ir import CONSTANT, HARD, RELAXED, Callee
 
@@ -56,8 +56,14 @@ class _Translator:
                 isinstance(annotation, ast.Name) and annotation.id in registry.HARD_TYPES
             )
             self.params[a.arg] = HARD if hard else RELAXED
-        self.locals = set(self.params) | _assigned_in(fn_node)
+        self.locals = set(self.params) | inline.local_names(fn_node)
         self.free = _free_values(fn_node, fn, self.locals)
+        self.lookups = {}  # a helper's free name -> (its namespace, its name there)
+        self.local_functions = {}  # name -> the `def` or `lambda` of a function defined inside
+        self.pending = []  # statements an inlined call adds before the statement being translated
+        self.depth = 0  # how deep in inlined helpers
+        self.line = None  # while inlining: the line of the call, for every statement it adds
+        self.taken = set(self.locals) | set(self.free)
 
     def error(self, message, node):
         raise CompileError(message, self.source, node)
@@ -83,6 +89,16 @@ class _Translator:
             return getattr(base, node.attr, None) if base is not None else None
         return None
 
+    def fresh(self, base):
+        """A new local name that clashes with no name of the function, free name or builtin."""
+        name, k = base, 1
+        while name in self.taken or hasattr(builtins, name):
+            k += 1
+            name = f"{base}_{k}"
+        self.taken.add(name)
+        self.locals.add(name)
+        return name
+
     def builtin(self, func):
         """The name of the builtin a call target is, or None."""
         if (
@@ -106,14 +122,17 @@ class _Translator:
             and isinstance(body[0].value.value, str)
         ):
             body = body[1:]  # the docstring
+        stmts = self.block(body)
+        used = {n.id for s in stmts for n in ir.walk(s) if isinstance(n, ir.Name)}
         return ir.Function(
             name=fn.name,
             params=tuple(self.name(a.arg) for a in self.param_nodes),
             defaults=(),
-            body=self.block(body),
-            free=tuple(sorted(self.free)),
+            body=stmts,
+            free=tuple(sorted(n for n in self.free if n in used)),
             source=self.source,
             declared=tuple(self.params),
+            lookups=tuple(sorted(self.lookups.items(), key=lambda item: item[0])),
         )
 
     # ------------------------------------------------------------------------------ statements
@@ -121,12 +140,32 @@ class _Translator:
     def block(self, stmts):
         out = []
         for stmt in stmts:
+            outer, self.pending = self.pending, []
             with internal_errors_at(self.source, stmt):
-                out.extend(self.stmt(stmt))
+                translated = self.stmt(stmt)
+            out.extend(self.pending + translated)
+            self.pending = outer
         return tuple(out)
 
     def stmt(self, node):
-        line = node.lineno
+        line = self.line or node.lineno
+        self.statement_line = line
+        if isinstance(node, ast.FunctionDef):
+            if node.decorator_list:
+                self.error("a function defined inside a relaxed function takes no decorator.", node)
+            self.local_functions[node.name] = node
+            return []
+        if (
+            isinstance(node, ast.Assign)
+            and isinstance(node.value, ast.Lambda)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            lam = node.value
+            body = [ast.copy_location(ast.Return(lam.body), lam.body)]
+            fn = ast.FunctionDef(node.targets[0].id, lam.args, body, [], None)
+            self.local_functions[node.targets[0].id] = ast.copy_location(fn, node)
+            return []
         if isinstance(node, ast.Assign):
             targets = tuple(self.target(t) for t in node.targets)
             return [ir.Assign(targets, self.expr(node.value), line)]
@@ -146,7 +185,14 @@ class _Translator:
             test = self.expr(node.test)
             return [ir.If(test, self.block(node.body), self.block(node.orelse), False, (), line)]
         if isinstance(node, ast.While):
-            return [ir.While(self.expr(node.test), self.block(node.body), False, (), line)]
+            test = self.expr(node.test)
+            if self.pending:
+                self.error(
+                    "a helper called in the condition of a `while` runs once per test: assign "
+                    "its result to a variable before the loop and at the end of its body.",
+                    node.test,
+                )
+            return [ir.While(test, self.block(node.body), False, (), line)]
         if isinstance(node, ast.For):
             target, it = self.target(node.target), self.expr(node.iter)
             return [ir.For(target, it, self.block(node.body), line)]
@@ -185,7 +231,15 @@ class _Translator:
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             self.error(f"{type(node).__name__} expressions are not supported here.", node)
-        return _at(method(node), node)
+        value = method(node)
+        return value if self.line is not None else _at(value, node)
+
+    def expr_Lambda(self, node):
+        self.error(
+            "a `lambda` here is not supported: assign it to a name (`f = lambda v: ...`) and "
+            "call it, or define the function with `def`.",
+            node,
+        )
 
     def expr_Name(self, node):
         return self.name(node.id)
@@ -248,6 +302,8 @@ class _Translator:
             self.error("`**kwargs` in a call is not supported; name the arguments.", node)
         args = tuple(self.expr(a) for a in node.args)
         kwargs = tuple((k.arg, self.expr(k.value)) for k in node.keywords)
+        if isinstance(func, ast.Name) and func.id in self.local_functions:
+            return self.inline(None, self.local_functions[func.id], self.source, node)
         builtin = self.builtin(func)
         if builtin is not None:
             op = registry.builtin_op(builtin)
@@ -255,6 +311,13 @@ class _Translator:
         value = self.resolve(func)
         if value in ops.COMPARISONS or value in ops.REDUCTIONS:
             return self.relaxed_op(value, node, args, dict(kwargs))
+        helper = inline.helper_function(value)
+        if helper is not None:
+            fn_node, source = inline.helper_syntax(helper)
+            from .check import check
+
+            check(fn_node, source)
+            return self.inline(helper, fn_node, source, node)
         if _is_torch(value):
             op = registry.torch_op(func.attr if isinstance(func, ast.Attribute) else func.id)
             return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.TORCH)
@@ -262,6 +325,31 @@ class _Translator:
             op = registry.torch_op(func.attr)
             return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.METHOD)
         return ir.Call(self.expr(func), args, kwargs, HARD, callee=Callee.USER)
+
+    def inline(self, fn, fn_node, source, call):
+        """A call of a helper of the user's, compiled here (``inline.py``): its statements go
+        before the statement being translated, the call becomes the name of its result."""
+        if self.depth >= inline.MAX_DEPTH:
+            self.error(
+                f"`{fn_node.name}` calls itself, or helpers nest deeper than {inline.MAX_DEPTH}: "
+                f"recursion is not supported yet. Write the recursion as a loop.",
+                call,
+            )
+        binding = inline.inline_call(fn, fn_node, source, call, self.fresh, self.locals, self.free)
+        for name, (namespace, original) in binding.free.items():
+            value = namespace.get(original) if isinstance(namespace, dict) else _cell(namespace)
+            self.free[name] = value
+            self.lookups[name] = (namespace, original)
+            self.locals.discard(name)
+        outer = (self.source, self.line, self.depth, dict(self.local_functions))
+        self.line = self.line or self.statement_line
+        self.source, self.depth = source, self.depth + 1
+        try:
+            statements = self.block(binding.statements)
+        finally:
+            self.source, self.line, self.depth, self.local_functions = outer
+        self.pending.extend(statements)
+        return ir.Name(binding.result, HARD)
 
     def relaxed_op(self, fn, node, args, kwargs):
         """``avcompile.gt(a, b, beta=..., dist=...)`` and kin: relaxed operations with options."""
@@ -302,41 +390,35 @@ def _as_load(target):
     return ast.copy_location(node, target)
 
 
-def _assigned_in(fn_node):
-    """The names the function assigns (element writes count for their array), loop targets too."""
-    out = set()
-    for node in ast.walk(fn_node):
-        if isinstance(node, ast.Assign):
-            for t in node.targets:
-                out |= _target_names(t)
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            out |= _target_names(node.target)
-    return out
+def _cell(cell):
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return None
 
 
-def _target_names(target):
-    if isinstance(target, ast.Name):
-        return {target.id}
-    if isinstance(target, (ast.Tuple, ast.List)):
-        return {n for elt in target.elts for n in _target_names(elt)}
-    while isinstance(target, ast.Subscript):
-        target = target.value
-    return {target.id} if isinstance(target, ast.Name) else set()
+def _names_read(stmts, local):
+    """The names ``stmts`` read that are not in ``local``, inside functions defined there too
+    (less their own locals)."""
+    for node in inline.walk_own(stmts):
+        if isinstance(node, ast.Name) and node.id not in local:
+            yield node
+        elif isinstance(node, ast.FunctionDef):
+            yield from _names_read(node.body + node.args.defaults, local | inline.local_names(node))
+        elif isinstance(node, ast.Lambda):
+            params = {a.arg for a in node.args.args + node.args.kwonlyargs}
+            yield from _names_read([node.body] + node.args.defaults, local | params)
 
 
 def _free_values(fn_node, fn, local):
     """Each free name the body reads, with its value at decoration (None if not defined yet)."""
     free = {}
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
-    for node in (n for stmt in fn_node.body for n in ast.walk(stmt)):
-        if isinstance(node, ast.Name) and node.id not in local:
-            if node.id in cells:
-                try:
-                    free[node.id] = cells[node.id].cell_contents
-                except ValueError:
-                    free[node.id] = None
-            elif node.id in fn.__globals__:
-                free[node.id] = fn.__globals__[node.id]
-            elif not hasattr(builtins, node.id):
-                free[node.id] = None
+    for node in _names_read(fn_node.body, local):
+        if node.id in cells:
+            free[node.id] = _cell(cells[node.id])
+        elif node.id in fn.__globals__:
+            free[node.id] = fn.__globals__[node.id]
+        elif not hasattr(builtins, node.id):
+            free[node.id] = None
     return free

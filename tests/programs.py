@@ -610,6 +610,40 @@ def dp_table_from_inf(x):
     return d[len(x)]
 
 
+def _mean_of(v):
+    return sum(v) / len(v)
+
+
+def _sign(v):
+    if v > 0:
+        return 1.0
+    return -1.0
+
+
+def signs_around_mean(x):
+    """Module-level helpers, one with a guard-clause `return` under a relaxed condition."""
+    m = _mean_of(x)
+    s = 0.0
+    for i in range(len(x)):
+        s = s + _sign(x[i] - m)
+    return s, m
+
+
+def nested_helpers(x):
+    """A helper defined inside, with a default, and a lambda, reading the caller's `x`."""
+
+    def clipped(v, bound=1.0):
+        if v > bound:
+            v = bound
+        return v
+
+    half = lambda v: v / 2.0  # noqa: E731
+    total = 0.0
+    for i in range(len(x)):
+        total = total + clipped(half(x[i])) + clipped(x[0], bound=0.5)
+    return total
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -673,6 +707,8 @@ PROGRAMS += [
     _program("steps_to_halve", (("x", VEC),), ("w", "half_steps"), low=-8.0, high=8.0),
     _program("running_min_from_inf", (("x", VEC),), ("best",)),
     _program("dp_table_from_inf", (("x", VEC),), ("cost",)),
+    _program("signs_around_mean", (("x", VEC),), ("s", "m")),
+    _program("nested_helpers", (("x", VEC),), ("total",)),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

@@ -339,3 +339,34 @@ def test_a_hard_value_a_relaxed_while_leaves_per_example(fn, words):
     # a value it is its expectation; as a position or in a comparison it needs a relaxed integer.
     message = compile_error(fn)
     assert "is changed inside the relaxed `while`" in message and words in message
+
+
+def h_returns_in_loop(v):
+    for k in range(3):
+        if k > 1:
+            return v  # the helper's line
+    return v
+
+
+def calls_h_returns_in_loop(x):
+    return h_returns_in_loop(x[0])
+
+
+def h_recursive(v, depth: int):
+    if depth == 0:
+        return v
+    return h_recursive(v, depth - 1)
+
+
+def calls_h_recursive(x):
+    return h_recursive(x[0], 3)
+
+
+def test_helper_errors_point_into_the_helper():
+    with pytest.raises(CompileError, match="`return` inside a loop of a helper") as info:
+        relax(calls_h_returns_in_loop)
+    lines, first = inspect.getsourcelines(h_returns_in_loop)
+    assert info.value.filename == __file__
+    assert info.value.lineno == first + next(k for k, t in enumerate(lines) if "helper's line" in t)
+    with pytest.raises(CompileError, match="recursion is not supported yet"):
+        relax(calls_h_recursive)

@@ -9,6 +9,7 @@ import pickle
 import pytest
 import torch
 
+import avcompile
 from avcompile import relax, runtime
 from src_examples.bubble_sort import bubble_sort
 
@@ -397,3 +398,48 @@ def test_runtime_imports_nothing_of_the_compiler():
     assert imported and not [
         name for name in imported if name.startswith(".") or name.split(".")[0] == "avcompile"
     ]
+
+
+def inner_sort_step(x):
+    if x[0] > x[1]:
+        x[0], x[1] = x[1], x[0]
+    return x
+
+
+inner_relaxed = relax(inner_sort_step, beta=0.5)  # a soft module of its own
+
+
+def outer_calls_relaxed_module(x):
+    return inner_relaxed(x)
+
+
+def test_a_relaxed_module_called_inside_runs_with_the_callers_relaxation():
+    # SEMANTICS 8: compiled with the caller, per example, with the caller's beta and mode.
+    x = torch.tensor([[2.0, 1.0], [1.0, 3.0]])
+    hard = relax(outer_calls_relaxed_module, hard=True)(x)
+    assert hard.tolist() == [[1.0, 2.0], [1.0, 3.0]]
+    assert not torch.equal(inner_relaxed(x), hard)  # the inner module alone is soft (beta 0.5)
+    sharp = relax(outer_calls_relaxed_module, beta=50.0)(x)
+    assert torch.allclose(sharp, hard, atol=1e-6)
+
+
+def per_example_total(v):
+    return v.sum()
+
+
+@avcompile.batched
+def batch_total(v):
+    return v.sum(-1)
+
+
+def totals(x):
+    return per_example_total(x), batch_total(x)
+
+
+def test_helpers_run_per_example_unless_marked_batched():
+    x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    each, whole = relax(totals)(x)
+    assert each.tolist() == [3.0, 7.0]  # compiled with the caller: one example at a time
+    assert whole.tolist() == [3.0, 7.0]  # marked: the batch-first tensor, summed over its rows
+    code = relax(totals).code
+    assert "rt.batched_call(batch_total" in code and "free('per_example_total')" not in code

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import inspect
-import linecache
-import types
 import weakref
+
+from ..parse import lambda_body
 
 _PURE_NODES = (
     ast.Name,
@@ -39,7 +39,7 @@ class _Lambda:
         self.args = tuple(spec.args)
         self.name = fn.__name__ if fn.__name__.isidentifier() else "lambda"
         plain = not (spec.varargs or spec.varkw or spec.kwonlyargs or spec.defaults)
-        body, same = _lambda_body(fn, self.args) if plain else (None, False)
+        body, same = lambda_body(fn, self.args) if plain else (None, False)
         params = ", ".join(self.args)
         if body is not None:
             self.text = (
@@ -68,34 +68,3 @@ class _Lambda:
         if info is None:
             info = _LAMBDAS[fn] = cls(fn)
         return info
-
-
-def _lambda_body(fn, args):
-    """The body of a lambda as an AST, found from the columns its bytecode comes from, and whether
-    compiling it again gives the same bytecode (then it is the lambda's exact body)."""
-    code = fn.__code__
-    if code.co_name != "<lambda>" or not hasattr(code, "co_positions"):  # Python >= 3.11
-        return None, False
-    spans = [p for p in code.co_positions() if None not in p and (p[0], p[2]) != (p[1], p[3])]
-    lines = linecache.getlines(code.co_filename)
-    if not spans or not lines:
-        return None, False
-    (l0, c0), (l1, c1) = min((p[0], p[2]) for p in spans), max((p[1], p[3]) for p in spans)
-    if l1 > len(lines):
-        return None, False
-    raw = [line.encode() for line in lines[l0 - 1 : l1]]
-    text = raw[0][c0:c1] if l0 == l1 else raw[0][c0:] + b"".join(raw[1:-1]) + raw[-1][:c1]
-    try:
-        text = text.decode()
-        body = ast.parse(f"({text})", mode="eval").body
-        again = compile(f"lambda {', '.join(args)}: ({text})", code.co_filename, "eval")
-    except (SyntaxError, UnicodeDecodeError, ValueError):
-        return None, False
-    inner = [c for c in again.co_consts if isinstance(c, types.CodeType)]
-    same = (
-        bool(inner)
-        and inner[0].co_code == code.co_code
-        and inner[0].co_consts == code.co_consts
-        and inner[0].co_names == code.co_names
-    )
-    return body, same
