@@ -477,7 +477,9 @@ class _Emitter:
     def ex_Compare(self, e):
         if e.kind == RELAXED:
             options = {
-                k: self.ex(v) for k, v in (("beta", e.beta), ("dist", e.dist)) if v is not None
+                k: self.ex(v)
+                for k, v in (("beta", e.beta), ("dist", e.dist), ("same", e.same))
+                if v is not None
             }
             return _call(
                 _attr(self.rx, e.op.relaxation), self.ex(e.left), self.ex(e.right), **options

@@ -169,6 +169,7 @@ class Compare(Expr):
     kind: Kind
     beta: Optional[Expr] = None  # this comparison's own inverse temperature, if it has one
     dist: Optional[Expr] = None  # and its own distribution family
+    same: Optional[Expr] = None  # hard: whether both sides are one element (then it is exact)
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
@@ -572,6 +573,8 @@ class Function:
     body: Tuple[Stmt, ...]
     free: Tuple[str, ...]
     declared: Tuple[str, ...] = ()  # names whose kind the front end fixed (the kinds pass keeps it)
+    # names a relaxed `while` made relaxed (assigned there, not used as indices), with its line
+    relaxed_by_loops: Tuple[Tuple[str, int], ...] = field(compare=False, default=())
     # free names of inlined helpers, looked up in the helper's namespace: (name, (namespace, key))
     lookups: Tuple[Tuple[str, Any], ...] = field(compare=False, default=())
     source: Any = field(compare=False, default=None)

@@ -12,6 +12,7 @@ the elements it wrote.
 """
 
 import math
+import operator
 
 import torch
 
@@ -232,41 +233,47 @@ class Relaxation:
     def _x(self, a, b, beta):
         return (a - b) * (self.beta if beta is None else beta)
 
-    def gt(self, a, b, beta=None, dist=None):
+    def _compare(self, exact, a, b, same, soft):
+        """A comparison: ``exact`` Python's operator, ``soft`` a thunk of its relaxation. An
+        element compared with itself (``same``, or one object on both sides) is exact."""
+        if same is True or a is b:
+            return _exact(exact(a, b), a, b)
+        return self._decide(lambda: _exact(exact(a, b), a, b), soft)
+
+    def gt(self, a, b, beta=None, dist=None, same=False):
         """``a > b``: F(beta * (a - b))."""
-        return self._decide(
-            lambda: _exact(a > b, a, b), lambda: cdf(self._x(a, b, beta), dist or self.dist)
+        return self._compare(
+            operator.gt, a, b, same, lambda: cdf(self._x(a, b, beta), dist or self.dist)
         )
 
-    def ge(self, a, b, beta=None, dist=None):
+    def ge(self, a, b, beta=None, dist=None, same=False):
         """``a >= b``: relaxed as ``a > b``; exact ties hold."""
-        return self._decide(
-            lambda: _exact(a >= b, a, b), lambda: cdf(self._x(a, b, beta), dist or self.dist)
+        return self._compare(
+            operator.ge, a, b, same, lambda: cdf(self._x(a, b, beta), dist or self.dist)
         )
 
-    def lt(self, a, b, beta=None, dist=None):
+    def lt(self, a, b, beta=None, dist=None, same=False):
         """``a < b``: F(-beta * (a - b))."""
-        return self._decide(
-            lambda: _exact(a < b, a, b), lambda: cdf(-self._x(a, b, beta), dist or self.dist)
+        return self._compare(
+            operator.lt, a, b, same, lambda: cdf(-self._x(a, b, beta), dist or self.dist)
         )
 
-    def le(self, a, b, beta=None, dist=None):
+    def le(self, a, b, beta=None, dist=None, same=False):
         """``a <= b``: relaxed as ``a < b``; exact ties hold."""
-        return self._decide(
-            lambda: _exact(a <= b, a, b), lambda: cdf(-self._x(a, b, beta), dist or self.dist)
+        return self._compare(
+            operator.le, a, b, same, lambda: cdf(-self._x(a, b, beta), dist or self.dist)
         )
 
-    def eq(self, a, b, beta=None, dist=None):
+    def eq(self, a, b, beta=None, dist=None, same=False):
         """``a == b``: the family's density at beta * (a - b), scaled to peak 1."""
-        return self._decide(
-            lambda: _exact(a == b, a, b), lambda: density(self._x(a, b, beta), dist or self.dist)
+        return self._compare(
+            operator.eq, a, b, same, lambda: density(self._x(a, b, beta), dist or self.dist)
         )
 
-    def ne(self, a, b, beta=None, dist=None):
+    def ne(self, a, b, beta=None, dist=None, same=False):
         """``a != b``: 1 minus the probability of ``==``."""
-        return self._decide(
-            lambda: _exact(a != b, a, b),
-            lambda: 1.0 - density(self._x(a, b, beta), dist or self.dist),
+        return self._compare(
+            operator.ne, a, b, same, lambda: 1.0 - density(self._x(a, b, beta), dist or self.dist)
         )
 
     def truth(self, value):

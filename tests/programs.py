@@ -644,6 +644,18 @@ def nested_helpers(x):
     return total
 
 
+def smaller_counts(x):
+    """For each element, how many are smaller: ``x[j] < x[i]`` compares each with itself too."""
+    counts = [0.0] * len(x)
+    for i in range(len(x)):
+        c = 0.0
+        for j in range(len(x)):
+            if x[j] < x[i]:
+                c = c + 1.0
+        counts[i] = c
+    return counts
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -709,6 +721,7 @@ PROGRAMS += [
     _program("dp_table_from_inf", (("x", VEC),), ("cost",)),
     _program("signs_around_mean", (("x", VEC),), ("s", "m")),
     _program("nested_helpers", (("x", VEC),), ("total",)),
+    _program("smaller_counts", (("x", VEC),), ("counts",)),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

@@ -370,3 +370,18 @@ def test_helper_errors_point_into_the_helper():
     assert info.value.lineno == first + next(k for k, t in enumerate(lines) if "helper's line" in t)
     with pytest.raises(CompileError, match="recursion is not supported yet"):
         relax(calls_h_recursive)
+
+
+def f_break_under_counter_if(x):
+    n = 0
+    while x[0] > 0:
+        x[0] = x[0] - 1.0
+        if n > 3:
+            break  # error here
+        n = n + 1
+    return x
+
+
+def test_break_names_the_relaxed_while_that_makes_its_if_relaxed():
+    message = compile_error(f_break_under_counter_if)
+    assert "`break` inside an `if` on `n`, which the relaxed `while` at line" in message

@@ -304,3 +304,14 @@ def test_infinity_safe_blends_only_where_a_value_may_be_infinite():
     code = relax(BY_NAME["running_min_from_inf"].fn).code
     assert "rt.blend_inf(" in code
     assert "inf=True" in relax(BY_NAME["dp_table_from_inf"].fn).code
+
+
+def test_an_element_compared_with_itself_is_exact_at_every_beta():
+    # `x[j] < x[i]` where j == i: the same element, not a tie of two values (which is 1/2).
+    from programs import BY_NAME
+
+    module = relax(BY_NAME["smaller_counts"].fn, beta=0.1)
+    assert module(torch.tensor([[5.0]])).tolist() == [[0.0]]
+    two = module(torch.tensor([[1.0, 1.0]]))  # two equal values: a tie each way
+    assert torch.allclose(two, torch.tensor([[0.5, 0.5]]))
+    assert "same=j == i" in module.code

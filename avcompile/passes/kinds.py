@@ -81,18 +81,20 @@ class _Inference:
                     self.env[n.id] = n.kind
         self.required = required_hard(fn.body)
         self.branch_writes = {}  # name -> (line of its first write under a relaxed `if`, the if's)
+        self.loop_writes = {}  # name -> line of the relaxed `while` that made it relaxed
         self.changed = False
 
     def run(self):
         for _ in range(len(self.env) + 2):
             self.changed = False
-            self.block(self.fn.body, None, False)
+            self.block(self.fn.body, None, None)
             if not self.changed:
                 break
         self.check_required()
         params = tuple(replace(p, kind=self.env[p.id]) for p in self.fn.params)
         body = tuple(self.annotate_stmt(s) for s in self.fn.body)
-        return replace(self.fn, params=params, body=body)
+        made = tuple(sorted((n, line) for n, line in self.loop_writes.items() if n in self.env))
+        return replace(self.fn, params=params, body=body, relaxed_by_loops=made)
 
     # ------------------------------------------------------------------------------ kinds
 
@@ -130,8 +132,8 @@ class _Inference:
     # ------------------------------------------------------------------------------ walk
 
     def set(self, name, kind, line, rif, rwhile):
-        """Raise the kind of ``name``, assigned at ``line``; ``rif`` is the line of the innermost
-        relaxed ``if`` around it (or None), ``rwhile`` whether a relaxed ``while`` is."""
+        """Raise the kind of ``name``, assigned at ``line``; ``rif`` and ``rwhile`` are the lines of
+        the innermost relaxed ``if`` and ``while`` around it (or None)."""
         if name in self.declared:
             if rif is not None and self.env[name] != RELAXED:
                 self.hard_in_branch(name, line, rif)
@@ -139,7 +141,9 @@ class _Inference:
         if rif is not None:
             self.branch_writes.setdefault(name, (line, rif))
             kind = RELAXED
-        elif rwhile and name not in self.required:
+        elif rwhile is not None and name not in self.required:
+            if kind != RELAXED:
+                self.loop_writes.setdefault(name, rwhile)
             kind = RELAXED
         if kind > self.env.get(name, HARD):
             self.env[name] = kind
@@ -172,8 +176,8 @@ class _Inference:
             self.block(s.body, inner, rwhile)
             self.block(s.orelse, inner, rwhile)
         elif isinstance(s, ir.While):
-            relaxed = self.kind(s.test) == RELAXED
-            self.block(s.body, rif, rwhile or relaxed)
+            inner = s.line if self.kind(s.test) == RELAXED else rwhile
+            self.block(s.body, rif, inner)
         elif isinstance(s, ir.For):
             self.for_target(s.target, s.iter, s.line)
             self.block(s.body, rif, rwhile)
@@ -182,13 +186,13 @@ class _Inference:
         """Loop targets take the kind of what they iterate over; never forced by a branch."""
         if is_range(it):
             for name in ir.assigned(target):
-                self.set(name, HARD, line, None, False)
+                self.set(name, HARD, line, None, None)
             return
         builtin = it.op.name if isinstance(it, ir.Call) and it.callee is Callee.BUILTIN else None
         pair = isinstance(target, ir.Tuple_) and len(target.elts) == 2
         if builtin == "enumerate" and pair and it.args:
             for name in ir.assigned(target.elts[0]):
-                self.set(name, HARD, line, None, False)
+                self.set(name, HARD, line, None, None)
             self.for_target(target.elts[1], it.args[0], line)
             return
         if builtin == "zip" and isinstance(target, ir.Tuple_) and len(target.elts) == len(it.args):
@@ -199,7 +203,7 @@ class _Inference:
             self.for_target(target, it.args[0], line)
             return
         for name in ir.assigned(target):
-            self.set(name, self.kind(it), line, None, False)
+            self.set(name, self.kind(it), line, None, None)
 
     def check_required(self):
         for name in sorted(self.required):

@@ -44,7 +44,7 @@ class _Rejecter:
         self.line = s.line
         if isinstance(s, ir.If):
             self.expr(s.test)
-            inner = _Ctx("a relaxed `if`") if s.relaxed else ctx
+            inner = _Ctx(self.relaxed_if(s)) if s.relaxed else ctx
             self.block(s.body, inner)
             self.block(s.orelse, inner)
         elif isinstance(s, ir.While):
@@ -79,6 +79,21 @@ class _Rejecter:
         else:
             for child in ir.children(s):
                 self.expr(child)
+
+    def relaxed_if(self, s):
+        """A relaxed ``if`` in words, saying why when a relaxed ``while`` made its test relaxed
+        (a counter assigned in the loop reads as hard but differs per example)."""
+        by_loops = dict(self.fn.relaxed_by_loops)
+        names = sorted(
+            {n.id for n in ir.walk(s.test) if isinstance(n, ir.Name) and n.id in by_loops}
+        )
+        if not names:
+            return "a relaxed `if`"
+        lines = ", ".join(str(by_loops[n]) for n in names)
+        return (
+            f"an `if` on {', '.join(f'`{n}`' for n in names)}, which the relaxed `while` at line "
+            f"{lines} makes relaxed (it changes there, to a different extent per example)"
+        )
 
     def for_(self, s):
         if is_range(s.iter):

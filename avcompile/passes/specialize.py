@@ -125,10 +125,46 @@ def _expr(e):
     if isinstance(e, ir.BinOp):
         return replace(e, left=_lift(e.left), right=_lift(e.right))
     if isinstance(e, ir.Compare):
-        return replace(e, left=_lift(e.left), right=_lift(e.right))
+        return replace(e, left=_lift(e.left), right=_lift(e.right), same=_same(e.left, e.right))
     if isinstance(e, ir.MinMax):
         return replace(e, args=tuple(_lift(a) for a in e.args))
     return e
+
+
+def _same(left, right):
+    """Whether two operands are one element (hard), when that can vary: ``x[j] < x[i]`` is the
+    exact comparison of an element with itself where ``j == i``; None when it cannot be."""
+    if not (isinstance(left, ir.Index) and isinstance(right, ir.Index)):
+        return None
+    if left.value != right.value or not isinstance(ir.root(left), ir.Name):
+        return None
+    indices = (left.index, right.index)
+    if any(i.kind != HARD or isinstance(i, ir.Slice) for i in indices):
+        return None
+    if left.index == right.index:
+        return ir.Const(True)
+    a, b = _offset(left.index), _offset(right.index)
+    if a is not None and b is not None and a[0] == b[0] and a[1] != b[1]:
+        return None  # `x[i] > x[i + 1]`: never one element
+    return ir.Compare(registry.BY_SYMBOL["=="], left.index, right.index, HARD)
+
+
+def _offset(index):
+    """``index`` as (name or None, constant) when it is ``c``, ``i``, ``i + c`` or ``i - c``."""
+    if isinstance(index, ir.Const) and isinstance(index.value, int):
+        return None, index.value
+    if isinstance(index, ir.Name):
+        return index.id, 0
+    if (
+        isinstance(index, ir.BinOp)
+        and index.op.symbol in ("+", "-")
+        and isinstance(index.left, ir.Name)
+        and isinstance(index.right, ir.Const)
+        and isinstance(index.right.value, int)
+    ):
+        sign = 1 if index.op.symbol == "+" else -1
+        return index.left.id, sign * index.right.value
+    return None
 
 
 def _attr(e):
