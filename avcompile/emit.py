@@ -469,6 +469,8 @@ class _Emitter:
         return ast.FormattedValue(value=self.ex(e.value), conversion=e.conversion, format_spec=spec)
 
     def ex_BinOp(self, e):
+        if e.kind == RELAXED and e.op.on_tensors is not None:
+            return self.rt_call(e.op.on_tensors, self.ex(e.left), self.ex(e.right))
         return ast.BinOp(left=self.ex(e.left), op=e.op.node(), right=self.ex(e.right))
 
     def ex_UnaryOp(self, e):

@@ -78,6 +78,7 @@ class Callee(enum.Enum):
     BUILTIN = "builtin"  # a Python builtin (`len`, `min`, ...)
     TORCH = "torch"  # a function of the torch package
     METHOD = "method"  # a method of a value (`x.sum()`)
+    MATH = "math"  # a function of Python's `math` module (torch's on relaxed values)
     USER = "user"  # any other callable: the user's function or network
 
 

@@ -42,6 +42,7 @@ class Op:
     risky: bool = False  # can give values that are not finite or infinite slopes
     guard: Optional[str] = None  # the runtime function computing a risky operator, for `guarded`
     relaxation: Optional[str] = None  # the runtime.Relaxation method that relaxes it
+    on_tensors: Optional[str] = None  # the runtime function computing it on relaxed values
     float_result: bool = False  # a constructor whose dtype follows the call's inputs
 
     def __str__(self):
@@ -65,34 +66,35 @@ class Op:
 
 def _operators(rows):
     return {
-        node: Op(name, symbol, node, risky=guard is not None, guard=guard)
-        for node, name, symbol, guard in rows
+        node: Op(name, symbol, node, risky=guard is not None, guard=guard, on_tensors=tensors)
+        for node, name, symbol, guard, tensors in rows
     }
 
 
 BINARY = _operators(
     [
-        (ast.Add, "add", "+", None),
-        (ast.Sub, "sub", "-", None),
-        (ast.Mult, "mul", "*", None),
-        (ast.Div, "truediv", "/", "div"),
-        (ast.FloorDiv, "floordiv", "//", "floordiv"),
-        (ast.Mod, "mod", "%", "mod"),
-        (ast.Pow, "pow", "**", "power"),
-        (ast.MatMult, "matmul", "@", None),
-        (ast.BitAnd, "and_", "&", None),
-        (ast.BitOr, "or_", "|", None),
-        (ast.BitXor, "xor", "^", None),
-        (ast.LShift, "lshift", "<<", None),
-        (ast.RShift, "rshift", ">>", None),
+        (ast.Add, "add", "+", None, None),
+        (ast.Sub, "sub", "-", None, None),
+        (ast.Mult, "mul", "*", None, None),
+        (ast.Div, "truediv", "/", "div", None),
+        # Python's floor division, with a zero derivative (torch's `//` has none)
+        (ast.FloorDiv, "floordiv", "//", "floordiv", "floordiv"),
+        (ast.Mod, "mod", "%", "mod", None),
+        (ast.Pow, "pow", "**", "power", None),
+        (ast.MatMult, "matmul", "@", None, None),
+        (ast.BitAnd, "and_", "&", None, None),
+        (ast.BitOr, "or_", "|", None, None),
+        (ast.BitXor, "xor", "^", None, None),
+        (ast.LShift, "lshift", "<<", None, None),
+        (ast.RShift, "rshift", ">>", None, None),
     ]
 )
 UNARY = _operators(
     [
-        (ast.USub, "neg", "-", None),
-        (ast.UAdd, "pos", "+", None),
-        (ast.Invert, "invert", "~", None),
-        (ast.Not, "not", "not", None),
+        (ast.USub, "neg", "-", None, None),
+        (ast.UAdd, "pos", "+", None, None),
+        (ast.Invert, "invert", "~", None, None),
+        (ast.Not, "not", "not", None, None),
     ]
 )
 
@@ -172,15 +174,29 @@ def torch_op(name):
 
 BUILTINS = {
     name: Op(name, batching=HARD_ONLY)
-    for name in """len range isinstance int float bool str type print enumerate zip reversed list
-    tuple""".split()
+    for name in "len range isinstance int float bool str type print enumerate zip reversed".split()
 }
+# `list(x)` / `tuple(x)` of a relaxed array: a copy, which value semantics already make.
+BUILTINS.update({name: Op(name, batching=CALLED) for name in ("list", "tuple")})
 
 
 def builtin_op(name):
     """The entry of the Python builtin ``name`` (one without an entry is called as written)."""
     op = BUILTINS.get(name)
     return op if op is not None else Op(name, batching=CALLED)
+
+
+# Functions of the `math` module: on relaxed values, the torch function of the same name.
+MATH_TO_TORCH = {"fabs": "abs"}
+
+
+def math_op(name):
+    """The entry of ``math.<name>`` applied to relaxed values, or None if torch has no such
+    function."""
+    import torch
+
+    short = MATH_TO_TORCH.get(name, name)
+    return torch_op(short) if callable(getattr(torch, short, None)) else None
 
 
 # Conversions that have no meaning on a per-example tensor.

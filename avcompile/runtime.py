@@ -429,7 +429,9 @@ def div(a, b):
 
 
 def floordiv(a, b):
-    """``a // b`` (named, for ``guarded``)."""
+    """``a // b`` as Python computes it (the floor of the quotient), with a zero derivative."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return torch.div(a, b, rounding_mode="floor")
     return a // b
 
 

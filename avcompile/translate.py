@@ -321,6 +321,9 @@ class _Translator:
         if _is_torch(value):
             op = registry.torch_op(func.attr if isinstance(func, ast.Attribute) else func.id)
             return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.TORCH)
+        if getattr(value, "__module__", None) == "math" and callable(value):
+            op = registry.math_op(value.__name__)
+            return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.MATH)
         if isinstance(func, ast.Attribute) and value is None:
             op = registry.torch_op(func.attr)
             return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.METHOD)

@@ -656,6 +656,16 @@ def smaller_counts(x):
     return counts
 
 
+def math_and_floor(x):
+    """`math` functions on relaxed values (torch's, exact ones here), `//`, a copy by `list`."""
+    y = list(x)
+    s = 0.0
+    for i in range(len(y)):
+        s = s + math.floor(y[i] * 2.5) + (y[i] * 3.0) // 2.0
+    y[0] = s
+    return s + math.fabs(x[0]), y
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -722,6 +732,7 @@ PROGRAMS += [
     _program("signs_around_mean", (("x", VEC),), ("s", "m")),
     _program("nested_helpers", (("x", VEC),), ("total",)),
     _program("smaller_counts", (("x", VEC),), ("counts",)),
+    _program("math_and_floor", (("x", VEC),), ("s", "y")),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

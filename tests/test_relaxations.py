@@ -315,3 +315,32 @@ def test_an_element_compared_with_itself_is_exact_at_every_beta():
     two = module(torch.tensor([[1.0, 1.0]]))  # two equal values: a tie each way
     assert torch.allclose(two, torch.tensor([[0.5, 0.5]]))
     assert "same=j == i" in module.code
+
+
+def where_on_relaxed(x):
+    return torch.where(x > 0, x, 0.5 * x)
+
+
+def floor_of_relaxed(x):
+    return (x * 3.0) // 2.0
+
+
+def test_torch_where_on_a_relaxed_condition_blends_and_floor_division_has_a_gradient():
+    x = torch.tensor([[1.5, -2.0, 0.25]], dtype=torch.float64, requires_grad=True)
+    hard = relax(where_on_relaxed, hard=True)(x)
+    assert torch.equal(hard, torch.where(x > 0, x, 0.5 * x))
+    soft = relax(where_on_relaxed, beta=2.0)(x)
+    p = torch.sigmoid(2.0 * x)
+    assert torch.allclose(soft, p * x + (1 - p) * 0.5 * x)
+    floor = relax(floor_of_relaxed)(x)
+    (grad,) = torch.autograd.grad(floor.sum(), x)  # torch's `//` has no derivative
+    assert floor.tolist() == [[2.0, -3.0, 0.0]] and grad.abs().sum() == 0
+
+
+def sort_in_body(x):
+    return sorted(x)
+
+
+def test_sorted_of_relaxed_values_is_refused_with_what_to_write():
+    with pytest.raises(avcompile.CompileError, match="Write the sort"):
+        relax(sort_in_body)

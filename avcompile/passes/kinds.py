@@ -120,6 +120,8 @@ class _Inference:
             return e.op.kind(args)
         if e.callee is Callee.TORCH:
             return max(_join(args), CONSTANT)  # a torch function returns a tensor
+        if e.callee is Callee.MATH:
+            return _join(args)
         if e.callee is Callee.METHOD:
             return _join(args + [self.kind(e.func.value)])
         return _join(args)

@@ -142,6 +142,22 @@ class _Rejecter:
                 f"or torch.transpose with explicit dimensions.",
                 e,
             )
+        if isinstance(e, ir.Call) and e.callee is Callee.MATH and e.kind == RELAXED:
+            if e.op is None or e.kwargs or len(e.args) != 1:
+                self.error(
+                    f"`{e.func}` of a relaxed value is not supported: only `math` functions of one "
+                    f"value that torch has too (`math.exp`, `math.sqrt`, ...) apply per example. "
+                    f"Call the torch function.",
+                    e,
+                )
+        if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN and e.kind == RELAXED:
+            if e.op.name == "sorted":
+                self.error(
+                    "`sorted` of relaxed values is not supported: a sort of per-example values "
+                    "is a relaxed algorithm of its own. Write the sort (bubble sort, odd-even "
+                    "sort) in the relaxed function, or call a relaxed sorting module.",
+                    e,
+                )
         if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
             name = e.op.name
             if name in ("min", "max") and e.kwargs and e.kind == RELAXED:

@@ -184,8 +184,19 @@ def _call(e):
     if e.callee is Callee.BUILTIN:
         if relaxed and e.op.batching == registry.SOFT:  # min / max of relaxed values
             return ir.MinMax(e.op, tuple(_lift(a) for a in args))
+        if relaxed and e.op.name in ("list", "tuple") and len(args) == 1 and not kwargs:
+            return args[0]  # a copy: values are never shared
         return e
+    if e.callee is Callee.MATH:
+        if not relaxed:
+            return e
+        torch_fn = ir.Attr(ir.Name("torch", HARD), e.op.name, HARD)
+        return replace(e, func=torch_fn, args=tuple(_lift(a) for a in args), callee=Callee.TORCH)
     if e.callee is Callee.TORCH:
+        if relaxed and e.op.name == "where" and len(args) == 3 and args[0].kind == RELAXED:
+            # a relaxed condition as a mask: the blend of the two values, as a relaxed `if` does
+            test = _condition(e.args[0])
+            return ir.IfExp(test, _lift(args[1]), _lift(args[2]), RELAXED)
         if not relaxed:
             how = How.CONSTRUCT if e.op.batching == registry.CONSTRUCT else How.PLAIN
             return replace(e, how=how)
