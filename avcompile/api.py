@@ -4,18 +4,22 @@ import ast
 import contextlib
 import functools
 import importlib
+import inspect
 import itertools
 import linecache
 import os
 import sys
 import types
 
+from . import runtime
 from .check import check
 from .emit import emit
 from .errors import CompileError
+from .ir import RELAXED
 from .module import RelaxedModule, errors_at_user_lines
 from .parse import parse
 from .passes import run_passes
+from .passes.ranks import example_ranks
 from .translate import translate
 
 
@@ -141,7 +145,7 @@ def relax(
         rebuild=_relaxed_by_name,
         **options,
     )
-    module.describe(fn_ir, filename)
+    _describe(module, fn_ir, filename)
     return module
 
 
@@ -174,8 +178,19 @@ def build_module(
         line_map=emitted.line_map,
         free=free,
     )
-    module.describe(fn_ir, None)
+    _describe(module, fn_ir, None)
     return module
+
+
+def _describe(module, fn_ir, user_file):
+    """Tell ``module`` what it says of the user's function and what it checks of its arguments;
+    tell the runtime which user line each generated line comes from (for its warnings)."""
+    module.describe(fn_ir, user_file)
+    if user_file is not None:
+        key = inspect.unwrap(type(module).forward).__code__.co_filename
+        runtime.LINE_MAPS[key] = (os.path.basename(user_file), dict(module.line_map))
+    relaxed = [p.id for p in fn_ir.params if p.kind == RELAXED]
+    module.expect([p.id for p in fn_ir.params], relaxed, example_ranks(fn_ir))
 
 
 def to_code(obj, **options):

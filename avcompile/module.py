@@ -120,6 +120,9 @@ class RelaxedModule(torch.nn.Module):
         "user_file",
         "shared_free",
         "compiled_free",
+        "_params",
+        "_relaxed",
+        "_ranks",
     )
 
     def __deepcopy__(self, memo):
@@ -194,6 +197,44 @@ class RelaxedModule(torch.nn.Module):
         except AttributeError:
             raise NameError(f"name '{name}' is not defined") from None
 
+    def expect(self, params, relaxed, ranks):
+        """What ``check_arguments`` checks: the parameters in order, the relaxed ones, and how many
+        dimensions of one example the function reads of each (``passes.ranks``)."""
+        self._params, self._relaxed, self._ranks = tuple(params), frozenset(relaxed), dict(ranks)
+
+    def check_arguments(self, args, kwargs):
+        """The call's arguments, with integer tensors of relaxed parameters made floating (their
+        arithmetic is relaxed), after checking that each has the dimensions the function reads of
+        one example besides the batch dimension, and that the batch is not empty."""
+        params = self.__dict__.get("_params")
+        if not params:
+            return args, kwargs
+        values = dict(zip(params, args))
+        values.update(kwargs)
+        tensors = {
+            n: v for n, v in values.items() if n in self._relaxed and isinstance(v, torch.Tensor)
+        }
+        floating = [v.dtype for v in tensors.values() if v.is_floating_point()]
+        dtype = floating[0] if floating else torch.get_default_dtype()
+        what = type(self).__name__
+        for name, value in tensors.items():
+            rank = self._ranks.get(name, 0)
+            if rank and value.dim() < 1 + rank:
+                raise ValueError(
+                    f"{what}(): argument '{name}' has shape {tuple(value.shape)}, but the function "
+                    f"reads {rank} dimension(s) of one example of it ({name}[i], len({name})) and "
+                    f"the batch dimension comes first: pass shape [B, ...] with {1 + rank} or more "
+                    f"dimensions (one example x is x.unsqueeze(0))"
+                )
+            if value.dim() and value.shape[0] == 0:
+                raise ValueError(f"{what}(): argument '{name}' is an empty batch (size 0)")
+            if not value.is_floating_point() and not value.is_complex():
+                values[name] = value.to(dtype)
+        if len(args) <= len(params):
+            args = tuple(values[n] for n in params[: len(args)])
+        kwargs = {k: values[k] for k in kwargs}
+        return args, kwargs
+
     def describe(self, fn_ir, user_file):
         """Remember what ``print(module)`` and error messages say of the user's function, and
         what each free name held when it was compiled (which ``free`` checks at each call)."""
@@ -234,6 +275,7 @@ def errors_at_user_lines(forward):
 
     @functools.wraps(forward)
     def call(self, *args, **kwargs):
+        args, kwargs = self.check_arguments(args, kwargs)
         try:
             return forward(self, *args, **kwargs)
         except Exception as exc:

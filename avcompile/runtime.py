@@ -13,6 +13,7 @@ the elements it wrote.
 
 import math
 import operator
+import warnings
 
 import torch
 
@@ -37,6 +38,7 @@ __all__ = [
     "per_example",
     "put",
     "relaxed_while",
+    "MaxIterWarning",
     "shape",
     "unpack",
     # DSL support
@@ -454,6 +456,33 @@ def _add_weighted(acc, weight, value):
     return acc + _weighted(weight, value)
 
 
+class MaxIterWarning(RuntimeWarning):
+    """A relaxed ``while`` was cut off at ``max_iter`` with probability mass left above ``eps``:
+    the mass left is put on the last state, which may not be what the program means."""
+
+
+_warned = set()  # the loops already warned about (by their place in the user's source)
+# generated file name -> (the user's file, {generated line: user's line}); the compiler fills it
+LINE_MAPS = {}
+
+
+def _cut_off(cond, p, max_iter):
+    code = cond.__code__
+    user_file, line_map = LINE_MAPS.get(code.co_filename, (None, {}))
+    line = line_map.get(code.co_firstlineno)
+    where = f"{user_file}:{line}" if user_file and line else f"{code.co_filename} ({code.co_name})"
+    if where in _warned:
+        return
+    _warned.add(where)
+    warnings.warn(
+        f"the relaxed `while` at {where} was cut off after max_iter={max_iter} iterations with "
+        f"probability {float(p.detach().max()):.3g} of going on (the rest is put on its last state); "
+        f"raise max_iter, or check that the loop ends (this warning is shown once per loop)",
+        MaxIterWarning,
+        stacklevel=3,
+    )
+
+
 def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=(), inf=False):
     """The expectation of a relaxed ``while`` over the iteration at which it stops.
 
@@ -461,7 +490,8 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=(), i
     accumulated (relaxed) or takes its value after the last iteration run (hard). For each index
     in ``expect`` (a hard variable), the expectation of its value where each example stopped is
     returned after the state, per example. ``inf``: a relaxed value may be infinite, and one of
-    weight 0 must add nothing.
+    weight 0 must add nothing. A loop cut off at ``max_iter`` with mass left above ``eps``
+    warns once, naming its line in the user's source.
     """
     times, add = (_weighted, _add_weighted) if inf else (torch.mul, torch.addcmul)
     p = batch.prob(cond(*state))
@@ -476,6 +506,8 @@ def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=(), i
         means = [m + weight * float(state[j]) for m, j in zip(means, expect)]
         p = p_next
         k += 1
+    if k == max_iter and bool(p.max() > eps):
+        _cut_off(cond, p, max_iter)
     result = []
     for a, s, r in zip(acc, state, relaxed):
         if not r:

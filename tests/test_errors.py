@@ -3,6 +3,7 @@ at the user's file and line with a caret; and the checks made when a module is c
 
 import inspect
 import traceback
+import warnings
 
 import pytest
 import torch
@@ -385,3 +386,41 @@ def f_break_under_counter_if(x):
 def test_break_names_the_relaxed_while_that_makes_its_if_relaxed():
     message = compile_error(f_break_under_counter_if)
     assert "`break` inside an `if` on `n`, which the relaxed `while` at line" in message
+
+
+def test_a_tensor_without_the_dimensions_the_function_reads_is_refused_at_the_call():
+    from src_examples.bubble_sort import bubble_sort
+
+    with pytest.raises(ValueError, match=r"argument 'array' has shape \(5,\).*unsqueeze\(0\)"):
+        bubble_sort(torch.randn(5))  # one example without its batch dimension
+    with pytest.raises(ValueError, match="empty batch"):
+        bubble_sort(torch.randn(0, 5))
+
+
+def test_integer_tensors_are_made_floating():
+    from src_examples.bubble_sort import bubble_sort
+
+    ints = torch.tensor([[3, 1, 2], [1, 2, 3]])
+    hard = relax(bubble_sort.__wrapped__, hard=True)
+    sorted_ints, swaps = hard(ints)
+    assert sorted_ints.dtype == torch.get_default_dtype()
+    assert sorted_ints.tolist() == [[1, 2, 3], [1, 2, 3]] and swaps.tolist() == [2, 0]
+
+
+def slow_while(x):
+    while x < 100.0:
+        x = x + 1.0
+    return x
+
+
+def test_a_relaxed_while_cut_off_at_max_iter_warns_once_naming_its_line():
+    from avcompile.runtime import MaxIterWarning
+
+    module = relax(slow_while, max_iter=3)
+    line = inspect.getsourcelines(slow_while)[1] + 1
+    with pytest.warns(MaxIterWarning, match=rf"test_errors.py:{line} was cut off after max_iter=3"):
+        module(torch.tensor([0.0, 1.0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        module(torch.tensor([0.0, 1.0]))  # once per loop
+        relax(slow_while)(torch.tensor([99.5, 200.0]))  # no cut-off: no warning
