@@ -666,6 +666,68 @@ def math_and_floor(x):
     return s + math.fabs(x[0]), y
 
 
+# Minimal forms of defects a generator of random programs found (issue "No silent wrong answers").
+
+
+def write_at_bound_in_loop(x):
+    """An element write at `n - 1` inside a relaxed `while` under a relaxed `if`."""
+    n = len(x)
+    s = x[0]
+    w = 1.0
+    if x[1] > 0:
+        while w > 0.5:
+            x[n - 1] = s
+            w = w / 2.0
+    x[min(1, n - 1)] = w
+    return x
+
+
+def numbers_where_values_are_expected(x):
+    """Plain numbers assigned where per-example values are expected."""
+    n = len(x)
+    best = x[0]
+    c = 0.0
+    if x[1] > 0:
+        best, c = 2.0, 3.0
+    x[0] = 0.0 if n > 1 else x[1]
+    d = 1.0 if best < 0.0 else 1.0
+    return best, c, d, x
+
+
+def hard_increments_in_branches(x):
+    """`acc += min(1, 2)` and `acc + len(x)` under a relaxed `if` (fusion of hard increments)."""
+    acc = 1.0
+    if x[0] > 0:
+        acc += min(1, 2)
+    if x[1] > 0:
+        acc = acc + len(x)
+    return acc
+
+
+def flag_set_in_relaxed_while(x):
+    """A 0/1 flag set in a relaxed `while`, then tested for truth."""
+    flag = 1.0
+    w = x[0] * x[0] + 1.0
+    while w > 1.0:
+        w = w / 3.0
+        flag = 0.0
+        if x[1] > 0.3:
+            flag = 1.0
+    y = 0.0
+    if flag:
+        y = 1.0
+    return y
+
+
+def chained_hard_comparison(x):
+    """`0 < i < len(x) - 1` of hard values."""
+    s = 0.0
+    for i in range(len(x)):
+        if 0 < i < len(x) - 1:
+            s = s + x[i]
+    return s
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -733,6 +795,11 @@ PROGRAMS += [
     _program("nested_helpers", (("x", VEC),), ("total",)),
     _program("smaller_counts", (("x", VEC),), ("counts",)),
     _program("math_and_floor", (("x", VEC),), ("s", "y")),
+    _program("write_at_bound_in_loop", (("x", VEC),), ("x",)),
+    _program("numbers_where_values_are_expected", (("x", VEC),), ("best", "c", "d", "x")),
+    _program("hard_increments_in_branches", (("x", VEC),), ("acc",)),
+    _program("flag_set_in_relaxed_while", (("x", VEC),), ("y",), low=-2.0, high=2.0),
+    _program("chained_hard_comparison", (("x", VEC),), ("s",)),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

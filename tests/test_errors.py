@@ -424,3 +424,14 @@ def test_a_relaxed_while_cut_off_at_max_iter_warns_once_naming_its_line():
         warnings.simplefilter("error")
         module(torch.tensor([0.0, 1.0]))  # once per loop
         relax(slow_while)(torch.tensor([99.5, 200.0]))  # no cut-off: no warning
+
+
+def f_alias_then_write(x):
+    y = x
+    y[0] = 5.0  # error here
+    return x
+
+
+def test_an_element_write_through_an_alias_is_refused():
+    # Python's lists alias: `y = x; y[0] = 5.0` changes x too. avcompile's values never share.
+    assert "shares its value with `x`" in compile_error(f_alias_then_write)

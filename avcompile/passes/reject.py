@@ -16,7 +16,46 @@ from .kinds import is_range
 def reject(fn):
     """Raise ``CompileError`` at the first construct a relaxed value cannot take part in."""
     _Rejecter(fn).block(fn.body, _Ctx())
+    _no_aliases(fn)
     return fn
+
+
+def _no_aliases(fn):
+    """``y = x`` of a relaxed array, then an element write to either: in Python both names are one
+    list and the write shows through both; avcompile's values never share, so that is refused."""
+    aliases = {}  # name -> (the name it was assigned from, line)
+    for s in fn.body:
+        for node in ir.walk(s):
+            if not isinstance(node, ir.Assign):
+                continue
+            for target in node.targets:
+                if (
+                    isinstance(target, ir.Name)
+                    and isinstance(node.value, ir.Name)
+                    and node.value.kind == RELAXED
+                ):
+                    aliases[target.id] = (node.value.id, node.line)
+                    aliases.setdefault(node.value.id, (target.id, node.line))
+    if not aliases:
+        return
+    for s in fn.body:
+        for node in ir.walk(s):
+            if not isinstance(node, ir.Assign):
+                continue
+            for target in node.targets:
+                root = ir.root(target)
+                if isinstance(target, ir.Index) and isinstance(root, ir.Name):
+                    other, line = aliases.get(root.id, (None, 0))
+                    if other is not None and node.line > line:
+                        raise CompileError(
+                            f"an element write to `{root.id}`, which shares its value with "
+                            f"`{other}` since line {line}: in Python both names are one list and "
+                            f"the write changes both, but avcompile's values are never shared. "
+                            f"Copy it where you mean a copy (`{root.id} = list({other})`), or "
+                            f"write to one name only.",
+                            fn.source,
+                            Position.of_line(fn.source, node.line),
+                        )
 
 
 @dataclass(frozen=True)

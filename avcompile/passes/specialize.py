@@ -55,6 +55,13 @@ def _lift(e):
     return ir.Lift(e) if e.kind == CONSTANT else e
 
 
+def _per_example(e):
+    """A value where a per-example one is expected: a hard one is made one for every example."""
+    if e.kind == HARD:
+        return ir.Lift(e, LiftTo.BATCH)
+    return _lift(e)
+
+
 def _convert(target, value):
     """A value made to fit the kind of the variable (or array) it is written to."""
     if (
@@ -112,8 +119,8 @@ def _expr(e):
     if isinstance(e, ir.IfExp):
         test = _condition(e.test) if e.test.kind == RELAXED else _expr(e.test)
         body, orelse = _expr(e.body), _expr(e.orelse)
-        if e.kind == RELAXED:
-            body, orelse = _lift(body), _lift(orelse)
+        if e.kind == RELAXED:  # each arm a per-example value, as the other may be
+            body, orelse = _per_example(body), _per_example(orelse)
         return replace(e, test=test, body=body, orelse=orelse)
     if isinstance(e, ir.Call):
         return _call(e)
