@@ -209,31 +209,43 @@ class RelaxedModule(torch.nn.Module):
         params = self.__dict__.get("_params")
         if not params:
             return args, kwargs
-        values = dict(zip(params, args))
-        values.update(kwargs)
-        tensors = {
-            n: v for n, v in values.items() if n in self._relaxed and isinstance(v, torch.Tensor)
-        }
-        floating = [v.dtype for v in tensors.values() if v.is_floating_point()]
-        dtype = floating[0] if floating else torch.get_default_dtype()
-        what = type(self).__name__
-        for name, value in tensors.items():
+        args, kwargs = list(args), dict(kwargs)
+        found = []  # (container, key, tensor) of each relaxed tensor argument
+        for k, name in enumerate(params):
+            if name not in self._relaxed:
+                continue
+            if k < len(args):
+                where, key = args, k
+            elif name in kwargs:
+                where, key = kwargs, name
+            else:
+                continue
+            if isinstance(where[key], torch.Tensor):
+                found.append((where, key, name))
+        converting = False
+        for where, key, name in found:
+            value = where[key]
             rank = self._ranks.get(name, 0)
             if rank and value.dim() < 1 + rank:
                 raise ValueError(
-                    f"{what}(): argument '{name}' has shape {tuple(value.shape)}, but the function "
-                    f"reads {rank} dimension(s) of one example of it ({name}[i], len({name})) and "
-                    f"the batch dimension comes first: pass shape [B, ...] with {1 + rank} or more "
-                    f"dimensions (one example x is x.unsqueeze(0))"
+                    f"{type(self).__name__}(): argument '{name}' has shape "
+                    f"{tuple(value.shape)}, but the function reads {rank} dimension(s) of one "
+                    f"example of it ({name}[i], len({name})) and the batch dimension comes first: "
+                    f"pass shape [B, ...] with {1 + rank} or more dimensions (one example x is "
+                    f"x.unsqueeze(0))"
                 )
             if value.dim() and value.shape[0] == 0:
-                raise ValueError(f"{what}(): argument '{name}' is an empty batch (size 0)")
-            if not value.is_floating_point() and not value.is_complex():
-                values[name] = value.to(dtype)
-        if len(args) <= len(params):
-            args = tuple(values[n] for n in params[: len(args)])
-        kwargs = {k: values[k] for k in kwargs}
-        return args, kwargs
+                raise ValueError(
+                    f"{type(self).__name__}(): argument '{name}' is an empty batch (size 0)"
+                )
+            converting = converting or not (value.is_floating_point() or value.is_complex())
+        if converting:
+            floating = [w[k].dtype for w, k, _ in found if w[k].is_floating_point()]
+            dtype = floating[0] if floating else torch.get_default_dtype()
+            for where, key, _ in found:
+                if not (where[key].is_floating_point() or where[key].is_complex()):
+                    where[key] = where[key].to(dtype)
+        return tuple(args), kwargs
 
     def describe(self, fn_ir, user_file):
         """Remember what ``print(module)`` and error messages say of the user's function, and
