@@ -386,8 +386,9 @@ class _Emitter:
                 if names
                 else ast.Expr(_call(else_name))
             )
-        helper = _blend(s.guarded, s.infinite)
         for n, t, e in zip(names, then_vals, else_vals):
+            # a sentinel is blended as a value; a guarded op's value that is not finite is not
+            helper = _blend(s.guarded and n.id not in s.infinite, n.id in s.infinite)
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e)))
             )
@@ -511,7 +512,7 @@ class _Emitter:
 
     def ex_IfExp(self, e):
         if e.test.kind == RELAXED:
-            helper = _blend(_contains_guard((e.body, e.orelse)), e.infinite)
+            helper = _blend(_contains_guard((e.body, e.orelse)) and not e.infinite, e.infinite)
             return self.rt_call(helper, self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
 

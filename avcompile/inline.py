@@ -184,7 +184,17 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
             fn_node,
         )
     own = local_names(fn_node)
-    mapping = {name: fresh(f"{fn_node.name.strip('_')}_{name}") for name in sorted(own)}
+    arguments = _arguments(fn, fn_node, source, call)
+    # A parameter given a variable of the caller and never rebound in the helper is that
+    # variable, as in Python, where both names are one list: writes to its elements show.
+    shared = {
+        p: value.id
+        for p, value in arguments.items()
+        if isinstance(value, ast.Name) and p not in _rebound(fn_node)
+    }
+    mapping = {
+        name: shared.get(name) or fresh(f"{fn_node.name.strip('_')}_{name}") for name in sorted(own)
+    }
     free = {}
     cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ())) if fn is not None else {}
     for node in walk_own(fn_node.body) if fn is not None else ():
@@ -206,8 +216,39 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
         body = body[1:]  # the docstring
     result = fresh(f"{fn_node.name.strip('_')}_result")
-    statements = _bind(fn, fn_node, source, call, mapping) + lower_returns(body, result, source)
-    return Binding(statements, result, free)
+    binds = [
+        ast.copy_location(ast.Assign([ast.Name(mapping[p], ast.Store())], value), call)
+        for p, value in arguments.items()
+        if p not in shared
+    ]
+    return Binding(binds + lower_returns(body, result, source), result, free)
+
+
+def _rebound(fn_node):
+    """The names a function assigns as a whole (element writes do not count)."""
+    out = set()
+    for node in walk_own(fn_node.body):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+            targets = [node.target]
+        for t in targets:
+            out |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} - _element_bases(t)
+    return out
+
+
+def _element_bases(target):
+    """Names that a target writes elements of (``x`` of ``x[i] = v``), not as a whole."""
+    out = set()
+    for node in ast.walk(target):
+        if isinstance(node, ast.Subscript):
+            base = node.value
+            while isinstance(base, ast.Subscript):
+                base = base.value
+            if isinstance(base, ast.Name):
+                out.add(base.id)
+    return out
 
 
 _MISSING = object()
@@ -220,8 +261,9 @@ def _cell_value(cell):
         return None
 
 
-def _bind(fn, fn_node, source, call, mapping):
-    """Assignments of the call's arguments (and defaults) to the helper's renamed parameters."""
+def _arguments(fn, fn_node, source, call):
+    """Each parameter of the helper with the syntax of its value: the call's argument or the
+    parameter's default."""
     params = [a.arg for a in fn_node.args.args + fn_node.args.kwonlyargs]
     signature = _signature(fn_node) if fn is None else inspect.signature(fn)
     try:
@@ -235,11 +277,7 @@ def _bind(fn, fn_node, source, call, mapping):
         if name not in values:
             default = signature.parameters[name].default
             values[name] = default if fn is None else _literal(default, source, call)
-    out = []
-    for name in params:
-        target = ast.Name(mapping[name], ast.Store())
-        out.append(ast.copy_location(ast.Assign([target], values[name]), call))
-    return out
+    return {name: values[name] for name in params}
 
 
 def _signature(fn_node):

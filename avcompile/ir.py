@@ -489,7 +489,7 @@ class If(Stmt):
     fused: Tuple["Fused", ...] = ()
     new: Tuple[str, ...] = ()  # blended names first defined by this `if` (in both branches)
     guarded: bool = False  # a branch can produce values that are not finite
-    infinite: bool = False  # a blended value may be infinite (a `math.inf` sentinel)
+    infinite: Tuple[str, ...] = ()  # blended names that may be infinite (`math.inf` sentinels)
 
     def __str__(self):
         head = f"if {self.test}:"

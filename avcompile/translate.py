@@ -194,6 +194,8 @@ class _Translator:
                 )
             return [ir.While(test, self.block(node.body), False, (), line)]
         if isinstance(node, ast.For):
+            if isinstance(node.iter, ast.Name) and node.iter.id in self.locals:
+                return [self.for_each(node, line)]
             target, it = self.target(node.target), self.expr(node.iter)
             return [ir.For(target, it, self.block(node.body), line)]
         if isinstance(node, ast.Return):
@@ -214,6 +216,31 @@ class _Translator:
         self.error(
             f"this statement ({type(node).__name__}) is not supported in a relaxed function.", node
         )
+
+    def for_each(self, node, line):
+        """``for v in x`` over a local array, as ``for k in range(len(x)): v = x[k]``: Python's
+        list iterator reads each element when it gets there, so it sees writes made in the body
+        (avcompile's arrays are values, which a write replaces)."""
+        k = ir.Name(self.fresh(f"{node.iter.id}_position"), HARD)
+        array = self.name(node.iter.id)
+        length = ir.Call(
+            ir.Name("len", HARD),
+            (array,),
+            (),
+            HARD,
+            op=registry.BUILTINS["len"],
+            callee=Callee.BUILTIN,
+        )
+        positions = ir.Call(
+            ir.Name("range", HARD),
+            (length,),
+            (),
+            HARD,
+            op=registry.BUILTINS["range"],
+            callee=Callee.BUILTIN,
+        )
+        element = ir.Assign((self.target(node.target),), ir.Index(array, k, HARD), line)
+        return ir.For(k, positions, (element,) + self.block(node.body), line)
 
     def target(self, node):
         if isinstance(node, ast.Name):

@@ -53,6 +53,9 @@ def _fuse(s):
         if _mentions(others, var.id):
             continue
         value = stmt.value
+        assigned_here = ir.written(others)
+        if any(isinstance(n, ir.Name) and n.id in assigned_here for n in ir.walk(value)):
+            continue  # the value reads what the branch assigns: it cannot run after the branch
         if (
             isinstance(value, ir.BinOp)
             and value.op.name == "add"

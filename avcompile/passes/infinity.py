@@ -87,9 +87,10 @@ class _Marker:
         s = ir.map_children(s, lambda n: self.stmt(n) if isinstance(n, ir.Stmt) else self.expr(n))
         if isinstance(s, ir.If) and s.relaxed:
             names = [n.id for n in s.blended] + [f.var.id for f in s.fused]
-            values = [f.value for f in s.fused]
-            if any(n in self.tainted for n in names) or any(map(self.infinite, values)):
-                return replace(s, infinite=True)
+            infinite = tuple(n for n in names if n in self.tainted)
+            infinite += tuple(f.var.id for f in s.fused if self.infinite(f.value))
+            if infinite:
+                return replace(s, infinite=tuple(dict.fromkeys(infinite)))
         if isinstance(s, ir.While) and s.relaxed:
             if any(n.id in self.tainted for n in s.carried if n.kind == RELAXED):
                 return replace(s, infinite=True)
