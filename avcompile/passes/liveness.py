@@ -101,8 +101,12 @@ class _Checker:
             return self.while_(s, state)
         if isinstance(s, ir.For):
             self.use(s.iter, state, s.line)
-            entry = {n: why for n, why in state.items() if n not in ir.assigned(s.target)}
-            return self.loop(s, state, entry)
+            target = ir.assigned(s.target)
+            entry = {n: why for n, why in state.items() if n not in target}
+            after = self.loop(s, state, entry)
+            # The loop is taken to run: its counter has a value after it (an empty range would
+            # leave it as it was, in Python as here).
+            return None if after is None else {n: w for n, w in after.items() if n not in target}
         if isinstance(s, ir.Jump):
             if s.what is not ir.JumpKind.PASS and self.loops:
                 self.loops[-1][s.what].append(state)
