@@ -348,3 +348,48 @@ def test_a_while_carries_names_defined_before_but_not_loop_counters():
         )
     )
     assert {n.id for n in fn.body[2].carried} == {"s", "x"}
+
+
+# ------------------------------------------------------------------------------------ stopped
+
+
+def test_a_counter_read_after_a_relaxed_while_reads_its_relaxed_twin():
+    from avcompile.passes import leave_per_example
+
+    step = ir.BinOp(ADD, name("i", HARD), const(1), HARD)
+    body = (
+        assign("s", ir.Index(name("x"), name("i", HARD), HARD), line=3),  # `i` is an index: hard
+        assign(name("i", HARD), step, line=4),
+    )
+    fn = infer_kinds(
+        function(
+            assign(name("i", HARD), const(0)),
+            assign("s", const(0.0)),
+            ir.While(X_GT_0, body, False, (), 2),
+            ir.Return(ir.Tuple_((name("i", HARD), name("s")), HARD), 5),
+        )
+    )
+    out = leave_per_example(fn)
+    ((hard_name, twin),) = out.body[2].stopped
+    assert hard_name == "i" and out.body[3].value.elts[0] == ir.Name(twin, RELAXED)
+
+
+# ------------------------------------------------------------------------------------ infinity
+
+
+def test_only_blends_that_may_see_an_infinite_literal_are_marked():
+    from avcompile.passes import mark_infinities
+
+    inf = ir.Attr(ir.Name("math", HARD), "inf", HARD)
+    fn = run_passes(
+        function(
+            assign("best", inf),
+            assign("other", const(0.0)),
+            relaxed_if(X_GT_0, [assign("best", name("x")), assign("other", name("x"))]),
+            ir.Return(ir.Tuple_((name("best"), name("other")), HARD), 4),
+        )
+    )
+    branch = fn.body[2]
+    assert branch.infinite == ("best",)
+    plain = run_passes(function(relaxed_if(X_GT_0, [assign("x", const(1.0))], blended=["x"])))
+    assert mark_infinities(plain) is plain
