@@ -7,10 +7,10 @@ ops are entries of the registry (``registry.py``). Generic traversal (``children
 
 import enum
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import Any, Optional, Tuple
 
-if TYPE_CHECKING:  # the registry's entries are imported by it, not here: it builds on this module
-    from .registry import Op
+# Ops are entries of the registry (registry.Op), which builds on this module: typed Any here.
+Op = Any
 
 
 class Kind(enum.IntEnum):
@@ -136,7 +136,7 @@ class Const(Expr):
 
 @dataclass(frozen=True)
 class BinOp(Expr):
-    op: "Op"  # an entry of registry.BINARY
+    op: Op  # an entry of registry.BINARY
     left: Expr
     right: Expr
     kind: Kind
@@ -151,7 +151,7 @@ class BinOp(Expr):
 
 @dataclass(frozen=True)
 class UnaryOp(Expr):
-    op: "Op"  # an entry of registry.UNARY
+    op: Op  # an entry of registry.UNARY
     operand: Expr
     kind: Kind
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
@@ -164,7 +164,7 @@ class UnaryOp(Expr):
 class Compare(Expr):
     """A comparison; relaxed when an operand is, then a probability (one operator only)."""
 
-    op: "Op"  # an entry of registry.COMPARE
+    op: Op  # an entry of registry.COMPARE
     left: Expr
     right: Expr
     kind: Kind
@@ -183,7 +183,7 @@ class Compare(Expr):
 
 @dataclass(frozen=True)
 class BoolOp(Expr):
-    op: "Op"  # registry.BOOL: `and` or `or`
+    op: Op  # registry.BOOL: `and` or `or`
     values: Tuple[Expr, ...]
     kind: Kind
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
@@ -322,7 +322,7 @@ class Call(Expr):
     kwargs: Tuple[Tuple[str, Expr], ...]
     kind: Kind
     how: How = How.PLAIN
-    op: Optional["Op"] = None  # the registry's entry of the function, if it has one
+    op: Optional[Op] = None  # the registry's entry of the function, if it has one
     callee: Callee = Callee.DECLARED
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
@@ -336,7 +336,7 @@ class Call(Expr):
 class MinMax(Expr):
     """Soft ``min``/``max`` of relaxed values, or the probabilities of ``argmin``/``argmax``."""
 
-    op: "Op"  # an entry of registry.REDUCTIONS
+    op: Op  # an entry of registry.REDUCTIONS
     args: Tuple[Expr, ...]
     kind: Kind = Kind.RELAXED
     beta: Optional[Expr] = None
@@ -355,7 +355,7 @@ class Guarded(Expr):
     names a runtime helper for an operator, or ``func`` is the function called."""
 
     args: Tuple[Expr, ...]
-    op: Optional["Op"] = None  # a risky operator of registry.BINARY
+    op: Optional[Op] = None  # a risky operator of registry.BINARY
     func: Optional[Expr] = None
     kind: Kind = Kind.RELAXED
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
