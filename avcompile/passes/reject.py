@@ -123,10 +123,9 @@ class _Rejecter:
         """A relaxed ``if`` in words, saying why when a relaxed ``while`` made its test relaxed
         (a counter assigned in the loop reads as hard but differs per example)."""
         by_loops = dict(self.fn.relaxed_by_loops)
-        names = sorted(
-            {n.id for n in ir.walk(s.test) if isinstance(n, ir.Name) and n.id in by_loops}
-        )
-        if not names:
+        relaxed = {n.id for n in ir.walk(s.test) if isinstance(n, ir.Name) and n.kind == RELAXED}
+        names = sorted(relaxed & set(by_loops))
+        if not names or relaxed - set(by_loops):  # relaxed for a reason of its own too
             return "a relaxed `if`"
         lines = ", ".join(str(by_loops[n]) for n in names)
         return (
