@@ -75,18 +75,20 @@ def local_names(fn_node):
     args = fn_node.args
     out = {a.arg for a in args.args + args.kwonlyargs + args.posonlyargs}
     for node in walk_own(fn_node.body):
-        if isinstance(node, (ast.FunctionDef, ast.Lambda)):
-            if isinstance(node, ast.FunctionDef):
-                out.add(node.name)
-            continue
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            targets = [node.target]
-        for t in targets:
+        if isinstance(node, ast.FunctionDef):
+            out.add(node.name)
+        for t in _targets(node):
             out |= target_names(t)
     return out
+
+
+def _targets(node):
+    """The assignment targets of a statement (a loop's target too)."""
+    if isinstance(node, ast.Assign):
+        return node.targets
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
+        return [node.target]
+    return []
 
 
 def target_names(target):
@@ -226,29 +228,16 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
 
 def _rebound(fn_node):
     """The names a function assigns as a whole (element writes do not count)."""
-    out = set()
-    for node in walk_own(fn_node.body):
-        targets = []
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For)):
-            targets = [node.target]
-        for t in targets:
-            out |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)} - _element_bases(t)
-    return out
+    return {n for node in walk_own(fn_node.body) for t in _targets(node) for n in _whole(t)}
 
 
-def _element_bases(target):
-    """Names that a target writes elements of (``x`` of ``x[i] = v``), not as a whole."""
-    out = set()
-    for node in ast.walk(target):
-        if isinstance(node, ast.Subscript):
-            base = node.value
-            while isinstance(base, ast.Subscript):
-                base = base.value
-            if isinstance(base, ast.Name):
-                out.add(base.id)
-    return out
+def _whole(target):
+    """The names a target binds as a whole (``x[i] = v`` writes an element, binds nothing)."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {n for elt in target.elts for n in _whole(elt)}
+    return set()
 
 
 _MISSING = object()

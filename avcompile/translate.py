@@ -223,22 +223,7 @@ class _Translator:
         (avcompile's arrays are values, which a write replaces)."""
         k = ir.Name(self.fresh(f"{node.iter.id}_position"), HARD)
         array = self.name(node.iter.id)
-        length = ir.Call(
-            ir.Name("len", HARD),
-            (array,),
-            (),
-            HARD,
-            op=registry.BUILTINS["len"],
-            callee=Callee.BUILTIN,
-        )
-        positions = ir.Call(
-            ir.Name("range", HARD),
-            (length,),
-            (),
-            HARD,
-            op=registry.BUILTINS["range"],
-            callee=Callee.BUILTIN,
-        )
+        positions = _builtin_call("range", _builtin_call("len", array))
         element = ir.Assign((self.target(node.target),), ir.Index(array, k, HARD), line)
         return ir.For(k, positions, (element,) + self.block(node.body), line)
 
@@ -418,6 +403,12 @@ def _as_load(target):
     """An assignment target read as a value (``x`` of ``x += 1``)."""
     node = ast.parse(ast.unparse(target), mode="eval").body
     return ast.copy_location(node, target)
+
+
+def _builtin_call(name, *args):
+    """IR of a call of the Python builtin ``name``."""
+    op = registry.builtin_op(name)
+    return ir.Call(ir.Name(name, HARD), args, (), HARD, op=op, callee=Callee.BUILTIN)
 
 
 def _cell(cell):
