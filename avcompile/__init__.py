@@ -4,7 +4,7 @@ from . import schedule
 from .api import relax, to_code, to_source
 from .errors import CompileError
 from .inline import batched
-from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, softmax, softmin
+from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, probs, softmax, softmin
 
 __version__ = "0.1.0"
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "le",
     "lt",
     "ne",
+    "probs",
     "relax",
     "schedule",
     "softmax",

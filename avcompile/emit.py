@@ -16,7 +16,7 @@ import astor
 
 from . import ir
 from .errors import Position, internal_errors_at
-from .ir import CONSTANT, RELAXED
+from .ir import CONSTANT, RELAXED, RELAXED_INT
 
 _COMMENT = re.compile(r"^(\s*)__avc_comment_(\d+)__$")
 
@@ -340,9 +340,11 @@ class _Emitter:
         root = _root(target)
         if root.kind not in (RELAXED, CONSTANT) or (root.unpacked and target.value is root):
             return [_assign(self.target_ast(target), value)]
-        # A functional write: base = rt.put(base, index, value), recursively for x[i][j].
+        # A functional write: base = rt.put(base, index, value), recursively for x[i][j]; at a
+        # relaxed position, the weighted write of every position (rt.write).
         index = _index_value(self.ex(target.index))
-        new_base = self.rt_call("put", self.ex(target.value), index, value)
+        put = "write" if _at_relaxed_position(target) else "put"
+        new_base = self.rt_call(put, self.ex(target.value), index, value)
         return self.store_ast(target.value, new_base)
 
     def branch_function(self, name, block, names, new=()):
@@ -389,6 +391,7 @@ class _Emitter:
         for n, t, e in zip(names, then_vals, else_vals):
             # a sentinel is blended as a value; a guarded op's value that is not finite is not
             helper = _blend(s.guarded and n.id not in s.infinite, n.id in s.infinite)
+            helper = "blend_int" if n.kind == RELAXED_INT else helper
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e)))
             )
@@ -423,14 +426,23 @@ class _Emitter:
         body = self.branch_function(body_name, s.body, names)
         if len(names) == 1:  # the body returns a 1-tuple so relaxed_while can unpack it
             body.body[-1] = ast.Return(_tuple([_load(names[0].id)]))
-        relaxed = _tuple(ast.Constant(n.kind == RELAXED) for n in names)
+        relaxed = _tuple(ast.Constant(n.kind.per_example) for n in names)
         state = _tuple(_load(n.id) for n in names)
         max_iter = _load(self.max_iter) if s.max_iter is None else self.ex(s.max_iter)
         eps = _load(self.eps) if s.eps is None else self.ex(s.eps)
         carried = [n.id for n in names]
         expect = {}
-        if s.stopped:  # hard names whose expectation over the stopping iteration is wanted too
-            expect["expect"] = _tuple(ast.Constant(carried.index(n)) for n, _ in s.stopped)
+        ints = [k for k, n in enumerate(names) if n.kind == RELAXED_INT]
+        if ints:  # relaxed integers, accumulated as distributions
+            expect["ints"] = _tuple(ast.Constant(k) for k in ints)
+        # hard names whose expectation (or, for a relaxed integer, distribution) over the
+        # stopping iteration is wanted too
+        means = [(n, t) for n, t in s.stopped if t not in s.stopped_ints]
+        laws = [(n, t) for n, t in s.stopped if t in s.stopped_ints]
+        if means:
+            expect["expect"] = _tuple(ast.Constant(carried.index(n)) for n, _ in means)
+        if laws:
+            expect["dists"] = _tuple(ast.Constant(carried.index(n)) for n, _ in laws)
         if s.infinite:
             expect["inf"] = ast.Constant(True)
         call = self.rt_call(
@@ -444,7 +456,7 @@ class _Emitter:
             eps,
             **expect,
         )
-        stores = carried + [twin for _, twin in s.stopped]
+        stores = carried + [twin for _, twin in means + laws]
         target = _tuple((_store(n) for n in stores), ast.Store())
         return [cond, body, _assign(target, call) if stores else ast.Expr(call)]
 
@@ -478,6 +490,14 @@ class _Emitter:
         return ast.UnaryOp(op=e.op.node(), operand=self.ex(e.operand))
 
     def ex_Compare(self, e):
+        if RELAXED_INT in (e.left.kind, e.right.kind):  # read off the distributions
+            return self.rt_call(
+                "compare_int",
+                _load(self.rx),
+                ast.Constant(e.op.relaxation),
+                self.ex(e.left),
+                self.ex(e.right),
+            )
         if e.kind == RELAXED:
             options = {
                 k: self.ex(v)
@@ -511,12 +531,17 @@ class _Emitter:
         return _call(_attr(self.rx, "truth"), self.ex(e.operand))
 
     def ex_IfExp(self, e):
+        if e.test.kind == RELAXED and e.kind == RELAXED_INT:
+            return self.rt_call("blend_int", self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         if e.test.kind == RELAXED:
             helper = _blend(_contains_guard((e.body, e.orelse)) and not e.infinite, e.infinite)
             return self.rt_call(helper, self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
 
     def ex_Index(self, e):
+        if _at_relaxed_position(e):
+            index = _index_value(self.ex(e.index))
+            return self.rt_call("read", self.ex(e.value), index)
         return ast.Subscript(value=self.ex(e.value), slice=self.ex(e.index), ctx=ast.Load())
 
     def ex_Slice(self, e):
@@ -561,6 +586,13 @@ class _Emitter:
         func = _attr(self.rt, e.op.guard) if e.op is not None else self.ex(e.func)
         return self.rt_call("guarded", func, *[self.ex(a) for a in e.args])
 
+    def ex_Expect(self, e):
+        return self.rt_call("expect", self.ex(e.value))
+
+    def ex_Probs(self, e):
+        size = self.ex(e.size) if e.size is not None else ast.Constant(None)
+        return self.rt_call("probs", self.ex(e.value), size, _load(self.batch))
+
     def ex_Helper(self, e):
         return _attr(self.rt, e.name)
 
@@ -594,6 +626,11 @@ def _is_chain(e):
         and all(isinstance(v, ir.Compare) and v.kind != RELAXED for v in values)
         and all(a.right == b.left for a, b in zip(values, values[1:]))
     )
+
+
+def _at_relaxed_position(e):
+    """Whether an index expression (or target) indexes with a relaxed integer."""
+    return any(n.kind == RELAXED_INT for n in ir.walk(e.index))
 
 
 def _is_number(e):

@@ -18,13 +18,19 @@ class Kind(enum.IntEnum):
 
     HARD = 0  # a Python value, the same for every example
     CONSTANT = 1  # a tensor shared by every example
-    RELAXED = 2  # a per-example tensor
+    RELAXED_INT = 2  # a per-example distribution over integers (SEMANTICS 10)
+    RELAXED = 3  # a per-example tensor
 
     def __str__(self):
-        return self.name.lower()
+        return self.name.lower().replace("_", " ")
+
+    @property
+    def per_example(self):
+        """Whether a value of this kind differs per example."""
+        return self >= Kind.RELAXED_INT
 
 
-HARD, CONSTANT, RELAXED = Kind.HARD, Kind.CONSTANT, Kind.RELAXED
+HARD, CONSTANT, RELAXED_INT, RELAXED = Kind.HARD, Kind.CONSTANT, Kind.RELAXED_INT, Kind.RELAXED
 
 
 class How(str, enum.Enum):
@@ -391,6 +397,31 @@ class Rx(Expr):
 
 
 @dataclass(frozen=True)
+class Expect(Expr):
+    """A relaxed integer used as a number: its expectation (SEMANTICS 10)."""
+
+    value: Expr
+    kind: Kind = Kind.RELAXED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
+
+    def __str__(self):
+        return f"expect({self.value})"
+
+
+@dataclass(frozen=True)
+class Probs(Expr):
+    """``avcompile.probs(k, size)``: a relaxed integer's distribution over 0, ..., size - 1."""
+
+    value: Expr
+    size: Optional[Expr] = None
+    kind: Kind = Kind.RELAXED
+    pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
+
+    def __str__(self):
+        return f"probs({self.value}" + (f", {self.size})" if self.size is not None else ")")
+
+
+@dataclass(frozen=True)
 class Lift(Expr):
     """A constant made to broadcast against relaxed values (``to``: 'broadcast' | 'batch')."""
 
@@ -534,6 +565,7 @@ class While(Stmt):
     eps: Optional[Expr] = None
     # hard names the loop leaves per example, each with its relaxed twin (their expectation)
     stopped: Tuple[Tuple[str, str], ...] = ()
+    stopped_ints: Tuple[str, ...] = ()  # the twins that are relaxed integers (distributions)
     infinite: bool = False  # a carried value may be infinite
 
     def __str__(self):
@@ -546,7 +578,10 @@ class While(Stmt):
             for k, v in (("max_iter", self.max_iter), ("eps", self.eps))
             if v is not None
         )
-        twins = "".join(f"; {twin} = expected {name}" for name, twin in self.stopped)
+        twins = "".join(
+            f"; {twin} = {'law of' if twin in self.stopped_ints else 'expected'} {name}"
+            for name, twin in self.stopped
+        )
         return (
             f"relaxed while {self.test}{own}:  # accumulates {acc or '-'}; "
             f"last value {last or '-'}{twins}\n" + _block(self.body)

@@ -21,7 +21,19 @@ import torch
 from . import registry
 from .runtime import Relaxation, _to_last
 
-__all__ = ["argmax", "argmin", "eq", "ge", "gt", "le", "lt", "ne", "softmax", "softmin"]
+__all__ = [
+    "argmax",
+    "argmin",
+    "eq",
+    "ge",
+    "gt",
+    "le",
+    "lt",
+    "ne",
+    "probs",
+    "softmax",
+    "softmin",
+]
 
 
 def _relaxation(beta, dist):
@@ -68,6 +80,35 @@ softmax = _over_positions("max")
 softmax.__doc__ = "The soft maximum: sum of softmax(beta x) * x (AlgoVision's ``Max``)."
 softmin = _over_positions("min")
 softmin.__doc__ = "The soft minimum: sum of softmin(beta x) * x (AlgoVision's ``Min``)."
+
+
+def probs(k, size=None):
+    """The distribution of an integer over ``0, ..., size - 1``, per example.
+
+    Inside a relaxed function ``k`` is a relaxed integer (SEMANTICS 10), such as the position
+    that a relaxed selection sort picks, and ``probs`` gives its probabilities, to supervise the
+    position directly::
+
+        @relax(beta=10)
+        def argmin_position(x):
+            m = 0
+            for j in range(1, len(x)):
+                if x[j] < x[m]:
+                    m = j
+            return avcompile.probs(m, len(x))      # [B, n], each row sums to 1
+
+    Outside a relaxed function an integer is certain: ``k`` (an int, or a tensor of ints with
+    one per example) gives one-hot rows, ``size`` defaulting to one past the largest value.
+    """
+    k = torch.as_tensor(k)
+    if k.is_floating_point() or k.is_complex() or k.dim() > 1:
+        raise TypeError("probs() takes an int or a 1-D tensor of ints (one per example)")
+    if size is None:
+        size = int(k.max()) + 1 if k.numel() else 1
+    if k.numel() and (int(k.min()) < 0 or int(k.max()) >= size):
+        raise ValueError(f"probs(): a value lies outside 0, ..., {size - 1}")
+    return torch.nn.functional.one_hot(k.long(), size).to(torch.get_default_dtype())
+
 
 # What each function compiles to inside a relaxed function: its entry in the op registry.
 COMPARISONS = {f: registry.BY_NAME[f.__name__] for f in (gt, ge, lt, le, eq, ne)}

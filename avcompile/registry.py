@@ -44,6 +44,8 @@ class Op:
     relaxation: Optional[str] = None  # the runtime.Relaxation method that relaxes it
     on_tensors: Optional[str] = None  # the runtime function computing it on relaxed values
     float_result: bool = False  # a constructor whose dtype follows the call's inputs
+    integral: bool = False  # integers in, an integer out: a relaxed integer stays one
+    needs_law: bool = False  # on a relaxed integer it needs the distribution, not the expectation
 
     def __str__(self):
         return self.symbol or self.name
@@ -64,9 +66,24 @@ class Op:
         return right != 0
 
 
+# Operators that map integers to integers (SEMANTICS 10), and those of them whose result on a
+# relaxed integer is not a linear function of it (so its expectation would not do).
+_INTEGRAL = frozenset({"add", "sub", "mul", "floordiv", "mod", "neg", "pos"})
+_NEEDS_LAW = frozenset({"floordiv", "mod"})
+
+
 def _operators(rows):
     return {
-        node: Op(name, symbol, node, risky=guard is not None, guard=guard, on_tensors=tensors)
+        node: Op(
+            name,
+            symbol,
+            node,
+            risky=guard is not None,
+            guard=guard,
+            on_tensors=tensors,
+            integral=name in _INTEGRAL,
+            needs_law=name in _NEEDS_LAW,
+        )
         for node, name, symbol, guard, tensors in rows
     }
 
@@ -108,7 +125,10 @@ def _comparisons():
         (ast.Eq, "eq", "=="),
         (ast.NotEq, "ne", "!="),
     ]
-    out = {node: Op(name, symbol, node, SOFT, relaxation=name) for node, name, symbol in rows}
+    out = {
+        node: Op(name, symbol, node, SOFT, relaxation=name, needs_law=True)
+        for node, name, symbol in rows
+    }
     for node, name, symbol in [
         (ast.Is, "is_", "is"),
         (ast.IsNot, "is_not", "is not"),
@@ -173,7 +193,7 @@ def torch_op(name):
 # ----------------------------------------------------------------------------- builtins
 
 BUILTINS = {
-    name: Op(name, batching=HARD_ONLY)
+    name: Op(name, batching=HARD_ONLY, integral=name in ("len", "int"))
     for name in "len range isinstance int float bool str type print enumerate zip reversed".split()
 }
 # `list(x)` / `tuple(x)` of a relaxed array: a copy, which value semantics already make.

@@ -17,7 +17,28 @@ import warnings
 
 import torch
 
+from .relaxed_int import (
+    RelaxedInt,
+    accumulate,
+    blend_int,
+    compare_int,
+    expect,
+    probs,
+    read,
+    weighted_put,
+    write,
+)
+
 __all__ = [
+    "RelaxedInt",
+    "accumulate",
+    "blend_int",
+    "compare_int",
+    "expect",
+    "probs",
+    "read",
+    "weighted_put",
+    "write",
     "Batch",
     "Relaxation",
     "and_",
@@ -140,7 +161,10 @@ def pack(value):
 
 
 def lift(value):
-    """A shared tensor made to broadcast against batch-last relaxed values."""
+    """A shared tensor (or a hard list of numbers) made to broadcast against batch-last relaxed
+    values."""
+    if isinstance(value, (list, tuple)):
+        value = torch.as_tensor(value)
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         return value.unsqueeze(-1)
     return value
@@ -483,39 +507,58 @@ def _cut_off(cond, p, max_iter):
     )
 
 
-def relaxed_while(cond, body, state, relaxed, batch, max_iter, eps, expect=(), inf=False):
+def relaxed_while(
+    cond, body, state, relaxed, batch, max_iter, eps, expect=(), inf=False, ints=(), dists=()
+):
     """The expectation of a relaxed ``while`` over the iteration at which it stops.
 
     ``state`` holds the variables the body assigns; ``relaxed[k]`` tells whether variable k is
-    accumulated (relaxed) or takes its value after the last iteration run (hard). For each index
-    in ``expect`` (a hard variable), the expectation of its value where each example stopped is
-    returned after the state, per example. ``inf``: a relaxed value may be infinite, and one of
-    weight 0 must add nothing. A loop cut off at ``max_iter`` with mass left above ``eps``
-    warns once, naming its line in the user's source.
+    accumulated (relaxed) or takes its value after the last iteration run (hard); the variables
+    listed in ``ints`` are relaxed integers, accumulated as distributions. For each index in
+    ``expect`` (a hard variable), the expectation of its value where each example stopped is
+    returned after the state, per example; for each in ``dists``, then, its distribution (a
+    relaxed integer). ``inf``: a relaxed value may be infinite, and one of weight 0 must add
+    nothing. A loop cut off at ``max_iter`` with mass left above ``eps`` warns once, naming its
+    line in the user's source.
     """
     times, add = (_weighted, _add_weighted) if inf else (torch.mul, torch.addcmul)
+    ints = frozenset(ints)
+
+    def start(k, weight, s):
+        if k in ints:
+            return accumulate(None, weight, s)
+        return times(weight, pack(s)) if relaxed[k] else None
+
+    def step(k, a, weight, s):
+        if k in ints:
+            return accumulate(a, weight, s)
+        return add(a, weight, pack(s)) if relaxed[k] else None
+
     p = batch.prob(cond(*state))
-    acc = [times(1 - p, pack(s)) if r else None for s, r in zip(state, relaxed)]
+    acc = [start(k, 1 - p, s) for k, s in enumerate(state)]
     means = [(1 - p) * float(state[k]) for k in expect]
+    laws = [accumulate(None, 1 - p, state[k]) for k in dists]
     k = 0
     while k < max_iter and bool(p.max() > eps):
         state = body(*state)
         p_next = p * cond(*state)
         weight = p - p_next
-        acc = [add(a, weight, pack(s)) if r else None for a, s, r in zip(acc, state, relaxed)]
+        acc = [step(j, a, weight, s) for j, (a, s) in enumerate(zip(acc, state))]
         means = [m + weight * float(state[j]) for m, j in zip(means, expect)]
+        laws = [accumulate(law, weight, state[j]) for law, j in zip(laws, dists)]
         p = p_next
         k += 1
     if k == max_iter and bool(p.max() > eps):
         _cut_off(cond, p, max_iter)
     result = []
-    for a, s, r in zip(acc, state, relaxed):
-        if not r:
+    for j, (a, s) in enumerate(zip(acc, state)):
+        if a is None:
             result.append(s)
             continue
-        a = add(a, p, pack(s))
+        a = step(j, a, p, s)
         result.append(list(a.unbind(0)) if isinstance(s, list) else a)
     result += [m + p * float(state[j]) for m, j in zip(means, expect)]
+    result += [accumulate(law, p, state[j]) for law, j in zip(laws, dists)]
     return tuple(result)
 
 

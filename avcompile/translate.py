@@ -321,6 +321,8 @@ class _Translator:
             op = registry.builtin_op(builtin)
             return ir.Call(ir.Name(builtin, HARD), args, kwargs, HARD, op=op, callee=Callee.BUILTIN)
         value = self.resolve(func)
+        if value is ops.probs:
+            return self.probs(node, args, dict(kwargs))
         if value in ops.COMPARISONS or value in ops.REDUCTIONS:
             return self.relaxed_op(value, node, args, dict(kwargs))
         helper = inline.helper_function(value)
@@ -365,6 +367,13 @@ class _Translator:
             self.source, self.line, self.depth, self.local_functions = outer
         self.pending.extend(statements)
         return ir.Name(binding.result, HARD)
+
+    def probs(self, node, args, kwargs):
+        """``avcompile.probs(k, size)``: a relaxed integer's distribution."""
+        size = kwargs.pop("size", None)
+        if kwargs or not 1 <= len(args) <= 2 or (size is not None and len(args) == 2):
+            self.error("`probs` takes an integer and a size: `probs(k, size)`.", node)
+        return ir.Probs(args[0], args[1] if len(args) == 2 else size)
 
     def relaxed_op(self, fn, node, args, kwargs):
         """``avcompile.gt(a, b, beta=..., dist=...)`` and kin: relaxed operations with options."""

@@ -18,8 +18,7 @@ from src_examples.median_filter import median_filter
 from src_examples.odd_even_sort import odd_even_sort
 from src_examples.shortest_path import MOVES, shortest_path
 
-SETTINGS = settings(max_examples=25, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def hard(module):
@@ -66,7 +65,7 @@ def finite_nonzero(grad):
 
 
 def inversions(values):
-    return sum(a > b for i, a in enumerate(values) for b in values[i + 1:])
+    return sum(a > b for i, a in enumerate(values) for b in values[i + 1 :])
 
 
 @SETTINGS
@@ -170,8 +169,13 @@ def test_shortest_path_soft_gradient_follows_the_path_and_limit():
     assert (grad[hard_path == 1] > 0.5).all()
     assert (grad[hard_path == 0].abs() < 0.5).all()
     finite_nonzero(torch.autograd.grad((path * hard_path).sum(), cost)[0])
-    assert_approaches(shortest_path, (cost.detach(),), (hard_path, hard_total),
-                      betas=(3.0, 30.0, 1000.0), tol=2e-2)
+    assert_approaches(
+        shortest_path,
+        (cost.detach(),),
+        (hard_path, hard_total),
+        betas=(3.0, 30.0, 1000.0),
+        tol=2e-2,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,8 +197,9 @@ def test_levenshtein_hard_equals_plain_dp(n, m, data):
     batch = data.draw(st.integers(1, 3))
     a = [data.draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)) for _ in range(batch)]
     b = [data.draw(st.lists(st.integers(0, 3), min_size=m, max_size=m)) for _ in range(batch)]
-    dist = hard(levenshtein)(torch.tensor(a, dtype=torch.float64),
-                             torch.tensor(b, dtype=torch.float64))
+    dist = hard(levenshtein)(
+        torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
+    )
     assert dist.tolist() == [plain_edit_distance(x, y) for x, y in zip(a, b)]
 
 
@@ -237,7 +242,7 @@ def test_integer_sqrt_soft_gradient_and_limit():
 def test_median_filter_hard_equals_median_of_three(rows):
     out = hard(median_filter)(torch.tensor(rows, dtype=torch.float64))
     for row, o in zip(rows, out):
-        ref = [row[0]] + [sorted(row[i - 1:i + 2])[1] for i in range(1, 7)] + [row[7]]
+        ref = [row[0]] + [sorted(row[i - 1 : i + 2])[1] for i in range(1, 7)] + [row[7]]
         assert o.tolist() == ref
 
 
@@ -248,9 +253,9 @@ def test_median_filter_soft_gradient_and_limit():
     # Each interior output follows the input that is the median: its weight is the largest.
     for i in range(1, 8):
         grad = finite_nonzero(torch.autograd.grad(out[:, i].sum(), x, retain_graph=True)[0])
-        window = x.detach()[:, i - 1:i + 2]
-        median_at = (window == exact[:, i:i + 1]).double().argmax(1) + i - 1
-        assert (grad[:, i - 1:i + 2].argmax(1) + i - 1 == median_at).all()
+        window = x.detach()[:, i - 1 : i + 2]
+        median_at = (window == exact[:, i : i + 1]).double().argmax(1) + i - 1
+        assert (grad[:, i - 1 : i + 2].argmax(1) + i - 1 == median_at).all()
     assert_approaches(median_filter, (x.detach(),), exact)
 
 
@@ -260,8 +265,9 @@ def test_median_filter_soft_gradient_and_limit():
 
 def classifier():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1),
-                               torch.nn.Flatten(0)).double()
+    return torch.nn.Sequential(
+        torch.nn.Linear(3, 8), torch.nn.Tanh(), torch.nn.Linear(8, 1), torch.nn.Flatten(0)
+    ).double()
 
 
 def test_count_positive_hard_equals_plain_count():
@@ -289,13 +295,16 @@ def test_count_positive_soft_gradient_reaches_the_network_and_limit():
 # the demos run
 
 
-@pytest.mark.parametrize("name, kwargs, expect", [
-    ("odd_even_sort", {"steps": 2}, "relaxed permutation matrix"),
-    ("shortest_path", {"size": 3, "batch": 1}, "exact shortest path"),
-    ("levenshtein", {"steps": 2}, "exact 3"),
-    ("integer_sqrt", {}, "isqrt"),
-    ("median_filter", {"n": 8}, "mean |error|"),
-])
+@pytest.mark.parametrize(
+    "name, kwargs, expect",
+    [
+        ("odd_even_sort", {"steps": 2}, "relaxed permutation matrix"),
+        ("shortest_path", {"size": 3, "batch": 1}, "exact shortest path"),
+        ("levenshtein", {"steps": 2}, "exact 3"),
+        ("integer_sqrt", {}, "isqrt"),
+        ("median_filter", {"n": 8}, "mean |error|"),
+    ],
+)
 def test_demo_runs(name, kwargs, expect, capsys):
     module = __import__(f"src_examples.{name}", fromlist=["demo"])
     module.demo(**kwargs)

@@ -21,11 +21,14 @@ def test_numbers_are_digit_images_side_by_side_and_pools_are_disjoint():
     assert x.shape == (50, 5, 1, 8, 32) and values.shape == (50, 5)
     assert (values.diff(dim=-1) > 0).all()  # distinct and in ascending order
     # The k-th 8x8 block of every image is a test-pool image of the k-th digit of its value.
-    by_image = {tuple(img.flatten().tolist()): int(label)
-                for img, label in zip(pools.test_images, pools.test_labels)}
+    by_image = {
+        tuple(img.flatten().tolist()): int(label)
+        for img, label in zip(pools.test_images, pools.test_labels)
+    }
     for image, value in zip(x[:5].flatten(0, 1), values[:5].flatten()):
-        digits = [by_image[tuple(image[0, :, 8 * k:8 * k + 8].flatten().tolist())]
-                  for k in range(4)]
+        digits = [
+            by_image[tuple(image[0, :, 8 * k : 8 * k + 8].flatten().tolist())] for k in range(4)
+        ]
         assert int("".join(map(str, digits))) == value
 
 
@@ -37,8 +40,9 @@ def test_ranking_accuracy_definitions():
     acc = ss.ranking_accuracy(scores, values)
     assert acc == pytest.approx({"em": 0.5, "ew": 10 / 12, "em5": 1.0})
     scores[1] = torch.tensor([5.0, 6, 4, 3, 2, 1])  # now two of the first five are swapped
-    assert ss.ranking_accuracy(scores, values) == pytest.approx({"em": 0.5, "ew": 10 / 12,
-                                                                 "em5": 0.5})
+    assert ss.ranking_accuracy(scores, values) == pytest.approx(
+        {"em": 0.5, "ew": 10 / 12, "em5": 0.5}
+    )
 
 
 def test_engines_compute_the_same_loss():
@@ -53,8 +57,9 @@ def test_engines_compute_the_same_loss():
 
 
 def test_training_lowers_the_loss_and_engines_agree():
-    runs = {engine: ss.train(ss.Config(**{**vars(SMOKE), "engine": engine}))
-            for engine in ss.ENGINES}
+    runs = {
+        engine: ss.train(ss.Config(**{**vars(SMOKE), "engine": engine})) for engine in ss.ENGINES
+    }
     for history in runs.values():
         first, last = history["loss"][:10], history["loss"][-10:]
         assert sum(last) < 0.85 * sum(first), (first, last)  # about 0.7 at seed 0

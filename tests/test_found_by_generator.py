@@ -35,14 +35,8 @@ def argmin_value(a):
     return a[m]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CompileError,
-    reason="SEMANTICS 10 and 7: `m = j` under `if a[j] < a[m]` makes m a relaxed integer and "
-    "a[m] its expectation; it is rejected as a hard variable assigned in a relaxed if "
-    "(feature relaxed_int_index)",
-)
 def test_relaxed_integer_as_index():
+    # fixed by relaxed integers (SEMANTICS 10): m is a distribution, a[m] its expectation
     assert_hard_equals_python(argmin_value)
 
 
@@ -56,14 +50,8 @@ def leading_negatives_over_one(x):
     return s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CompileError,
-    reason="SEMANTICS 10: a counter that a relaxed while changed is a relaxed integer after it "
-    "and `k > 1` a probability read off its distribution; it is rejected as 'not supported "
-    "yet' (feature relaxed_int_compare)",
-)
 def test_relaxed_integer_compared():
+    # fixed by relaxed integers: after the loop k is a distribution, `k > 1` read off it
     assert_hard_equals_python(leading_negatives_over_one)
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from avcompile import ir, registry
 from avcompile.errors import CompileError
-from avcompile.ir import CONSTANT, HARD, RELAXED
+from avcompile.ir import CONSTANT, HARD, RELAXED, RELAXED_INT
 from avcompile.parse import Source
 from avcompile.passes import check_liveness, fuse, infer_kinds, place_guards, run_passes
 
@@ -201,16 +201,53 @@ def test_kinds_rise_with_values_and_relaxed_branches():
     assert fn.body[3].relaxed  # its test reads `t`, which is relaxed
 
 
-def test_an_index_assigned_under_a_relaxed_if_is_rejected_at_the_write():
+def test_an_integer_index_assigned_under_a_relaxed_if_is_a_relaxed_integer():
+    read = ir.Index(name("x"), name("k", HARD), HARD)
+    names, fn = kinds_of(
+        function(
+            assign("k", const(0), line=2),
+            relaxed_if(X_GT_0, [assign("k", const(1), line=4)], line=3),
+            ir.Return(read, 5),
+        )
+    )
+    assert names["k"] == RELAXED_INT
+    assert fn.body[2].value.kind == RELAXED  # the read at a relaxed position is a value
+
+
+def test_an_integer_only_counted_under_a_relaxed_if_is_a_relaxed_value():
+    # its expectation is all that is read: no distribution is kept
+    names, _ = kinds_of(
+        function(
+            assign("k", const(0), line=2),
+            relaxed_if(X_GT_0, [assign("k", ir.BinOp(ADD, name("k"), const(1), HARD))], line=3),
+            ir.Return(name("k"), 5),
+        )
+    )
+    assert names["k"] == RELAXED
+
+
+def test_an_integer_compared_after_a_relaxed_if_is_a_relaxed_integer():
+    compare = ir.Compare(GT, name("k"), const(1), HARD)
+    names, fn = kinds_of(
+        function(
+            assign("k", const(0), line=2),
+            relaxed_if(X_GT_0, [assign("k", ir.BinOp(ADD, name("k"), const(1), HARD))], line=3),
+            relaxed_if(compare, [assign("x", const(1.0))], line=5),
+        )
+    )
+    assert names["k"] == RELAXED_INT and fn.body[2].relaxed
+
+
+def test_an_index_that_is_not_always_an_integer_is_rejected_at_the_write():
     from avcompile.errors import HardInRelaxedBranch
 
     read = ir.Index(name("x"), name("k", HARD), HARD)
     fn = function(
         assign("k", const(0), line=2),
-        relaxed_if(X_GT_0, [assign("k", const(1), line=4)], line=3),
+        relaxed_if(X_GT_0, [assign("k", const(1.5), line=4)], line=3),
         ir.Return(read, 5),
     )
-    with pytest.raises(HardInRelaxedBranch, match="hard variable `k`") as info:
+    with pytest.raises(HardInRelaxedBranch, match="hard variable `k`.*not every value") as info:
         infer_kinds(fn)
     assert info.value.lineno == 4 and info.value.branch_line == 3 and info.value.name == "k"
 

@@ -13,7 +13,7 @@ relaxed branches where one fused op does the work:
 from dataclasses import replace
 
 from .. import ir
-from ..ir import HARD
+from ..ir import HARD, RELAXED_INT
 
 
 def fuse(fn):
@@ -41,7 +41,7 @@ def _fuse(s):
     body = list(s.body)
     blended = list(s.blended)
     for var in s.blended:
-        if var.unpacked or _mentions(s.orelse, var.id):
+        if var.unpacked or var.kind == RELAXED_INT or _mentions(s.orelse, var.id):
             continue
         writes = [k for k, st in enumerate(body) if _assigns(st, var.id)]
         if len(writes) != 1:

@@ -1,10 +1,14 @@
-"""Kinds: whether each name and expression is hard, constant or relaxed (SEMANTICS 2), inferred on
-the IR, and the check that a name that must be hard is not assigned under a relaxed condition.
+"""Kinds: whether each name and expression is hard, constant, a relaxed integer or relaxed
+(SEMANTICS 2, 10), inferred on the IR, and the check that a name that must be hard is not assigned
+under a relaxed condition.
 
 A local starts hard and only rises: to the kind of what is assigned to it, to relaxed when it is
 assigned under a relaxed ``if``, or under a relaxed ``while`` unless it must stay hard (it is used
 as an index or loop bound, or to compute one; SEMANTICS 2 lets such a name change inside a relaxed
-``while``, where it is the same for every example still running). Names the front end declared
+``while``, where it is the same for every example still running). An integer variable assigned
+under a relaxed ``if`` whose value reaches a use that needs its distribution (an index, a
+comparison, ``//``, ``%``, ``avcompile.probs``) is a relaxed integer; elsewhere its expectation
+is all a program can observe, and it is an ordinary relaxed value. Names the front end declared
 (``Function.declared``: the DSL's ``Var``/``VarInt``) keep their kind. The pass repeats until
 nothing rises, then writes every kind into the IR and marks ``if``/``while`` relaxed where their
 condition is.
@@ -14,7 +18,7 @@ from dataclasses import replace
 
 from .. import ir, registry
 from ..errors import HardInRelaxedBranch, Position
-from ..ir import CONSTANT, HARD, RELAXED, Callee, Kind
+from ..ir import CONSTANT, HARD, RELAXED, RELAXED_INT, Callee, Kind
 
 
 def infer_kinds(fn):
@@ -54,18 +58,94 @@ def required_hard(body):
                     required |= _value_names(arg)
             if isinstance(node, ir.For) and is_range(node.iter):
                 required |= ir.assigned(node.target)
+    return _sources(body, required)
+
+
+def law_uses(body, ints):
+    """Names whose value reaches a use that needs a relaxed integer's distribution rather than its
+    expectation: an index, a loop bound, a comparison, ``//``, ``%`` or ``avcompile.probs``, and
+    the integers (``ints``) they are computed from by integer arithmetic."""
+    seeds = set()
+    for s in body:
+        for node in ir.walk(s):
+            if isinstance(node, (ir.Compare, ir.BinOp)) and node.op.needs_law:
+                seeds |= _value_names(node.left) | _value_names(node.right)
+            elif isinstance(node, ir.Probs):
+                seeds |= _value_names(node.value)
+    return _sources(body, seeds | required_hard(body), ints)
+
+
+def _sources(body, names, ints=None):
+    """``names`` and every name that the values of those names are computed from (only through
+    integer arithmetic, if ``ints`` names the integers)."""
+    names = set(names)
     assigns = [n for s in body for n in ir.walk(s) if isinstance(n, ir.Assign)]
     changed = True
     while changed:
         changed = False
         for a in assigns:
             for target in a.targets:
-                if isinstance(target, ir.Name) and target.id in required:
-                    new = _value_names(a.value) - required
+                if isinstance(target, ir.Name) and target.id in names:
+                    if ints is not None and not int_valued(a.value, ints):
+                        continue
+                    new = _value_names(a.value) - names
                     if new:
-                        required |= new
+                        names |= new
                         changed = True
-    return required
+    return names
+
+
+def int_valued(e, ints):
+    """Whether ``e`` is an integer on every example, given the names ``ints`` known to hold one."""
+    if isinstance(e, ir.Const):
+        return isinstance(e.value, int)
+    if isinstance(e, ir.Name):
+        return e.id in ints or e.kind == RELAXED_INT
+    if isinstance(e, ir.BinOp):
+        return e.op.integral and int_valued(e.left, ints) and int_valued(e.right, ints)
+    if isinstance(e, ir.UnaryOp):
+        return e.op.integral and int_valued(e.operand, ints)
+    if isinstance(e, ir.IfExp):
+        return int_valued(e.body, ints) and int_valued(e.orelse, ints)
+    if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
+        return e.op.integral
+    if isinstance(e, ir.Index):  # `x.shape[0]`
+        return isinstance(e.value, ir.Shape) or (
+            isinstance(e.value, ir.Attr) and e.value.attr == "shape"
+        )
+    return False
+
+
+def integer_names(fn):
+    """The locals that hold an integer wherever they are assigned (loop counters over ``range``,
+    lengths, integer literals and arithmetic on them)."""
+    ints = set(ir.written(fn.body)) - {p.id for p in fn.params}
+    nodes = [n for s in fn.body for n in ir.walk(s) if isinstance(n, (ir.Assign, ir.For))]
+    changed = True
+    while changed:
+        changed = False
+        for node in nodes:
+            if isinstance(node, ir.For):
+                pairs = [(node.target, None if not is_range(node.iter) else ir.Const(0))]
+            else:
+                pairs = [(t, node.value) for t in node.targets]
+            for target, value in pairs:
+                for name, v in _unpack_pairs(target, value):
+                    if name in ints and (v is None or not int_valued(v, ints)):
+                        ints.discard(name)
+                        changed = True
+    return ints
+
+
+def _unpack_pairs(target, value):
+    """(name, value or None) for each name an assignment gives a value to."""
+    if isinstance(target, ir.Name):
+        return [(target.id, value)]
+    if isinstance(target, ir.Tuple_):
+        if isinstance(value, ir.Tuple_) and len(value.elts) == len(target.elts):
+            return [p for t, v in zip(target.elts, value.elts) for p in _unpack_pairs(t, v)]
+        return [(n, None) for n in ir.assigned(target)]
+    return []  # an element write: the array is no integer
 
 
 class _Inference:
@@ -80,6 +160,11 @@ class _Inference:
                 if isinstance(n, ir.Name) and n.id in self.declared:
                     self.env[n.id] = n.kind
         self.required = required_hard(fn.body)
+        self.ints = integer_names(fn)
+        self.law = law_uses(fn.body, self.ints) | self.required
+        # names that stay hard in a relaxed `while` (the same in every example still running) and
+        # differ per example after it: positions, and integers whose distribution is wanted
+        self.stay_hard = self.required | (self.law & self.ints)
         self.branch_writes = {}  # name -> (line of its first write under a relaxed `if`, the if's)
         self.loop_writes = {}  # name -> line of the relaxed `while` that made it relaxed
         self.changed = False
@@ -104,19 +189,36 @@ class _Inference:
             return self.env.get(e.id, e.kind)
         if isinstance(e, (ir.Const, ir.FString, ir.Formatted, ir.Helper, ir.Rx, ir.Shape)):
             return HARD
-        if isinstance(e, (ir.Lift, ir.Truth, ir.Guarded)):
+        if isinstance(e, (ir.Lift, ir.Truth, ir.Guarded, ir.Expect, ir.Probs)):
             return RELAXED
         if isinstance(e, ir.Attr) and e.attr in registry.SHAPE_ATTRS:
             return HARD
         if isinstance(e, ir.Call):
-            return self.call_kind(e)
-        return _join(self.kind(c) for c in ir.children(e))
+            kind = self.call_kind(e)
+        else:
+            kind = _join(self.kind(c) for c in ir.children(e))
+        if kind == RELAXED_INT and not self.keeps_int(e):
+            return RELAXED  # a relaxed integer used as a number: its expectation
+        return kind
+
+    def keeps_int(self, e):
+        """Whether ``e``, which takes a relaxed integer, is one itself (SEMANTICS 10)."""
+        if isinstance(e, (ir.Name, ir.Tuple_)):
+            return True
+        if isinstance(e, (ir.BinOp, ir.UnaryOp, ir.IfExp, ir.Call)):
+            return int_valued(e, self.ints | self.relaxed_ints())
+        return False
+
+    def relaxed_ints(self):
+        return {n for n, k in self.env.items() if k == RELAXED_INT}
 
     def call_kind(self, e):
         args = [self.kind(a) for a in e.args] + [self.kind(v) for _, v in e.kwargs]
         if e.callee is Callee.DECLARED:
             return e.kind
         if e.callee is Callee.BUILTIN:
+            if RELAXED_INT in args and e.op.batching == registry.HARD_ONLY:
+                return RELAXED_INT if e.op.integral else RELAXED  # int(k); float(k)
             return e.op.kind(args)
         if e.callee is Callee.TORCH:
             return max(_join(args), CONSTANT)  # a torch function returns a tensor
@@ -142,11 +244,14 @@ class _Inference:
             return
         if rif is not None:
             self.branch_writes.setdefault(name, (line, rif))
-            kind = RELAXED
-        elif rwhile is not None and name not in self.required:
+            integer = name in self.ints and kind <= RELAXED_INT
+            kind = RELAXED_INT if name in self.law and integer else RELAXED
+        elif rwhile is not None and name not in self.stay_hard:
             if kind != RELAXED:
                 self.loop_writes.setdefault(name, rwhile)
             kind = RELAXED
+        if kind == RELAXED_INT and name not in self.law:
+            kind = RELAXED  # only its expectation is ever read
         if kind > self.env.get(name, HARD):
             self.env[name] = kind
             self.changed = True
@@ -216,10 +321,11 @@ class _Inference:
     def hard_in_branch(self, name, line, branch_line):
         raise HardInRelaxedBranch(
             f"hard variable `{name}` is assigned inside a relaxed `if`: `{name}` is used as "
-            f"an index or loop bound, so it must have one value for the whole batch, but a "
-            f"relaxed branch runs for every example to a different extent. Assign `{name}` "
-            f"outside the relaxed `if`, or keep a separate relaxed variable for the "
-            f"per-example value.",
+            f"an index or loop bound, but not every value assigned to it is an integer that "
+            f"avcompile can see (an int literal, a loop counter, a length, `int(...)`, or "
+            f"arithmetic on them), so it cannot be held as a relaxed integer. Assign `{name}` "
+            f"integers only, assign it outside the relaxed `if`, or keep a separate relaxed "
+            f"variable for the per-example value.",
             self.fn.source,
             Position.of_line(self.fn.source, line),
             name,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .. import ir, registry
 from ..errors import CompileError, Position
-from ..ir import HARD, RELAXED, Callee
+from ..ir import HARD, RELAXED, RELAXED_INT, Callee
 from .kinds import is_range
 
 
@@ -116,8 +116,29 @@ class _Rejecter:
                     "over the batch. Check the inputs before calling the module."
                 )
         else:
+            if isinstance(s, ir.Assign):
+                for target in s.targets:
+                    self.nested_write(target)
             for child in ir.children(s):
                 self.expr(child)
+
+    def nested_write(self, target):
+        """``x[k][j] = v`` with a relaxed integer ``k``: the row read at ``k`` is an expectation,
+        so writing it back would mix rows; ``x[k, j] = v`` says what is meant."""
+        if isinstance(target, ir.Tuple_):
+            for elt in target.elts:
+                self.nested_write(elt)
+            return
+        while isinstance(target, ir.Index) and isinstance(target.value, ir.Index):
+            inner = target.value
+            if inner.index.kind == RELAXED_INT:
+                self.error(
+                    f"an element write `{target} = ...` through a relaxed position: `{inner}` is "
+                    f"a mix of rows, not one row that can be written to. Write the element "
+                    f"with one index, `{inner.value}[{inner.index}, {target.index}] = ...`.",
+                    target,
+                )
+            target = inner
 
     def relaxed_if(self, s):
         """A relaxed ``if`` in words, saying why when a relaxed ``while`` made its test relaxed
@@ -136,11 +157,12 @@ class _Rejecter:
     def for_(self, s):
         if is_range(s.iter):
             for arg in s.iter.args:
-                if arg.kind == RELAXED:
+                if arg.kind.per_example:
+                    what = "relaxed integer" if arg.kind == RELAXED_INT else "relaxed value"
                     self.error(
-                        "a relaxed value is used as a bound of `range`: the number of "
-                        "iterations must be the same for every example. Loop to the largest "
-                        "bound and guard the body with a relaxed `if`.",
+                        f"a {what} (`{arg}`) is used as a bound of `range`: the number of "
+                        f"iterations must be the same for every example. Loop to the largest "
+                        f"bound and guard the body with a relaxed `if`.",
                         arg,
                     )
         self.expr(s.target)
@@ -149,6 +171,16 @@ class _Rejecter:
     def expr(self, e):
         if e is None:
             return
+        if isinstance(e, ir.Index) and any(
+            isinstance(n, ir.Slice)
+            and any(b is not None and b.kind.per_example for b in (n.lower, n.upper, n.step))
+            for n in ir.walk(e.index)
+        ):
+            self.error(
+                "a relaxed integer is used as a bound of a slice: the length of the slice "
+                "would differ per example. Index single elements at relaxed positions instead.",
+                e,
+            )
         if isinstance(e, ir.Index) and e.index.kind == RELAXED:
             self.error(
                 "a relaxed value is used as an index: which element it picks differs per "

@@ -11,7 +11,6 @@ does not count after the loop, nor one first assigned in a relaxed construct tha
 from dataclasses import replace
 
 from .. import ir
-from ..ir import RELAXED
 from .kinds import is_range
 
 
@@ -70,7 +69,7 @@ class _Sets:
         blended = [
             self.names[n]
             for n in sorted(then | other)
-            if self.names[n].kind == RELAXED and (n in defined or (n in then and n in other))
+            if self.names[n].kind.per_example and (n in defined or (n in then and n in other))
         ]
         new = tuple(b.id for b in blended if b.id not in defined)
         defined |= {b.id for b in blended}

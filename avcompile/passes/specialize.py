@@ -6,13 +6,15 @@ Python's short circuit); a shared tensor next to a relaxed value is lifted to br
 batch, and a hard value written to a relaxed variable is made per-example; ``min``/``max`` of
 relaxed values are soft; a call treats the batch as its registry entry says (elementwise, applied
 per example, a constructor, or a user's callable given batch-first tensors); ``x.shape`` of a
-relaxed value is the example's shape.
+relaxed value is the example's shape. A relaxed integer stays one where an op keeps it (its
+arithmetic, comparisons, indices, blends); anywhere else it is used as a number, its expectation
+(SEMANTICS 10).
 """
 
 from dataclasses import replace
 
 from .. import ir, registry
-from ..ir import CONSTANT, HARD, RELAXED, Callee, How, LiftTo
+from ..ir import CONSTANT, HARD, RELAXED, RELAXED_INT, Callee, How, LiftTo
 
 
 def specialize(fn):
@@ -31,6 +33,8 @@ def _stmt(s):
         if len(targets) == 1:
             value = _convert(targets[0], value)
         return replace(s, targets=targets, value=value)
+    if isinstance(s, ir.Return) and s.value is not None:
+        return replace(s, value=_as_number(_expr(s.value)))
     if isinstance(s, (ir.If, ir.While)):
         test = _condition(s.test) if s.relaxed else _expr(s.test)
         changes = {"test": test, "body": _block(s.body)}
@@ -55,6 +59,13 @@ def _lift(e):
     return ir.Lift(e) if e.kind == CONSTANT else e
 
 
+def _as_number(e):
+    """``e`` where a relaxed integer is used as a number: its expectation (in a tuple, each)."""
+    if isinstance(e, ir.Tuple_):
+        return replace(e, elts=tuple(_as_number(x) for x in e.elts))
+    return ir.Expect(e, pos=e.pos) if e.kind == RELAXED_INT else e
+
+
 def _per_example(e):
     """A value where a per-example one is expected: a hard one is made one for every example."""
     if e.kind == HARD:
@@ -71,6 +82,8 @@ def _convert(target, value):
     ):
         elts = tuple(_convert(t, v) for t, v in zip(target.elts, value.elts))
         return ir.Tuple_(elts, max((e.kind for e in elts), default=HARD), value.is_list)
+    if target.kind == RELAXED and value.kind == RELAXED_INT:
+        return _as_number(value)
     if target.kind != RELAXED or value.kind == RELAXED:
         return value
     if isinstance(target, ir.Name):
@@ -93,6 +106,8 @@ def _condition(e):
     if isinstance(e, ir.Truth) or isinstance(e, ir.Call) and e.callee is Callee.DECLARED:
         return _expr(e)  # a probability already (the DSL's conditions with a mode of their own)
     value = _expr(e)
+    if value.kind == RELAXED_INT:  # `if k:` on a relaxed integer: the probability that k != 0
+        return ir.Compare(registry.BY_SYMBOL["!="], value, ir.Const(0), RELAXED, pos=value.pos)
     return value if isinstance(value, ir.Compare) else ir.Truth(value)
 
 
@@ -119,6 +134,8 @@ def _expr(e):
     if isinstance(e, ir.IfExp):
         test = _condition(e.test) if e.test.kind == RELAXED else _expr(e.test)
         body, orelse = _expr(e.body), _expr(e.orelse)
+        if e.kind == RELAXED:
+            body, orelse = _as_number(body), _as_number(orelse)
         if e.kind == RELAXED:  # each arm a per-example value, as the other may be
             body, orelse = _per_example(body), _per_example(orelse)
         return replace(e, test=test, body=body, orelse=orelse)
@@ -127,8 +144,12 @@ def _expr(e):
     if isinstance(e, ir.Attr):
         return _attr(e)
     e = ir.map_children(e, _expr)
+    if isinstance(e, ir.Index) and e.index.kind == RELAXED_INT and e.value.kind != RELAXED:
+        return replace(e, value=ir.Lift(e.value))  # a shared array read at a relaxed position
     if e.kind != RELAXED:
         return e
+    if isinstance(e, (ir.BinOp, ir.UnaryOp, ir.MinMax, ir.Probs)):
+        e = ir.map_children(e, _as_number) if not isinstance(e, ir.Probs) else e
     if isinstance(e, ir.BinOp):
         return replace(e, left=_lift(e.left), right=_lift(e.right))
     if isinstance(e, ir.Compare):
@@ -187,6 +208,13 @@ def _call(e):
     kwargs = tuple((k, _expr(v)) for k, v in e.kwargs)
     func = _attr(e.func) if isinstance(e.func, ir.Attr) else _expr(e.func)
     e = replace(e, func=func, args=args, kwargs=kwargs)
+    if e.kind == RELAXED_INT:  # int(k)
+        return args[0]
+    if any(a.kind == RELAXED_INT for a in args):
+        if e.callee is Callee.BUILTIN and e.op.name == "float" and len(args) == 1:
+            return ir.Expect(args[0], pos=e.pos)
+        args = tuple(_as_number(a) for a in args)
+        e = replace(e, args=args)
     relaxed = e.kind == RELAXED
     if e.callee is Callee.BUILTIN:
         if relaxed and e.op.batching == registry.SOFT:  # min / max of relaxed values

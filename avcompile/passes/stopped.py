@@ -5,18 +5,19 @@ Inside a relaxed ``while`` a hard variable (a counter, a position) is the same f
 still running; after the loop it is not, since each example stopped at another iteration. Such a
 variable gets a relaxed twin, its expectation over the iteration at which the loop stopped (exact in
 hard mode), accumulated by the loop like any relaxed value; the reads that only the loop's exit
-reaches read the twin. Read as a value (returned, in arithmetic) that is its meaning. As an index,
-a loop bound or in a comparison it would be a relaxed integer, which is not supported yet: that
-use is a compile error at its line, never a silent value. A read that the exit and another
-assignment may both reach is an error too.
+reaches read the twin. Read as a value (returned, in arithmetic) that is its meaning. Where its
+distribution matters (an index, a comparison, ``//``), the twin of an integer is a relaxed integer:
+the distribution of the value over the iteration at which the loop stopped (SEMANTICS 10). A loop
+bound cannot vary per example, and a read that the exit and another assignment may both reach is
+ambiguous: both are compile errors at their line, never a silent value.
 """
 
 from dataclasses import replace
 
-from .. import ir, registry
+from .. import ir
 from ..errors import CompileError, Position
-from ..ir import HARD, RELAXED
-from .kinds import infer_kinds, is_range
+from ..ir import HARD, RELAXED, RELAXED_INT
+from .kinds import infer_kinds, integer_names, is_range, law_uses
 
 
 def leave_per_example(fn):
@@ -39,20 +40,50 @@ def leave_per_example(fn):
     flow = _Reaching(loops)
     flow.block(fn.body, {})
     rewrite = _Rewrite(fn, flow, twins)
-    body = _keep_read_twins(rewrite.block(fn.body), rewrite.read)
+    body = rewrite.block(fn.body)
     if not rewrite.read:
         return fn
-    declared = tuple(fn.declared) + tuple(sorted(rewrite.read))
+    ints = _integer_twins(fn, body, rewrite, twins)
+    body = _keep_read_twins(body, rewrite.read, ints)
+    # the twins keep their kinds, and the names they stand for stay hard inside their loops
+    stay = {name for (_, name), twin in twins.items() if twin in rewrite.read}
+    declared = tuple(fn.declared) + tuple(sorted(rewrite.read | stay))
     return infer_kinds(replace(fn, body=body, declared=declared))
 
 
-def _keep_read_twins(stmts, read):
-    """``stmts`` where each loop makes only the twins that some statement reads."""
+def _integer_twins(fn, body, rewrite, twins):
+    """The twins read where a distribution is needed: relaxed integers. The hard variable must
+    then hold integers, or that read is an error."""
+    ints = integer_names(fn)
+    needed = law_uses(body, ints | rewrite.read) & rewrite.read
+    if not needed:
+        return set()
+    for (loop, name), twin in twins.items():
+        if twin in needed and name not in ints:
+            line = rewrite.first_read[twin]
+            rewrite.error(
+                name,
+                {("exit", loop)},
+                line,
+                "it is used here where its distribution is needed (an index, a comparison), "
+                "which needs an integer, but not every value assigned to it is one that avcompile "
+                "can see. Assign it integers only, or read it as a value.",
+            )
+    return needed
+
+
+def _keep_read_twins(stmts, read, ints):
+    """``stmts`` where each loop makes only the twins that some statement reads, those read as
+    relaxed integers marked so, on the loop and on every read."""
 
     def prune(node):
         node = ir.map_children(node, prune)
+        if isinstance(node, ir.Name) and node.id in ints:
+            return replace(node, kind=RELAXED_INT)
         if isinstance(node, ir.While) and node.stopped:
-            return replace(node, stopped=tuple(p for p in node.stopped if p[1] in read))
+            stopped = tuple(p for p in node.stopped if p[1] in read)
+            kept = tuple(t for _, t in stopped if t in ints)
+            return replace(node, stopped=stopped, stopped_ints=kept)
         return node
 
     return tuple(prune(s) for s in stmts)
@@ -151,6 +182,7 @@ class _Rewrite:
     def __init__(self, fn, flow, twins):
         self.fn, self.flow, self.twins = fn, flow, twins
         self.read = set()  # the twins some statement reads
+        self.first_read = {}  # twin -> the line of its first read
         self.loop_lines = {}
         for s in fn.body:
             for node in ir.walk(s):
@@ -196,7 +228,6 @@ class _Rewrite:
 
     def target(self, t, state, line):
         if isinstance(t, ir.Index):
-            self.use_error(t.index, state, line, "as an index")
             value = self.target(t.value, state, line)
             return replace(t, value=value, index=self.expr(t.index, state, line))
         if isinstance(t, ir.Tuple_):
@@ -210,9 +241,8 @@ class _Rewrite:
                     n.id,
                     state[n.id],
                     line,
-                    f"it is used {how} here, which needs a relaxed integer (a distribution over "
-                    f"positions), not supported yet. Read it as a value (returned, in "
-                    f"arithmetic), or compute the position with a hard loop.",
+                    f"it is used {how} here, which needs one value for the whole batch. "
+                    f"Loop to the largest bound and guard the body with a relaxed `if`.",
                 )
 
     def expr(self, e, state, line):
@@ -233,9 +263,6 @@ class _Rewrite:
             (loop,) = (d[1] for d in defs)
             twin = self.twins[loop, e.id]
             self.read.add(twin)
+            self.first_read.setdefault(twin, line)
             return ir.Name(twin, RELAXED)
-        if isinstance(e, ir.Index):
-            self.use_error(e.index, state, line, "as an index")
-        if isinstance(e, ir.Compare) and registry.relaxes(e.op):
-            self.use_error(e, state, line, "in a comparison")
         return ir.map_children(e, lambda c: self.expr(c, state, line))

@@ -11,7 +11,7 @@ a lambda) outside any loop: that runs once, so it costs one stack.
 from dataclasses import replace
 
 from .. import ir
-from ..ir import RELAXED, Callee
+from ..ir import RELAXED, RELAXED_INT, Callee
 
 
 def unpack(fn):
@@ -57,6 +57,7 @@ def _unpackable(fn):
             isinstance(e, ir.Index)
             and isinstance(e.value, ir.Name)
             and not isinstance(e.index, (ir.Slice, ir.Tuple_))
+            and e.index.kind != RELAXED_INT  # read and written at once at every position
         ):
             indexed.add(e.value.id)
             expr(e.index)
