@@ -2,9 +2,9 @@
 value semantics, and the Python subset it accepts."""
 
 import ast
-import os
 import inspect
 import math
+import os
 import pickle
 
 import pytest
