@@ -587,7 +587,7 @@ class _Emitter:
         return self.rt_call("guarded", func, *[self.ex(a) for a in e.args])
 
     def ex_Expect(self, e):
-        return self.rt_call("expect", self.ex(e.value))
+        return self.rt_call("expect", self.ex(e.value), _load(self.batch))
 
     def ex_Probs(self, e):
         size = self.ex(e.size) if e.size is not None else ast.Constant(None)

@@ -28,6 +28,7 @@ __all__ = [
     "expect",
     "probs",
     "read",
+    "positions",
     "weighted_put",
     "write",
 ]
@@ -144,7 +145,7 @@ def _combine(op, a, b):
     """``op(a, b)`` where ``a`` or ``b`` is a relaxed integer: on two integers the distribution of
     the result over every pair of values (independent), otherwise the expectation's arithmetic."""
     if not all(isinstance(v, RelaxedInt) or _is_int(v) for v in (a, b)):
-        return op(expect(a), expect(b))
+        return op(_mean(a), _mean(b))
     like = _tensor_of(a, b)
     a, b = _as_dist(a, like), _as_dist(b, like)
     table, ok = [], []
@@ -169,11 +170,17 @@ def _combine(op, a, b):
     return RelaxedInt(lo, out.index_add(0, index, joint))
 
 
-def expect(value):
-    """A relaxed integer used as a number: its expectation per example (a plain int as it is)."""
+def expect(value, batch):
+    """A relaxed integer used as a number: its expectation per example (an int that is certain
+    in every example, as ``batch``'s per-example value)."""
     if isinstance(value, RelaxedInt):
-        return (value.values() * value.probs).sum(0)
-    return value
+        mean = (value.values() * value.probs).sum(0)
+        return mean.expand(batch.size) if mean.shape[-1] != batch.size else mean
+    return batch.full(value)
+
+
+def _mean(value):
+    return (value.values() * value.probs).sum(0) if isinstance(value, RelaxedInt) else value
 
 
 def blend_int(p, then, orelse):
@@ -258,13 +265,18 @@ def _positions(k, n):
 
 def _along(weights, dim, ndim):
     """``weights`` ``[S, B]`` shaped to broadcast along dimension ``dim`` of a batch-last tensor
-    with ``ndim`` dimensions."""
+    with ``ndim`` dimensions (weights with a dimension for each of the tensor's from ``dim`` on,
+    one per element, are as they are)."""
+    if weights.dim() == ndim - dim:
+        return weights
     return weights.reshape(weights.shape[:1] + (1,) * (ndim - dim - 2) + weights.shape[1:])
 
 
 def _safe_weighted(weights, values):
-    """``weights * values`` where a value of weight 0 adds nothing, even if it is infinite."""
-    return weights * torch.where(weights == 0, 0.0, values)
+    """``weights * values`` where an infinite value of weight 0 adds nothing (not NaN); every
+    other value keeps its derivative in the weight, which straight-through gradients need even
+    where the weight is exactly 0."""
+    return weights * torch.where(torch.isinf(values) & (weights == 0), 0.0, values)
 
 
 def _array(x):
@@ -329,6 +341,13 @@ def _write(x, index, value, dim):
         return torch.slice_scatter(x, new, dim, start, stop, step)
     new = _write(x.select(dim, k), rest, value, dim)
     return torch.select_scatter(x, new, dim, k)
+
+
+def positions(weights):
+    """Probability weights over the positions of an array (batch-last ``[n, ..., B]``, one weight
+    per position or per element) as the relaxed position that a weighted write takes: how the
+    DSL's ``Let('x', [w], v)`` writes (AlgoVision's weighted left-hand write)."""
+    return RelaxedInt(0, weights)
 
 
 def weighted_put(x, dim, weights, new):

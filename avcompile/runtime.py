@@ -23,6 +23,7 @@ from .relaxed_int import (
     blend_int,
     compare_int,
     expect,
+    positions,
     probs,
     read,
     weighted_put,
@@ -37,6 +38,7 @@ __all__ = [
     "expect",
     "probs",
     "read",
+    "positions",
     "weighted_put",
     "write",
     "Batch",
@@ -642,13 +644,26 @@ def let_value(value, var, what):
 
 def weighted_write(var, value, p):
     """``Let('x', [w], v)`` with a probability-weight index ``w``: ``p * v + (1 - p) * x``, where
-    ``v`` spreads over the dimensions of ``x`` that it lacks (AlgoVision's probabilistic update)."""
+    ``v`` spreads over the dimensions of ``x`` that it lacks (AlgoVision's probabilistic update).
+    It is the weighted write of a relaxed position (``x[k] = v``), with weights over every
+    position of ``x``."""
     var = pack(var)
     if isinstance(value, torch.Tensor):
         value = pack(value)
         while 0 < value.dim() < var.dim():
             value = value.unsqueeze(-2)  # batch-last: new dimensions go before the batch
-    return p * value + (1 - p) * var
+    shape = torch.broadcast_shapes(var.shape, p.shape)
+    if tuple(shape) != tuple(var.shape):  # weights that widen the variable, as AlgoVision allows
+        var = var.expand(shape)
+
+    def spread(part):
+        return (
+            value.expand_as(part)
+            if isinstance(value, torch.Tensor)
+            else torch.full_like(part, value)
+        )
+
+    return weighted_put(var, 0, positions(p.expand(shape)), spread)
 
 
 def index_write(var, index, value, what):

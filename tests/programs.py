@@ -728,6 +728,114 @@ def chained_hard_comparison(x):
     return s
 
 
+# Relaxed integers (SEMANTICS 10): positions assigned under relaxed control, read and written at.
+
+
+def argmin_to_front(x):
+    """The position of the minimum, picked under relaxed ifs, read, swapped to the front."""
+    m = 0
+    for j in range(1, len(x)):
+        if x[j] < x[m]:
+            m = j
+    smallest = x[m]
+    x[0], x[m] = x[m], x[0]
+    return x, smallest, m
+
+
+def selection_sort_textbook(a):
+    n = len(a)
+    for i in range(n - 1):
+        m = i
+        for j in range(i + 1, n):
+            if a[j] < a[m]:
+                m = j
+        a[i], a[m] = a[m], a[i]
+    return a
+
+
+def insertion_sort_textbook(a):
+    """The `while` leaves `j` per example; `a[j + 1] = key` writes at a relaxed position."""
+    for i in range(1, len(a)):
+        key = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > key:
+            a[j + 1] = a[j]
+            j = j - 1
+        a[j + 1] = key
+    return a
+
+
+def bisect_position(a, q):
+    """`lo` and `hi` moved by a relaxed comparison; `(lo + hi) // 2` combines two of them."""
+    lo = 0
+    hi = len(a)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if a[mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def counted_then_compared(x):
+    """A count under relaxed ifs compared, halved and taken modulo 2: read off its distribution."""
+    c = 0
+    for i in range(len(x)):
+        if x[i] > 0:
+            c = c + 1
+    y = 0.0
+    if c > 1:
+        y = 1.0
+    if c % 2 == 1:
+        y = y + 0.5
+    return y, c // 2, c
+
+
+def relaxed_row_and_column(x):
+    """A 2-D table read and written at a relaxed row and column (`d[m, j]`, `d[i, m]`)."""
+    n = len(x)
+    d = torch.zeros(n, n, dtype=torch.float64)
+    for i in range(n):
+        for j in range(n):
+            d[i, j] = x[i] * (j + 1) - x[j]
+    m = n - 1
+    for j in range(n - 1):
+        if x[j] > x[m]:
+            m = j
+    total = 0.0
+    for j in range(n):
+        total = total + d[m, j] + d[j, m]
+    d[m, 0] = -1.0
+    d[0, m] = x[m]
+    return total, d[m, 0] + d[0, 0], d[0, m]
+
+
+def shifted_positions(x):
+    """`m - 1`, `m + 1` and `-m` around a relaxed position, in range in Python."""
+    n = len(x)
+    m = 1
+    for j in range(2, n - 1):
+        if x[j] > x[m]:
+            m = j
+    return x[m - 1] + x[m + 1], x[-m], m + 1
+
+
+def two_positions(x):
+    """Two relaxed integers compared with each other and combined."""
+    lo = 0
+    hi = 0
+    for j in range(1, len(x)):
+        if x[j] < x[lo]:
+            lo = j
+        if x[j] >= x[hi]:
+            hi = j
+    same = 0.0
+    if lo == hi:
+        same = 1.0
+    return x[(lo + hi) // 2], same, lo + hi
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -800,6 +908,14 @@ PROGRAMS += [
     _program("hard_increments_in_branches", (("x", VEC),), ("acc",)),
     _program("flag_set_in_relaxed_while", (("x", VEC),), ("y",), low=-2.0, high=2.0),
     _program("chained_hard_comparison", (("x", VEC),), ("s",)),
+    _program("argmin_to_front", (("x", VEC),), ("x", "smallest", "m")),
+    _program("selection_sort_textbook", (("a", VEC),), ("a",)),
+    _program("insertion_sort_textbook", (("a", VEC),), ("a",)),
+    _program("bisect_position", (("a", VEC), ("q", SCALAR)), ("lo",), n_range=(1, 6)),
+    _program("counted_then_compared", (("x", VEC),), ("y", "half", "c")),
+    _program("relaxed_row_and_column", (("x", VEC),), ("total", "corner", "row0")),
+    _program("shifted_positions", (("x", VEC),), ("around", "mirrored", "after"), n_range=(3, 6)),
+    _program("two_positions", (("x", VEC),), ("middle", "same", "total")),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}
