@@ -65,6 +65,55 @@ def algovision_bubble_sort(m, *, beta=5.0, epsilon=1e-5, device=None, **options)
     )
 
 
+def algovision_selection_sort(m, *, beta=5.0, epsilon=1e-5, branch_epsilon=None, **options):
+    """Textbook selection sort as AlgoVision can write it, with the instructions of module ``m``.
+
+    AlgoVision has no relaxed position: the user keeps the weights ``w`` of the minimum's position
+    over the array by hand (a one-hot row, blended by each ``If``) and writes through them with
+    its weighted left-hand write, ``Let('a', ['w'], 'ai')``. ``branch_epsilon``: AlgoVision skips
+    an ``If`` branch whose probability is at most this in every example (its ``epsilon`` unless
+    given).
+
+    Example::
+
+        import algovision
+        sorted_a = algovision_selection_sort(algovision)(torch.tensor([[3.0, 1.0, 2.0]]))
+    """
+
+    def one_hot(a, k):
+        return torch.nn.functional.one_hot(torch.tensor(k), a.shape[1]).to(a.dtype).expand_as(a)
+
+    branch = {} if branch_epsilon is None else {"epsilon": branch_epsilon}
+    return m.Algorithm(
+        m.Input("a"),
+        m.Var("w", lambda a: torch.zeros_like(a[0])),
+        m.Var("am", torch.tensor(0.0)),
+        m.Var("ai", torch.tensor(0.0)),
+        m.For(
+            "i",
+            lambda a: a.shape[1] - 1,
+            m.Let("w", lambda a, i: one_hot(a, i)),
+            m.Let("am", "a", ["i"]),
+            m.For(
+                "j",
+                lambda a, i: range(i + 1, a.shape[1]),
+                m.If(
+                    m.LT(lambda a, j: a[:, j], "am"),
+                    if_true=[m.Let("w", lambda a, j: one_hot(a, j)), m.Let("am", "a", ["j"])],
+                    **branch,
+                ),
+            ),
+            m.Let("ai", "a", ["i"]),
+            m.Let("a", ["i"], "am"),
+            m.Let("a", ["w"], "ai"),
+        ),
+        m.Output("a"),
+        beta=beta,
+        epsilon=epsilon,
+        **options,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Timing and comparing two engines
 

@@ -41,6 +41,7 @@ from algovision import (
 )
 from algovision.core import Condition
 
+from benchmarks.common import algovision_selection_sort
 from src_examples.bubble_sort import bubble_sort as _example_bubble_sort
 
 # AlgoVision skips an `If` branch whose probability is below this for the whole batch.
@@ -751,6 +752,14 @@ def selection_sort_textbook(a):
                 m = j
         a[i], a[m] = a[m], a[i]
     return a
+
+
+def selection_sort_textbook_av(beta, eps=1e-5, max_iter=1024):
+    import algovision
+
+    return algovision_selection_sort(
+        algovision, beta=beta, epsilon=eps, max_iter=max_iter, branch_epsilon=BRANCH_EPSILON
+    )
 
 
 def insertion_sort_textbook(a):
