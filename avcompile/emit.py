@@ -127,6 +127,8 @@ class _Emitter:
         self.comments = []  # (user's line, text) of each comment placeholder
         self.constants = {}  # float -> name of the per-example constant made at the call's start
         self.has_batch = any(p.kind == RELAXED for p in fn.params)
+        self.exit_loops = []  # per enclosing loop with relaxed exits: (loop, its collectors)
+        self.returned = self.names.fresh("returned") if fn.returns else None
 
     def constant(self, e):
         """The name of a per-example constant made once per call: tensors are never changed in
@@ -151,7 +153,9 @@ class _Emitter:
         fn = self.fn
         args = [ast.arg(arg=self.self_)] + [ast.arg(arg=p.id) for p in fn.params]
         body = [_assign(_store(self.rx), _call(_attr(self.self_, "relaxation")))]
-        if _has_relaxed_while(fn.body):
+        if _has_relaxed_while(fn.body) or any(
+            isinstance(n, ir.While) and n.exits for st in fn.body for n in ir.walk(st)
+        ):
             body.append(
                 _assign(
                     _tuple([_store(self.max_iter), _store(self.eps)], ast.Store()),
@@ -177,6 +181,8 @@ class _Emitter:
                     value = _call(_attr(p.id, "movedim"), ast.Constant(0), ast.Constant(-1))
                 body.append(_assign(_store(p.id), value))
         block = self.block(fn.body)
+        if self.returned is not None:  # the results of the examples that return early
+            block.insert(0, _assign(_store(self.returned), self.rt_call("Exits")))
         for value, name in self.constants.items():
             body.append(
                 _assign(_store(name), _call(_attr(self.batch, "full"), ast.Constant(value)))
@@ -245,7 +251,11 @@ class _Emitter:
         if isinstance(s, ir.Return):
             if s.value is None:
                 return [ast.Return(None)]
+            if self.returned is not None:
+                return self.mixed_return(s.value)
             return [ast.Return(self.output(s.value))]
+        if isinstance(s, ir.Exit):
+            return self.exit(s)
         if isinstance(s, ir.Jump):
             jumps = {ir.JumpKind.BREAK: ast.Break, ir.JumpKind.CONTINUE: ast.Continue}
             return [jumps.get(s.what, ast.Pass)()]
@@ -256,6 +266,8 @@ class _Emitter:
             exc = self.ex(s.exc) if s.exc is not None else None
             cause = self.ex(s.cause) if s.cause is not None else None
             return [ast.Raise(exc=exc, cause=cause)]
+        if isinstance(s, (ir.For, ir.While)) and s.exits:
+            return self.exit_loop(s)
         if isinstance(s, ir.For):
             return [
                 ast.For(
@@ -281,6 +293,124 @@ class _Emitter:
                 return [ast.While(test=self.ex(s.test), body=self.block(s.body), orelse=[])]
             return self.relaxed_while(s)
         raise TypeError(f"cannot emit {s!r}")
+
+    # ------------------------------------------------------------------------------ early exits
+
+    def exit_state(self, loop):
+        """The values a ``break`` of ``loop`` sets aside, with how each mixes: its per-example
+        names, then the hard names whose value where each example left is read after it."""
+        values = [(n.id, "law" if n.kind == RELAXED_INT else "mean") for n in loop.carried]
+        values += [
+            (name, "law" if twin in loop.stopped_ints else "mean") for name, twin in loop.stopped
+        ]
+        return values
+
+    def exit(self, s):
+        """``alive = collector.leave(alive, state)``: set the state aside, nothing runs on."""
+        alive = self.fn.alive
+        if s.what is ir.JumpKind.RETURN:
+            values = s.value.elts if isinstance(s.value, ir.Tuple_) else (s.value,)
+            state = _tuple(self.ex(v) for v in values)
+            collector = self.returned
+        else:
+            loop, breaks, skips = self.exit_loops[-1]
+            if s.what is ir.JumpKind.BREAK:
+                state = _tuple(_load(n) for n, _ in self.exit_state(loop))
+                collector = breaks
+            else:
+                state = _tuple(_load(n.id) for n in loop.carried)
+                collector = skips
+        call = _call(_attr(collector, "leave"), _load(alive), state)
+        return [_assign(_store(alive), call)]
+
+    def mixed_return(self, value):
+        """``return v`` where other examples returned earlier: the expectation of the results."""
+        values = value.elts if isinstance(value, ir.Tuple_) else (value,)
+        temps = [self.names.fresh("result") for _ in values]
+        hows = _tuple(ast.Constant("mean") for _ in values)
+        merged = _call(
+            _attr(self.returned, "merge"),
+            _load(self.fn.alive),
+            _tuple(self.ex(v) for v in values),
+            hows,
+        )
+        target = _tuple([_store(t) for t in temps] + [_store("_")], ast.Store())
+        outputs = [self.rt_call("output", _load(t)) for t in temps]
+        result = _tuple(outputs) if isinstance(value, ir.Tuple_) else outputs[0]
+        return [_assign(target, merged), ast.Return(result)]
+
+    def exit_loop(self, s):
+        """A loop that examples leave to an extent: what leaves is set aside by its exits and
+        mixed after it with what ran to its end (SEMANTICS 11)."""
+        alive = self.fn.alive
+        breaks = self.names.fresh(f"exits_L{s.line}")
+        skips = None
+        if any(isinstance(n, ir.Exit) and n.what is ir.JumpKind.CONTINUE for n in ir.walk(s)):
+            skips = self.names.fresh(f"skips_L{s.line}")
+        stopping = self.names.fresh(f"stopping_L{s.line}") if isinstance(s, ir.While) else None
+        out = [_assign(_store(breaks), self.rt_call("Exits"))]
+        if skips:
+            out.append(_assign(_store(skips), self.rt_call("Exits")))
+        if stopping:
+            out.append(
+                _assign(
+                    _store(stopping),
+                    self.rt_call(
+                        "Stopping",
+                        _load(alive),
+                        _load(self.max_iter) if s.max_iter is None else self.ex(s.max_iter),
+                        _load(self.eps) if s.eps is None else self.ex(s.eps),
+                    ),
+                )
+            )
+        carried = [n.id for n in s.carried]
+        skip_hows = _tuple(
+            ast.Constant("law" if n.kind == RELAXED_INT else "mean") for n in s.carried
+        )
+
+        def merge_skips():
+            call = _call(
+                _attr(skips, "merge"), _load(alive), _tuple(_load(n) for n in carried), skip_hows
+            )
+            return _assign(_tuple((_store(n) for n in carried + [alive]), ast.Store()), call)
+
+        self.exit_loops.append((s, breaks, skips))
+        try:
+            body = []
+            if stopping:
+                body.append(ast.Expr(_call(_attr(stopping, "next"))))
+            if skips:
+                body.append(merge_skips())
+            for stmt in s.body:
+                body += self.block([stmt])
+                if stopping and any(isinstance(n, ir.Exit) for n in ir.walk(stmt)):
+                    check = _call(_attr(stopping, "done"), _load(alive))
+                    body.append(ast.If(test=check, body=[ast.Break()], orelse=[]))
+        finally:
+            self.exit_loops.pop()
+        if isinstance(s, ir.For):
+            loop = ast.For(
+                target=self.target_ast(s.target),
+                iter=self.ex(s.iter),
+                body=body,
+                orelse=[],
+                lineno=0,
+            )
+        else:
+            loop = ast.While(test=self.ex(s.test), body=body, orelse=[])
+        out.append(loop)
+        if skips:
+            out.append(merge_skips())
+        state = self.exit_state(s)
+        merged = _call(
+            _attr(breaks, "merge"),
+            _load(alive),
+            _tuple(_load(n) for n, _ in state),
+            _tuple(ast.Constant(how) for _, how in state),
+        )
+        stores = carried + [twin for _, twin in s.stopped] + [alive]
+        out.append(_assign(_tuple((_store(n) for n in stores), ast.Store()), merged))
+        return out
 
     def output(self, value):
         if isinstance(value, ir.Tuple_):
@@ -370,6 +500,8 @@ class _Emitter:
         out = [_assign(_store(self.p), self.ex(s.test))]
         names = list(s.blended)
         args = [_load(n.id) for n in names if n.id not in s.new]
+        if s.exits:
+            return out + self.exiting_if(s, names)
         if not names and not s.body and not s.orelse:
             return out + self.fused_blends(s)
         then_name = self.names.fresh(f"then_L{s.line}")
@@ -396,6 +528,54 @@ class _Emitter:
                 _assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e)))
             )
         return out + self.fused_blends(s)
+
+    def exiting_if(self, s, names):
+        """A relaxed ``if`` whose branches exit to an extent: each branch runs with the mass of
+        examples that take it, and the blend weighs what still runs after each (``rt.share``)."""
+        alive, p = self.fn.alive, _load(self.p)
+
+        def args(scale):
+            return [
+                ast.BinOp(left=_load(alive), op=ast.Mult(), right=scale)
+                if n.id == alive
+                else _load(n.id)
+                for n in names
+                if n.id not in s.new
+            ]
+
+        not_p = ast.BinOp(left=ast.Constant(1.0), op=ast.Sub(), right=p)
+        k = [n.id for n in names].index(alive)
+        out = []
+        then_name = self.names.fresh(f"then_L{s.line}")
+        out.append(self.branch_function(then_name, s.body, names, s.new))
+        then_vals, then_target = self.results("then", names)
+        out.append(_assign(then_target, _call(then_name, *args(p))))
+        if s.orelse:
+            else_name = self.names.fresh(f"else_L{s.line}")
+            out.append(self.branch_function(else_name, s.orelse, names, s.new))
+            else_vals, else_target = self.results("else", names)
+            out.append(_assign(else_target, _call(else_name, *args(not_p))))
+        else:  # the else branch changes nothing but its mass
+            else_vals = [n.id for n in names]
+            else_vals[k] = self.names.fresh(f"{alive}_else")
+            out.append(_assign(_store(else_vals[k]), args(not_p)[k]))
+        others = [(n, t, e) for n, t, e in zip(names, then_vals, else_vals) if n.id != alive]
+        if others:
+            share = self.names.fresh("q")
+            out.append(
+                _assign(
+                    _store(share),
+                    self.rt_call("share", _load(then_vals[k]), _load(else_vals[k]), p),
+                )
+            )
+        for n, t, e in others:
+            helper = "blend_int" if n.kind == RELAXED_INT else _blend(s.guarded, n.id in s.infinite)
+            out.append(
+                _assign(_store(n.id), self.rt_call(helper, _load(share), _load(t), _load(e)))
+            )
+        total = ast.BinOp(left=_load(then_vals[k]), op=ast.Add(), right=_load(else_vals[k]))
+        out.append(_assign(_store(alive), total))
+        return out
 
     def fused_blends(self, s):
         out = []

@@ -61,6 +61,7 @@ class JumpKind(str, enum.Enum):
     BREAK = "break"
     CONTINUE = "continue"
     PASS = "pass"
+    RETURN = "return"  # only as the kind of an ``Exit``
 
     def __str__(self):
         return self.value
@@ -483,6 +484,22 @@ class Jump(Stmt):
 
 
 @dataclass(frozen=True)
+class Exit(Stmt):
+    """A ``break``, ``continue`` or ``return`` that examples take to an extent (SEMANTICS 11):
+    the state (or the returned ``value``), weighted by the probability of being here, leaves
+    for after the loop (the next iteration, the function's result); what runs on is the rest."""
+
+    what: JumpKind
+    value: Optional[Expr]
+    line: int
+    alive: Optional[Name] = None  # the mass still running, which it lowers (a write of it)
+
+    def __str__(self):
+        value = f" {self.value}" if self.value is not None else ""
+        return f"relaxed {self.what}{value}"
+
+
+@dataclass(frozen=True)
 class Assert(Stmt):
     """``assert test, msg`` on hard values."""
 
@@ -521,12 +538,14 @@ class If(Stmt):
     new: Tuple[str, ...] = ()  # blended names first defined by this `if` (in both branches)
     guarded: bool = False  # a branch can produce values that are not finite
     infinite: Tuple[str, ...] = ()  # blended names that may be infinite (`math.inf` sentinels)
+    exits: bool = False  # a branch leaves to an extent: blends weigh what is still running
 
     def __str__(self):
         head = f"if {self.test}:"
         if self.relaxed:
             head = f"relaxed if {self.test}:  # blends {', '.join(n.id for n in self.blended)}"
             head += " (guarded)" if self.guarded else ""
+            head += " (exits)" if self.exits else ""
         out = head + "\n" + _block(self.body)
         if self.orelse:
             out += "\nelse:\n" + _block(self.orelse)
@@ -567,10 +586,11 @@ class While(Stmt):
     stopped: Tuple[Tuple[str, str], ...] = ()
     stopped_ints: Tuple[str, ...] = ()  # the twins that are relaxed integers (distributions)
     infinite: bool = False  # a carried value may be infinite
+    exits: bool = False  # examples leave it to an extent (relaxed exits): it ends per example
 
     def __str__(self):
         if not self.relaxed:
-            return f"while {self.test}:\n" + _block(self.body)
+            return f"while {self.test}:{_exits(self)}\n" + _block(self.body)
         acc = ", ".join(n.id for n in self.carried if n.kind == Kind.RELAXED)
         last = ", ".join(n.id for n in self.carried if n.kind != Kind.RELAXED)
         own = "".join(
@@ -594,9 +614,26 @@ class For(Stmt):
     iter: Expr
     body: Tuple[Stmt, ...]
     line: int
+    exits: bool = False  # examples leave it to an extent (relaxed exits): it ends per example
+    # with exits: the names whose values after the loop mix the exits' (as a relaxed while's)
+    carried: Tuple[Name, ...] = ()
+    stopped: Tuple[Tuple[str, str], ...] = ()
+    stopped_ints: Tuple[str, ...] = ()
 
     def __str__(self):
-        return f"for {self.target} in {self.iter}:\n" + _block(self.body)
+        return f"for {self.target} in {self.iter}:{_exits(self)}\n" + _block(self.body)
+
+
+def _exits(loop):
+    """What a loop with relaxed exits mixes after it, as a comment."""
+    if not loop.exits:
+        return ""
+    mixed = ", ".join(n.id for n in loop.carried) or "-"
+    twins = "".join(
+        f"; {twin} = {'law of' if twin in loop.stopped_ints else 'expected'} {name}"
+        for name, twin in loop.stopped
+    )
+    return f"  # relaxed exits: mixes {mixed}{twins}"
 
 
 @dataclass(frozen=True)
@@ -613,6 +650,8 @@ class Function:
     relaxed_by_loops: Tuple[Tuple[str, int], ...] = field(compare=False, default=())
     # free names of inlined helpers, looked up in the helper's namespace: (name, (namespace, key))
     lookups: Tuple[Tuple[str, Any], ...] = field(compare=False, default=())
+    alive: Optional[str] = None  # with relaxed exits: the name of the mass still running
+    returns: bool = False  # it returns to an extent (a relaxed `return`): results are mixed
     source: Any = field(compare=False, default=None)
     lines: Any = field(compare=False, default=None)  # line -> source text, for comments
 
@@ -696,6 +735,8 @@ def written(stmts):
                     out |= assigned(t)
             elif isinstance(node, For):
                 out |= assigned(node.target)
+            elif isinstance(node, Exit) and node.alive is not None:
+                out.add(node.alive.id)
     return out
 
 

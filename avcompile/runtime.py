@@ -13,6 +13,7 @@ the elements it wrote.
 
 import math
 import operator
+import sys
 import warnings
 
 import torch
@@ -31,6 +32,9 @@ from .relaxed_int import (
 )
 
 __all__ = [
+    "Exits",
+    "Stopping",
+    "share",
     "RelaxedInt",
     "accumulate",
     "blend_int",
@@ -494,18 +498,22 @@ LINE_MAPS = {}
 
 def _cut_off(cond, p, max_iter):
     code = cond.__code__
-    user_file, line_map = LINE_MAPS.get(code.co_filename, (None, {}))
-    line = line_map.get(code.co_firstlineno)
-    where = f"{user_file}:{line}" if user_file and line else f"{code.co_filename} ({code.co_name})"
+    _warn_cut_off(code.co_filename, code.co_firstlineno, code.co_name, p.detach().max(), max_iter)
+
+
+def _warn_cut_off(filename, line, name, mass, max_iter):
+    user_file, line_map = LINE_MAPS.get(filename, (None, {}))
+    line = line_map.get(line)
+    where = f"{user_file}:{line}" if user_file and line else f"{filename} ({name})"
     if where in _warned:
         return
     _warned.add(where)
     warnings.warn(
         f"the relaxed `while` at {where} was cut off after max_iter={max_iter} iterations with "
-        f"probability {float(p.detach().max()):.3g} of going on (the rest is put on its last state); "
+        f"probability {float(mass):.3g} of going on (the rest is put on its last state); "
         f"raise max_iter, or check that the loop ends (this warning is shown once per loop)",
         MaxIterWarning,
-        stacklevel=3,
+        stacklevel=4,
     )
 
 
@@ -562,6 +570,113 @@ def relaxed_while(
     result += [m + p * float(state[j]) for m, j in zip(means, expect)]
     result += [accumulate(law, p, state[j]) for law, j in zip(laws, dists)]
     return tuple(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# Early exits (SEMANTICS 11): what examples leave to an extent is set aside with its mass.
+
+
+class Exits:
+    """The states that examples leave a loop (or an iteration, or the function) with, each with
+    the mass of examples that left there; ``merge`` mixes them with the state of those still
+    running: the expectation over the point at which each example left."""
+
+    __slots__ = ("masses", "states")
+
+    def __init__(self):
+        self.masses, self.states = [], []
+
+    def leave(self, alive, state):
+        """Set ``state`` aside with mass ``alive``; nothing runs on from here (mass 0)."""
+        self.masses.append(alive)
+        self.states.append(tuple(list(v) if isinstance(v, list) else v for v in state))
+        return torch.zeros_like(alive)
+
+    def merge(self, alive, state, hows):
+        """Each value of ``state`` mixed with those set aside, by mass: ``'mean'`` for a value
+        (its expectation), ``'law'`` for an integer (its distribution); and the mass of them all.
+        The collection is emptied (a loop's `continue`s are merged at every iteration)."""
+        if not self.masses:
+            return tuple(
+                _certain(v, alive) if how == "mean" else v for v, how in zip(state, hows)
+            ) + (alive,)
+        masses = self.masses + [alive]
+        states = self.states + [tuple(state)]
+        self.masses, self.states = [], []
+        total = masses[0]
+        for m in masses[1:]:
+            total = total + m
+        none = total <= 0  # a path no example takes: its state is any, keep the last
+        safe = torch.where(none, 1.0, total)
+        weights = [torch.where(none, 0.0, m / safe) for m in masses[:-1]]
+        weights.append(torch.where(none, 1.0, alive / safe))
+        out = []
+        for k, how in enumerate(hows):
+            values = [st[k] for st in states]
+            out.append(_mix(weights, values) if how == "mean" else _mix_laws(weights, values))
+        return tuple(out) + (total,)
+
+
+def _certain(value, alive):
+    """A value as a per-example one (a hard number is the same in every example)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return torch.full_like(alive, float(value))
+    return value
+
+
+def _mix(weights, values):
+    if isinstance(values[0], list):
+        return [_mix(weights, [v[j] for v in values]) for j in range(len(values[0]))]
+    out = None
+    for w, v in zip(weights, values):
+        v = torch.as_tensor(v, dtype=w.dtype, device=w.device)
+        part = _weighted(w, v)
+        out = part if out is None else out + part
+    return out
+
+
+def _mix_laws(weights, values):
+    out = None
+    for w, v in zip(weights, values):
+        out = accumulate(out, w, v)
+    return out
+
+
+def share(alive_then, alive_else, p):
+    """The weight of the then-branch in a blend of branches that exit to an extent: its share of
+    the mass still running after the ``if`` (``p`` where no mass runs on)."""
+    total = alive_then + alive_else
+    return torch.where(total > 0, alive_then / torch.where(total > 0, total, 1.0), p)
+
+
+class Stopping:
+    """The stopping rule of a loop that examples leave to an extent (SEMANTICS 5, 11): it stops
+    once every example's mass still running is at most ``eps`` of what entered, or after
+    ``max_iter`` iterations, warning then as a relaxed ``while`` does."""
+
+    __slots__ = ("entry", "max_iter", "eps", "started")
+
+    def __init__(self, alive, max_iter, eps):
+        self.entry, self.max_iter, self.eps, self.started = alive, max_iter, eps, 0
+
+    def next(self):
+        """An iteration starts."""
+        self.started += 1
+
+    def done(self, alive):
+        """Whether the loop stops here, with ``alive`` the mass still running."""
+        going = bool((alive > self.eps * self.entry).any())
+        if going and self.started > self.max_iter:
+            frame = sys._getframe(1)
+            _warn_cut_off(
+                frame.f_code.co_filename,
+                frame.f_lineno,
+                frame.f_code.co_name,
+                alive.detach().max(),
+                self.max_iter,
+            )
+            return True
+        return not going
 
 
 # ---------------------------------------------------------------------------------------------

@@ -845,6 +845,114 @@ def two_positions(x):
     return x[(lo + hi) // 2], same, lo + hi
 
 
+# Early exits under relaxed control (SEMANTICS 11).
+
+
+def first_positive(x):
+    """A linear search: the loop counter where each example broke is a relaxed integer."""
+    for i in range(len(x)):
+        if x[i] > 0:
+            break
+    return x[i], i
+
+
+def sum_skipping_negatives(x):
+    """A relaxed `continue`: the rest of the iteration runs to an extent."""
+    s = 0.0
+    count = 0.0
+    for i in range(len(x)):
+        if x[i] < 0:
+            continue
+        s = s + x[i]
+        count = count + 1.0
+    return s, count
+
+
+def guard_clauses(x):
+    """Relaxed `return`s: each example's result is the one it returned."""
+    if x[0] < -1.0:
+        return x[0], 0.0
+    if x[0] > 1.0:
+        return x[1], 1.0
+    y = x[0] * x[1]
+    return y, 2.0
+
+
+def returns_from_a_loop(x):
+    for i in range(len(x)):
+        if x[i] > 0.5:
+            return x[i] * 2.0
+    return -1.0
+
+
+def halve_do_while(x):
+    """`while True:` with a relaxed `break` at the end of its body."""
+    w = x[0] * x[0] + 1.0
+    c = 0.0
+    while True:
+        w = w / 2.0
+        c = c + 1.0
+        if w <= 1.0:
+            break
+    return w, c
+
+
+def halve_test_first(x):
+    """`while True:` with `if not c: break` first: the relaxed `while` written out."""
+    w = x[0] * x[0] + 1.0
+    c = 0.0
+    while True:
+        if not w > 1.0:
+            break
+        w = w / 2.0
+        c = c + 1.0
+    return w, c
+
+
+def halve_while(x):
+    w = x[0] * x[0] + 1.0
+    c = 0.0
+    while w > 1.0:
+        w = w / 2.0
+        c = c + 1.0
+    return w, c
+
+
+def insertion_sort_swaps(a):
+    """A hard `while` left by a relaxed `break`: the inner loop of insertion sort by swaps."""
+    for i in range(1, len(a)):
+        j = i
+        while j > 0:
+            if a[j - 1] <= a[j]:
+                break
+            a[j - 1], a[j] = a[j], a[j - 1]
+            j = j - 1
+    return a
+
+
+def nested_breaks(x):
+    """A `break` leaves the innermost loop only; the outer one goes on."""
+    total = 0.0
+    for i in range(len(x)):
+        for j in range(len(x)):
+            if x[j] > x[i]:
+                break
+            total = total + x[j]
+    return total
+
+
+def break_in_relaxed_while(x):
+    """A relaxed `break` inside a relaxed `while`."""
+    v = x[0]
+    steps = 0.0
+    while v < 3.0:
+        v = v + 1.0
+        steps = steps + 1.0
+        if v * v > 5.0:
+            break
+    return v, steps
+
+
 def as_tuple(value):
     """A function's result as a tuple of its returned values."""
     return value if isinstance(value, tuple) else (value,)
@@ -925,6 +1033,16 @@ PROGRAMS += [
     _program("relaxed_row_and_column", (("x", VEC),), ("total", "corner", "row0")),
     _program("shifted_positions", (("x", VEC),), ("around", "mirrored", "after"), n_range=(3, 6)),
     _program("two_positions", (("x", VEC),), ("middle", "same", "total")),
+    _program("first_positive", (("x", VEC),), ("value", "i")),
+    _program("sum_skipping_negatives", (("x", VEC),), ("s", "count")),
+    _program("guard_clauses", (("x", VEC),), ("y", "which"), n_range=(2, 4)),
+    _program("returns_from_a_loop", (("x", VEC),), ("y",)),
+    _program("halve_do_while", (("x", VEC),), ("w", "c"), n_range=(1, 3)),
+    _program("halve_test_first", (("x", VEC),), ("w", "c"), n_range=(1, 3)),
+    _program("halve_while", (("x", VEC),), ("w", "c"), n_range=(1, 3)),
+    _program("insertion_sort_swaps", (("a", VEC),), ("a",)),
+    _program("nested_breaks", (("x", VEC),), ("total",)),
+    _program("break_in_relaxed_while", (("x", VEC),), ("v", "steps"), n_range=(1, 3)),
 ]
 
 BY_NAME = {p.name: p for p in PROGRAMS}

@@ -110,10 +110,12 @@ def fine(x):
 
 
 @relax
-def leaves(x):
-    for i in range(len(x)):
-        if x[i] > 0:
-            break
+def bounds(x):
+    n = 0
+    if x[0] > 0:
+        n = 1
+    for i in range(n):
+        x[i] = 0.0
     return x
 
 
@@ -131,8 +133,8 @@ def test_check_reports_every_broken_function(tmp_path):
     assert result.returncode == 1
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith(f"{path}:13:13: `break` inside a relaxed `if`")
-    assert lines[1].startswith(f"{path}:20:12: a relaxed value is used as an index")
+    assert lines[0].startswith(f"{path}:14:20: a relaxed integer (`n`) is used as a bound")
+    assert lines[1].startswith(f"{path}:22:12: a relaxed value is used as an index")
 
 
 def test_check_clean_file():

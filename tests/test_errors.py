@@ -36,35 +36,6 @@ def compile_error(fn, **options):
     return str(err.msg)
 
 
-def f_break(x):
-    for i in range(len(x)):
-        if x[i] > 0:
-            break  # error here
-    return x
-
-
-def f_continue(x):
-    s = 0.0
-    for i in range(len(x)):
-        if x[i] > 0:
-            continue  # error here
-        s = s + x[i]
-    return s
-
-
-def f_return(x):
-    if x[0] > 0:
-        return x  # error here
-    return x
-
-
-def f_break_in_while(x):
-    while x < 3:
-        x = x + 1
-        break  # error here
-    return x
-
-
 def f_hard_in_branch(x):
     n = len(x)
     if x[0] > 0:
@@ -140,10 +111,6 @@ def f_nonlocal_outer():
 @pytest.mark.parametrize(
     "fn, words, fix",
     [
-        (f_break, "`break` inside a relaxed `if`", "guard its body"),
-        (f_continue, "`continue` inside a relaxed `if`", "guard its body"),
-        (f_return, "`return` inside a relaxed `if`", "return it at the end"),
-        (f_break_in_while, "`break` inside a relaxed `while`", "guard its body"),
         (
             f_hard_in_branch,
             "a relaxed integer (`n`) is used as a bound of `range`",
@@ -361,19 +328,35 @@ def test_helper_errors_point_into_the_helper():
         relax(calls_h_recursive)
 
 
-def f_break_under_counter_if(x):
-    n = 0.0
-    while x[0] > 0:
-        x[0] = x[0] - 1.0
-        if n > 3:
-            break  # error here
-        n = n + 1.0
+def f_continue_changes_hard(x):
+    k = 0
+    for i in range(len(x)):
+        if x[i] > 0:
+            continue
+        k = k + 1  # error here
+        x[k] = 0.0
     return x
 
 
-def test_break_names_the_relaxed_while_that_makes_its_if_relaxed():
-    message = compile_error(f_break_under_counter_if)
-    assert "`break` inside an `if` on `n`, which the relaxed `while` at line" in message
+def f_no_final_return(x):
+    if x[0] > 0:
+        return x
+    x[0] = 1.0  # error here
+
+
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (
+            f_continue_changes_hard,
+            "hard variable `k` is changed in a loop with a relaxed `continue`",
+        ),
+        (f_no_final_return, "must end with a `return`"),
+    ],
+)
+def test_early_exits_that_cannot_be_relaxed(fn, words):
+    message = compile_error(fn)
+    assert words in message
 
 
 def test_a_tensor_without_the_dimensions_the_function_reads_is_refused_at_the_call():

@@ -293,14 +293,33 @@ def test_a_relaxed_index_is_rejected_at_its_own_column():
     assert (info.value.lineno, info.value.offset) == (3, 12)
 
 
-def test_break_under_a_relaxed_if_is_rejected_but_not_in_a_loop_inside_it():
+def test_a_break_under_a_relaxed_if_is_an_exit_but_not_in_a_loop_inside_it():
+    from avcompile.passes.exits import lower_exits
+
     inner = ir.For(name("i", HARD), RANGE_3, (ir.Jump(ir.JumpKind.BREAK, 4),), 3)
-    run_passes(function(relaxed_if(X_GT_0, [inner], line=2)))  # leaves the hard loop: fine
+    fn = lower_exits(infer_kinds(function(relaxed_if(X_GT_0, [inner], line=2))))
+    assert fn.alive is None  # it leaves the hard loop inside the branch: Python's break
     loop = ir.For(
         name("i", HARD), RANGE_3, (relaxed_if(X_GT_0, [ir.Jump(ir.JumpKind.BREAK, 3)], line=2),), 1
     )
-    with pytest.raises(CompileError, match="`break` inside a relaxed `if`"):
-        run_passes(function(loop))
+    fn = lower_exits(infer_kinds(function(loop)))
+    lowered = fn.body[1]
+    assert fn.alive == "alive" and lowered.exits
+    branch = lowered.body[0]
+    assert branch.exits and isinstance(branch.body[0], ir.Exit)
+    assert branch.body[0].what is ir.JumpKind.BREAK
+
+
+def test_a_relaxed_while_with_an_exit_becomes_while_true_with_its_test_first():
+    from avcompile.passes.exits import lower_exits
+
+    loop = ir.While(X_GT_0, (ir.Jump(ir.JumpKind.BREAK, 3),), False, (), 2)
+    fn = lower_exits(infer_kinds(function(loop)))
+    lowered = fn.body[1]
+    assert not lowered.relaxed and lowered.exits and lowered.test == ir.Const(True)
+    first, then = lowered.body
+    assert isinstance(first.test, ir.Not) and isinstance(first.body[0], ir.Exit)
+    assert then == ir.Jump(ir.JumpKind.BREAK, 3)  # all examples still running leave: Python's
 
 
 # ------------------------------------------------------------------------------------ unpack

@@ -2,6 +2,7 @@
 ``avcompile.dsl``): each decides one part of the program's meaning, written once."""
 
 from ..errors import Position, internal_errors_at
+from .exits import lower_exits
 from .fuse import fuse
 from .guards import place_guards
 from .infinity import mark_infinities
@@ -13,7 +14,8 @@ from .specialize import specialize
 from .stopped import leave_per_example
 from .unpack import unpack
 
-# In order: kinds first (everything after reads them); the hard values relaxed loops leave per
+# In order: kinds first (everything after reads them); early exits under relaxed control
+# lowered (which loops examples leave to an extent); the hard values relaxed loops leave per
 # example (read through relaxed twins, which changes kinds again); rejections of what relaxed values cannot
 # do; unpacking (specialising reads it); each op in the form its kinds call for; the names each
 # relaxed `if` blends and `while` carries; NaN guards in relaxed branches; the blends that may see
@@ -21,6 +23,7 @@ from .unpack import unpack
 # relaxed constructs; fusion last (it only rewrites blends into fewer tensor ops).
 PIPELINE = (
     infer_kinds,
+    lower_exits,
     leave_per_example,
     reject,
     unpack,

@@ -35,7 +35,7 @@ def _stmt(s):
 
 
 def _fuse(s):
-    if s.infinite:  # `p * inf` is not 0 where p is: infinite values are blended as they are
+    if s.infinite or s.exits:  # `p * inf` is not 0 where p is; exits weigh the blend anew
         return s
     fused = []
     body = list(s.body)

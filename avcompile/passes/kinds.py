@@ -283,11 +283,32 @@ class _Inference:
             self.block(s.body, inner, rwhile)
             self.block(s.orelse, inner, rwhile)
         elif isinstance(s, ir.While):
-            inner = s.line if self.kind(s.test) == RELAXED else rwhile
-            self.block(s.body, rif, inner)
+            relaxed = self.kind(s.test) == RELAXED or self.left_to_an_extent(s)
+            self.block(s.body, rif, s.line if relaxed else rwhile)
         elif isinstance(s, ir.For):
             self.for_target(s.target, s.iter, s.line)
-            self.block(s.body, rif, rwhile)
+            self.block(s.body, rif, s.line if self.left_to_an_extent(s) else rwhile)
+
+    def left_to_an_extent(self, loop):
+        """Whether examples leave ``loop`` at different iterations: a ``break``/``continue`` of it
+        or a ``return`` under a relaxed ``if`` in its body (SEMANTICS 11). Then, as in a relaxed
+        ``while``, its hard variables are the same for the examples still running only."""
+
+        def visit(stmts, under, own):
+            for s in stmts:
+                if isinstance(s, ir.Return) and under:
+                    return True
+                if isinstance(s, ir.Jump) and s.what is not ir.JumpKind.PASS and under and own:
+                    return True
+                if isinstance(s, ir.If):
+                    inner = under or self.kind(s.test) == RELAXED
+                    if visit(s.body, inner, own) or visit(s.orelse, inner, own):
+                        return True
+                elif isinstance(s, (ir.While, ir.For)) and visit(s.body, under, False):
+                    return True
+            return False
+
+        return loop.exits or visit(loop.body, False, True)
 
     def for_target(self, target, it, line):
         """Loop targets take the kind of what they iterate over; never forced by a branch."""

@@ -28,14 +28,15 @@ def blend_and_carry(fn):
         if isinstance(n, ir.For) and is_range(n.iter)
         for name in ir.assigned(n.target)
     }
-    sets = _Sets(names, counters)
+    sets = _Sets(names, counters, fn.alive)
     return replace(fn, body=sets.block(fn.body, {p.id for p in fn.params}))
 
 
 class _Sets:
-    def __init__(self, names, counters):
+    def __init__(self, names, counters, alive):
         self.names = names  # name -> a Name node of it (kind and unpacked as the passes set them)
         self.counters = counters
+        self.alive = alive  # the mass still running, with relaxed exits
 
     def block(self, stmts, defined):
         return tuple(self.stmt(s, defined) for s in stmts)
@@ -46,18 +47,36 @@ class _Sets:
                 defined |= {n.id for n in ir.walk(t) if isinstance(n, ir.Name)}
             return s
         if isinstance(s, ir.For):
+            before = set(defined)
             defined |= {n.id for n in ir.walk(s.target) if isinstance(n, ir.Name)}
-            return replace(s, body=self.block(s.body, defined))
+            body = self.block(s.body, defined)
+            return (
+                replace(s, body=body, carried=self.mixed(s, before))
+                if s.exits
+                else replace(s, body=body)
+            )
         if isinstance(s, ir.If):
             return self.if_(s, defined)
         if isinstance(s, ir.While):
             body = self.block(s.body, set(defined))
+            if s.exits:
+                return replace(s, body=body, carried=self.mixed(s, defined))
             if not s.relaxed:
                 return replace(s, body=body)
             written = ir.written(s.body) - self.counters
             carried = tuple(self.names[n] for n in sorted(written) if n in defined)
             return replace(s, body=body, carried=carried)
         return s
+
+    def mixed(self, loop, defined):
+        """The per-example names that a loop with relaxed exits mixes after it: those its body
+        assigns that have a value before it (the mass still running is handled apart)."""
+        written = ir.written(loop.body) - self.counters - {self.alive}
+        return tuple(
+            self.names[n]
+            for n in sorted(written)
+            if n in defined and self.names[n].kind.per_example
+        )
 
     def if_(self, s, defined):
         body_def, else_def = set(defined), set(defined)

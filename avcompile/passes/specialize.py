@@ -33,7 +33,7 @@ def _stmt(s):
         if len(targets) == 1:
             value = _convert(targets[0], value)
         return replace(s, targets=targets, value=value)
-    if isinstance(s, ir.Return) and s.value is not None:
+    if isinstance(s, (ir.Return, ir.Exit)) and s.value is not None:
         return replace(s, value=_as_number(_expr(s.value)))
     if isinstance(s, (ir.If, ir.While)):
         test = _condition(s.test) if s.relaxed else _expr(s.test)

@@ -80,7 +80,7 @@ def _keep_read_twins(stmts, read, ints):
         node = ir.map_children(node, prune)
         if isinstance(node, ir.Name) and node.id in ints:
             return replace(node, kind=RELAXED_INT)
-        if isinstance(node, ir.While) and node.stopped:
+        if isinstance(node, (ir.While, ir.For)) and node.stopped:
             stopped = tuple(p for p in node.stopped if p[1] in read)
             kept = tuple(t for _, t in stopped if t in ints)
             return replace(node, stopped=stopped, stopped_ints=kept)
@@ -97,14 +97,18 @@ def _loops_changing_hard_names(fn):
     out = {}
     for s in fn.body:
         for node in ir.walk(s):
-            if isinstance(node, ir.While) and node.relaxed:
+            per_example = isinstance(node, ir.While) and node.relaxed
+            if per_example or isinstance(node, (ir.While, ir.For)) and node.exits:
+                # the counters of loops inside it; a loop with relaxed exits leaves its own
+                # counter per example too (the iteration at which each example left)
                 counters = {
                     name
                     for n in ir.walk(node)
-                    if isinstance(n, ir.For) and is_range(n.iter)
+                    if isinstance(n, ir.For) and is_range(n.iter) and n is not node
                     for name in ir.assigned(n.target)
                 }
-                names = (ir.written(node.body) & hard) - declared - counters
+                own = ir.assigned(node.target) if isinstance(node, ir.For) else set()
+                names = ((ir.written(node.body) | own) & hard) - declared - counters
                 if names:
                     out[id(node)] = names
     return out
@@ -154,7 +158,11 @@ class _Reaching:
             return _join(self.block(s.body, state), self.block(s.orelse, state))
         if isinstance(s, ir.For):
             entry = self.assign(state, ir.assigned(s.target))
-            return _join(state, self.loop(s, entry))
+            after = _join(state, self.loop(s, entry))
+            names = self.loops.get(id(s), ())
+            if after is not None and names:
+                after = {**after, **{n: frozenset({("exit", id(s))}) for n in names}}
+            return after
         if isinstance(s, ir.While):
             after = self.loop(s, state)
             names = self.loops.get(id(s), ())
@@ -186,13 +194,19 @@ class _Rewrite:
         self.loop_lines = {}
         for s in fn.body:
             for node in ir.walk(s):
-                if isinstance(node, ir.While):
-                    self.loop_lines[id(node)] = node.line
+                if isinstance(node, (ir.While, ir.For)):
+                    words = (
+                        "relaxed `while`"
+                        if getattr(node, "relaxed", False)
+                        else ("loop with relaxed exits")
+                    )
+                    self.loop_lines[id(node)] = (words, node.line)
 
     def error(self, name, defs, line, why):
         loop = next(d[1] for d in defs if d != "set")
         raise CompileError(
-            f"`{name}` is changed inside the relaxed `while` at line {self.loop_lines[loop]}, so "
+            f"`{name}` is changed inside the {self.loop_lines[loop][0]} at line "
+            f"{self.loop_lines[loop][1]}, so "
             f"after the loop it differs per example (each example stopped at another iteration); "
             f"{why}",
             self.fn.source,
@@ -223,7 +237,8 @@ class _Rewrite:
             it = expr(s.iter)
             if is_range(s.iter) and it != s.iter:
                 self.use_error(s.iter, state, line, "as a bound of `range`")
-            return replace(s, iter=it, body=self.block(s.body))
+            twins = tuple((n, self.twins[id(s), n]) for n in sorted(self.flow.loops.get(id(s), ())))
+            return replace(s, iter=it, body=self.block(s.body), stopped=twins)
         return ir.map_children(s, expr)
 
     def target(self, t, state, line):
