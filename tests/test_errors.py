@@ -338,6 +338,14 @@ def f_continue_changes_hard(x):
     return x
 
 
+def f_first_assigned_in_exit_loop(x):
+    for i in range(len(x)):  # error here
+        y = x[i] * 2.0
+        if x[i] > 0:
+            break
+    return y
+
+
 def f_no_final_return(x):
     if x[0] > 0:
         return x
@@ -352,6 +360,7 @@ def f_no_final_return(x):
             "hard variable `k` is changed in a loop with a relaxed `continue`",
         ),
         (f_no_final_return, "must end with a `return`"),
+        (f_first_assigned_in_exit_loop, "`y` is first assigned inside a loop that examples leave"),
     ],
 )
 def test_early_exits_that_cannot_be_relaxed(fn, words):

@@ -54,6 +54,7 @@ class _Checker:
     def __init__(self, fn):
         self.fn = fn
         self.loops = []  # per enclosing loop: the states at its `break`s and `continue`s
+        self.kinds = {n.id: n.kind for st in fn.body for n in ir.walk(st) if isinstance(n, ir.Name)}
 
     def use(self, node, state, line):
         for name in sorted(reads(node) & set(state)):
@@ -62,7 +63,15 @@ class _Checker:
     def error(self, name, why, line):
         name = why.shown or name
         at = Position.of_line(self.fn.source, why.line)
-        if why.construct == "if":
+        if why.construct == "exit loop":
+            message = (
+                f"`{name}` is first assigned inside a loop that examples leave at different "
+                f"iterations (a relaxed `break`, `continue` or `return`) and read where it may "
+                f"have no value for some of them (line {line}): avcompile mixes after such a "
+                f"loop the values that it gives before the loop. Give `{name}` a value before "
+                f"the loop."
+            )
+        elif why.construct == "if":
             message = (
                 f"`{name}` is assigned only in the {why.branch} branch of a relaxed `if` and read "
                 f"where it may have no value (line {line}): a relaxed `if` runs both branches and "
@@ -103,6 +112,8 @@ class _Checker:
             self.use(s.iter, state, s.line)
             target = ir.assigned(s.target)
             entry = {n: why for n, why in state.items() if n not in target}
+            if s.exits:
+                entry = _join(self.left_unset(s, target), entry)
             after = self.loop(s, state, entry)
             # The loop is taken to run: its counter has a value after it (an empty range would
             # leave it as it was, in Python as here).
@@ -129,7 +140,22 @@ class _Checker:
             after.setdefault(name, _Unset("if", s.line, branch))
         return after
 
+    def left_unset(self, s, exempt=frozenset()):
+        """The names a loop that examples leave to an extent does not mix after it: those its body
+        assigns first, per example (hard ones are read through their twins)."""
+        mixed = {n.id for n in s.carried} | {name for name, _ in s.stopped} | set(exempt)
+        mixed.add(self.fn.alive)
+        return {
+            n: _Unset("exit loop", s.line)
+            for n in sorted(ir.written(s.body) - mixed)
+            if self.kinds.get(n, ir.HARD).per_example
+        }
+
     def while_(self, s, state):
+        if not s.relaxed and s.exits:
+            entry = _join(self.left_unset(s), state)
+            self.use(s.test, entry, s.line)
+            return self.loop(s, entry, entry)
         if not s.relaxed:
             self.use(s.test, state, s.line)
             return self.loop(s, state, state)
