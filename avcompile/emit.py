@@ -473,8 +473,11 @@ class _Emitter:
         # A functional write: base = rt.put(base, index, value), recursively for x[i][j]; at a
         # relaxed position, the weighted write of every position (rt.write).
         index = _index_value(self.ex(target.index))
-        put = "write" if _at_relaxed_position(target) else "put"
-        new_base = self.rt_call(put, self.ex(target.value), index, value)
+        if _at_relaxed_position(target):
+            options = {"inf": ast.Constant(True)} if target.infinite else {}
+            new_base = self.rt_call("write", self.ex(target.value), index, value, **options)
+        else:
+            new_base = self.rt_call("put", self.ex(target.value), index, value)
         return self.store_ast(target.value, new_base)
 
     def branch_function(self, name, block, names, new=()):
@@ -721,7 +724,8 @@ class _Emitter:
     def ex_Index(self, e):
         if _at_relaxed_position(e):
             index = _index_value(self.ex(e.index))
-            return self.rt_call("read", self.ex(e.value), index)
+            options = {"inf": ast.Constant(True)} if e.infinite else {}
+            return self.rt_call("read", self.ex(e.value), index, **options)
         return ast.Subscript(value=self.ex(e.value), slice=self.ex(e.index), ctx=ast.Load())
 
     def ex_Slice(self, e):

@@ -241,6 +241,7 @@ class Index(Expr):
     index: Expr
     kind: Kind
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
+    infinite: bool = False  # at a relaxed position in an array that may hold infinite values
 
     def __str__(self):
         return f"{self.value}[{self.index}]"

@@ -284,20 +284,21 @@ def _array(x):
     return torch.stack(x) if isinstance(x, list) else x
 
 
-def read(x, index):
+def read(x, index, inf=False):
     """``x[index]`` of a batch-last array (a shared one broadcasts, its batch dimension 1), where
-    an index may be a relaxed integer."""
+    an index may be a relaxed integer. ``inf``: the array may hold infinite values, which must
+    add nothing where their probability is 0."""
     index = index if isinstance(index, tuple) else (index,)
     x = _array(x)
     if not x.is_floating_point():  # a hard array of integers: read as numbers
         x = x.to(_tensor_of(*index).dtype)
-    return _read(x, index, 0)
+    return _read(x, index, 0, _safe_weighted if inf else torch.mul)
 
 
-def _read(x, index, dim):
+def _read(x, index, dim, times):
     for k in index:
         if isinstance(k, RelaxedInt):
-            x = _mean_along(x, k, dim)
+            x = _mean_along(x, k, dim, times)
         elif isinstance(k, slice):
             x = x[(slice(None),) * dim + (k,)]
             dim += 1
@@ -306,12 +307,12 @@ def _read(x, index, dim):
     return x
 
 
-def _mean_along(x, k, dim):
+def _mean_along(x, k, dim, times):
     """sum_m P(k = m) x[m] along dimension ``dim``."""
     out = None
     for row, pos, count in _positions(k, x.shape[dim]):
         w = _along(k.probs[row : row + count], dim, x.dim())
-        part = _safe_weighted(w, x.narrow(dim, pos, count)).sum(dim)
+        part = times(w, x.narrow(dim, pos, count)).sum(dim)
         out = part if out is None else out + part
     if out is None:  # no value of the support lies in the array
         shape = list(torch.broadcast_shapes(x.select(dim, 0).shape, k.probs.shape[1:]))
@@ -319,27 +320,29 @@ def _mean_along(x, k, dim):
     return out
 
 
-def write(x, index, value):
+def write(x, index, value, inf=False):
     """``x`` with ``x[index] = value`` (a new tensor), where an index may be a relaxed integer:
-    each position m is set to P(k = m) value + (1 - P(k = m)) x[m]."""
+    each position m is set to P(k = m) value + (1 - P(k = m)) x[m]. ``inf``: a value may be
+    infinite, and one of weight 0 must change nothing."""
     index = index if isinstance(index, tuple) else (index,)
-    return _write(_array(x), index, value, 0)
+    return _write(_array(x), index, value, 0, inf)
 
 
-def _write(x, index, value, dim):
+def _write(x, index, value, dim, inf=False):
     if not index:
         if isinstance(value, torch.Tensor):
             return value.expand_as(x) if value.shape != x.shape else value
         return torch.full_like(x, value)
     k, rest = index[0], index[1:]
     if isinstance(k, RelaxedInt):
-        return weighted_put(x, dim, k, lambda part: _write(part, rest, value, dim + 1))
+        new = lambda part: _write(part, rest, value, dim + 1, inf)  # noqa: E731
+        return weighted_put(x, dim, k, new, inf)
     if isinstance(k, slice):
         part = x[(slice(None),) * dim + (k,)]
-        new = _write(part, rest, value, dim + 1)
+        new = _write(part, rest, value, dim + 1, inf)
         start, stop, step = k.indices(x.shape[dim])
         return torch.slice_scatter(x, new, dim, start, stop, step)
-    new = _write(x.select(dim, k), rest, value, dim)
+    new = _write(x.select(dim, k), rest, value, dim, inf)
     return torch.select_scatter(x, new, dim, k)
 
 
@@ -350,18 +353,18 @@ def positions(weights):
     return RelaxedInt(0, weights)
 
 
-def weighted_put(x, dim, weights, new):
+def weighted_put(x, dim, weights, new, inf=False):
     """``x`` where the slices along ``dim`` are blended with ``new(slices)`` by per-example
     weights: x[m] <- w_m new(x[m]) + (1 - w_m) x[m]. ``weights`` is a relaxed integer (its
     probabilities over its support) or a batch-last tensor of weights over every position (the
-    DSL's weighted write). A value of weight 0 is left as it is, even next to an infinity."""
+    DSL's weighted write). ``inf``: a side of weight 0 adds nothing, even if it is infinite."""
     if not isinstance(weights, RelaxedInt):
         weights = RelaxedInt(0, weights)
     out = x
     for row, pos, count in _positions(weights, x.shape[dim]):
         old = x.narrow(dim, pos, count)
         w = _along(weights.probs[row : row + count], dim, x.dim())
-        mixed = _blend_safe(w, new(old), old)
+        mixed = _blend_safe(w, new(old), old) if inf else torch.lerp(old, new(old), w)
         out = torch.slice_scatter(out, mixed.expand_as(old), dim, pos, pos + count)
     return out
 

@@ -3,6 +3,7 @@ against brute force over every pair of values, and compiled programs through the
 distributions, convergence to the hard result, one write mechanism with the DSL)."""
 
 import itertools
+import math
 import operator
 
 import pytest
@@ -127,9 +128,38 @@ def test_reads_and_writes_at_a_relaxed_position_weigh_every_position(k, n):
 def test_an_infinite_value_of_weight_zero_neither_reads_nor_writes_nan():
     x = torch.tensor([[0.0], [float("inf")], [2.0]], dtype=torch.float64)
     k = RelaxedInt(0, torch.tensor([[0.5], [0.0], [0.5]], dtype=torch.float64))
-    assert read(x, k).item() == 1.0
-    written = write(x, k, 4.0)
+    assert read(x, k, inf=True).item() == 1.0
+    written = write(x, k, 4.0, inf=True)
     assert written[1].item() == float("inf") and written[0].item() == 2.0
+    assert read(x, k).isnan().all()  # the plain form, for arrays that hold no infinity
+
+
+def write_where_smallest(x):
+    # an array started at infinity, written and read at a relaxed position
+    d = [math.inf] * len(x)
+    m = 0
+    for j in range(1, len(x)):
+        if x[j] < x[m]:
+            m = j
+    d[m] = x[m] * 2.0
+    return d[m], d[0]
+
+
+def test_arrays_that_may_hold_infinity_are_read_and_written_safely():
+    # where a position's probability is exactly 0 (hard mode, or a soft one that underflows), its
+    # infinite value adds nothing; where it is strictly between, the expectation is infinite
+    module = relax(write_where_smallest, beta=2.0)
+    assert "inf=True" in module.code
+    x = torch.randn(6, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    want = [
+        torch.tensor(v, dtype=torch.float64) for v in zip(*map(write_where_smallest, x.tolist()))
+    ]
+    for got in (
+        relax(write_where_smallest, hard=True)(x),
+        relax(write_where_smallest, beta=1e6)(x),
+    ):
+        for g, w in zip(got, want):
+            assert torch.equal(g, w)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,8 +5,9 @@ A relaxed blend ``p * then + (1 - p) * else`` of such a value gives NaN where p 
 and a soft ``min`` gives NaN for an entry of weight 0; the exact program is finite there. This pass
 finds the values that may be infinite, those computed from an infinite literal (``math.inf``,
 ``float('inf')``, ``torch.inf``), following assignments to a fixed point, and marks the blends, soft
-extrema and relaxed loops that take them, which then use the runtime's infinity-safe forms: a branch
-or a term of probability 0 contributes nothing, whatever its value. Programs without infinite
+extrema, relaxed loops and reads and writes at relaxed positions that take them, which then use the
+runtime's infinity-safe forms: a branch, a term or a position of probability 0 contributes nothing,
+whatever its value. Programs without infinite
 literals are untouched and pay nothing.
 """
 
@@ -14,7 +15,7 @@ import math
 from dataclasses import replace
 
 from .. import ir
-from ..ir import RELAXED, Callee
+from ..ir import RELAXED, RELAXED_INT, Callee
 
 _INFINITE_ATTRS = frozenset({"inf", "infty", "Infinity", "PINF", "NINF"})
 _FINITE = (ir.Compare, ir.BoolOp, ir.Not, ir.Truth, ir.Shape)  # probabilities and shapes
@@ -103,4 +104,10 @@ class _Marker:
                 return replace(e, infinite=True)
         if isinstance(e, ir.MinMax) and any(map(self.infinite, e.args)):
             return replace(e, infinite=True)
+        if (
+            isinstance(e, ir.Index)
+            and any(n.kind == RELAXED_INT for n in ir.walk(e.index))
+            and self.infinite(ir.root(e))
+        ):
+            return replace(e, infinite=True)  # read or written at every position, weighted
         return e
