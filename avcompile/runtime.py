@@ -410,9 +410,11 @@ def blend_inf(p, then, orelse):
     if isinstance(then, list):
         return [t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse)]
     take_then, take_else = p >= 1, p <= 0
-    then_part = torch.where(take_else, 0.0, then)
-    else_part = torch.where(take_then, 0.0, orelse)
+    same = then == orelse  # (an infinity on both sides, say): as it is, with no slope in p
+    then_part = torch.where(take_else | same, 0.0, then)
+    else_part = torch.where(take_then | same, 0.0, orelse)
     mixed = p * then_part + (1 - p) * else_part
+    mixed = torch.where(same, then, mixed)
     return torch.where(take_then, then, torch.where(take_else, orelse, mixed))
 
 

@@ -845,6 +845,37 @@ def two_positions(x):
     return x[(lo + hi) // 2], same, lo + hi
 
 
+def visited_flags(x):
+    """A list of literals written at a relaxed position (it was emitted as `read(...) = True`)."""
+    visited = [False] * len(x)
+    counts = torch.zeros(len(x), dtype=torch.float64)
+    m = 0
+    for j in range(1, len(x)):
+        if x[j] < x[m]:
+            m = j
+    visited[m] = True
+    counts[m] = counts[m] + 1.0
+    total = 0.0
+    for j in range(len(x)):
+        if visited[j]:
+            total = total + x[j] + counts[j]
+    return total
+
+
+def best_of_a_table_from_inf(x):
+    """A table started at infinity, filled under relaxed ifs and read at a relaxed position (its
+    gradient was NaN: entries infinite on both sides of a blend)."""
+    d = [math.inf] * len(x)
+    if x[0] < d[0]:
+        d[0] = x[0]
+    if x[1] < d[1]:
+        d[1] = x[1]
+    m = 0
+    if x[1] < x[0]:
+        m = 1
+    return d[m]
+
+
 # Early exits under relaxed control (SEMANTICS 11).
 
 
@@ -1033,6 +1064,8 @@ PROGRAMS += [
     _program("relaxed_row_and_column", (("x", VEC),), ("total", "corner", "row0")),
     _program("shifted_positions", (("x", VEC),), ("around", "mirrored", "after"), n_range=(3, 6)),
     _program("two_positions", (("x", VEC),), ("middle", "same", "total")),
+    _program("visited_flags", (("x", VEC),), ("total",)),
+    _program("best_of_a_table_from_inf", (("x", VEC),), ("best",), n_range=(2, 5)),
     _program("first_positive", (("x", VEC),), ("value", "i")),
     _program("sum_skipping_negatives", (("x", VEC),), ("s", "count")),
     _program("guard_clauses", (("x", VEC),), ("y", "which"), n_range=(2, 4)),

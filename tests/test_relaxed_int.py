@@ -184,7 +184,14 @@ def read_write_at_argmin(x):
 
 
 @pytest.mark.parametrize(
-    "fn", [read_write_at_argmin, BY_NAME["insertion_sort_textbook"].fn], ids=lambda f: f.__name__
+    "fn",
+    [
+        read_write_at_argmin,
+        BY_NAME["insertion_sort_textbook"].fn,
+        BY_NAME["visited_flags"].fn,
+        BY_NAME["best_of_a_table_from_inf"].fn,
+    ],
+    ids=lambda f: f.__name__,
 )
 def test_gradcheck_through_relaxed_reads_and_writes(fn):
     x = torch.randn(2, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(3))

@@ -266,8 +266,18 @@ class _Inference:
                     self.assign(elt, None, kind, line, rif, rwhile)
             return
         root = ir.root(target)
+        if isinstance(target, ir.Index) and self.at_relaxed_position(target):
+            kind = RELAXED  # written at every position, weighted: a per-example array
         if isinstance(root, ir.Name):
             self.set(root.id, kind, line, rif, rwhile)
+
+    def at_relaxed_position(self, target):
+        """Whether an element write's index (at any depth) holds a relaxed integer."""
+        while isinstance(target, ir.Index):
+            if any(self.kind(n) == RELAXED_INT for n in ir.walk(target.index)):
+                return True
+            target = target.value
+        return False
 
     def block(self, stmts, rif, rwhile):
         for s in stmts:
