@@ -2,6 +2,7 @@
 mode's gradients are finite and nonzero where they should be, and the soft result approaches the
 hard one as beta grows."""
 
+import bisect
 import math
 
 import pytest
@@ -10,13 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avcompile import relax
+from src_examples.binary_search import binary_search
 from src_examples.bubble_sort import bubble_sort
 from src_examples.count_positive import count_positive
+from src_examples.dijkstra import dijkstra
+from src_examples.insertion_sort import insertion_sort
 from src_examples.integer_sqrt import integer_sqrt
 from src_examples.levenshtein import levenshtein
 from src_examples.median_filter import median_filter
 from src_examples.odd_even_sort import odd_even_sort
+from src_examples.selection_sort import selection_sort
 from src_examples.shortest_path import MOVES, shortest_path
+from src_examples.top_k import top_k
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -292,6 +298,187 @@ def test_count_positive_soft_gradient_reaches_the_network_and_limit():
 
 
 # ---------------------------------------------------------------------------------------------
+# relaxed positions (SEMANTICS 10): the examples whose positions are relaxed integers. In hard
+# mode each must equal the undecorated function (``module.__wrapped__``) run by Python on each
+# example alone, whether that example comes in a batch or by itself.
+
+
+def each_example(module, inputs, plain_inputs):
+    """For each example b: the hard module's outputs on the whole batch, its outputs on example b
+    alone (a batch of 1), the undecorated function's result on example b as ``plain_inputs(b)``
+    gives it, and b."""
+    whole = hard(module)
+    outputs = whole(*inputs)
+    for b in range(len(inputs[0])):
+        alone = whole(*(x[b : b + 1] if isinstance(x, torch.Tensor) else x for x in inputs))
+        yield outputs, alone, module.__wrapped__(*plain_inputs(b)), b
+
+
+def rows(values, b):
+    return values[b].tolist()
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=1, max_size=4))
+def test_selection_and_insertion_sort_hard_equal_python(data):
+    x = torch.tensor(data, dtype=torch.float64)  # small integers: ties are frequent
+    for sort in (selection_sort, insertion_sort):
+        for whole, alone, plain, b in each_example(
+            sort, (x,), lambda b: ([float(v) for v in data[b]],)
+        ):
+            assert rows(whole, b) == plain == sorted(data[b])
+            assert alone[0].tolist() == plain
+
+
+@pytest.mark.parametrize("sort", [selection_sort, insertion_sort], ids=["selection", "insertion"])
+def test_selection_and_insertion_sort_soft_gradient_and_limit(sort):
+    x = separated(16, 6, seed=6).requires_grad_()
+    out = sort(x)
+    target = torch.arange(6, dtype=torch.float64)
+    finite_nonzero(torch.autograd.grad((out * target).sum(), x)[0])
+    assert_approaches(sort, (x.detach(),), hard(sort)(x.detach()))
+
+
+def top_k_reference(scores, k):
+    """The positions of the k largest scores, largest first, the first of equal scores first."""
+    return sorted(range(len(scores)), key=lambda j: -scores[j])[:k]
+
+
+@SETTINGS
+@given(
+    st.integers(1, 6),
+    st.lists(st.lists(st.integers(-3, 3), min_size=6, max_size=6), min_size=1, max_size=4),
+)
+def test_top_k_hard_equals_python(k, data):
+    x = torch.tensor(data, dtype=torch.float64)
+    # The undecorated function marks positions in ``torch.zeros_like(scores)``: it is given one
+    # example as a 1-D tensor.
+    for (chosen, values), (chosen_1, values_1), (plain_chosen, plain_values), b in each_example(
+        top_k, (x, k), lambda b: (x[b].clone(), k)
+    ):
+        positions = top_k_reference(data[b], k)
+        assert chosen[b].argmax(-1).tolist() == positions
+        assert torch.equal(chosen[b], plain_chosen.double())  # one-hot rows, as probs gives
+        assert (
+            rows(values, b) == [float(v) for v in plain_values] == [data[b][j] for j in positions]
+        )
+        assert torch.equal(chosen_1[0], chosen[b]) and torch.equal(values_1[0], values[b])
+
+
+def test_top_k_soft_rows_gradient_and_limit():
+    x = separated(16, 6, seed=7).requires_grad_()
+    chosen, values = top_k(x, 3)
+    assert chosen.shape == (16, 3, 6) and values.shape == (16, 3)
+    assert (chosen >= 0).all()
+    sums = chosen.sum(-1)
+    # The first pick's row is a distribution; later rows lose the probability that `best` is
+    # still -1 after the scan (no position left untaken, to the relaxation's approximation).
+    torch.testing.assert_close(sums[:, 0], torch.ones(16, dtype=torch.float64))
+    assert (sums <= 1 + 1e-12).all() and (sums > 0.9).all()
+    for beta in (300.0, 3000.0):
+        sharp, _ = at_beta(top_k, beta)(x.detach(), 3)
+        torch.testing.assert_close(sharp.sum(-1), torch.ones(16, 3, dtype=torch.float64))
+    hard_chosen, hard_values = hard(top_k)(x.detach(), 3)
+    assert torch.equal(hard_chosen.sum(-1), torch.ones(16, 3, dtype=torch.float64))
+    # Cross entropy of the picks against the exact top 3: gradients reach every score.
+    target = hard_chosen.sum(1)
+    in_set = (chosen * target[:, None, :]).sum(-1)
+    finite_nonzero(torch.autograd.grad(-in_set.log().sum(), x, retain_graph=True)[0])
+    finite_nonzero(torch.autograd.grad(values.sum(), x)[0])
+    assert_approaches(top_k, (x.detach(), 3), (hard_chosen, hard_values))
+
+
+def plain_dijkstra(w):
+    """The textbook on nested lists: unknown distances are ``math.inf``, visited a list."""
+    n = len(w)
+    dist = [math.inf] * n
+    dist[0] = 0.0
+    visited = [False] * n
+    for _ in range(n):
+        u = min((v for v in range(n) if not visited[v]), key=lambda v: dist[v])
+        visited[u] = True
+        for v in range(n):
+            dist[v] = min(dist[v], dist[u] + w[u][v])
+    return dist
+
+
+@SETTINGS
+@given(st.integers(1, 5), st.data())
+def test_dijkstra_hard_equals_python(n, data):
+    batch = data.draw(st.integers(1, 3))
+    cells = st.lists(st.integers(1, 4), min_size=n * n, max_size=n * n)  # ties in every path
+    w = torch.tensor([data.draw(cells) for _ in range(batch)], dtype=torch.float64)
+    w = w.reshape(batch, n, n) / 2
+    # The undecorated function indexes `w[u, v]`: it is given one example as an n x n tensor.
+    for whole, alone, plain, b in each_example(dijkstra, (w,), lambda b: (w[b].clone(),)):
+        assert rows(whole, b) == [float(d) for d in plain] == plain_dijkstra(w[b].tolist())
+        assert alone[0].tolist() == rows(whole, b)
+
+
+def graphs_without_ties(count, n, seed, margin=0.05):
+    """Random graphs whose distances from node 0 differ by at least ``margin`` and in which every
+    node's shortest path is shorter than any other way in by at least ``margin``."""
+    gen = torch.Generator().manual_seed(seed)
+    found = []
+    while len(found) < count:
+        w = 0.1 + torch.rand(n, n, generator=gen, dtype=torch.float64)
+        dist = plain_dijkstra(w.tolist())
+        ways_in = [sorted(dist[u] + w[u, v].item() for u in range(n)) for v in range(1, n)]
+        ordered = sorted(dist)
+        if all(b - a >= margin for a, b in zip(ordered, ordered[1:])) and all(
+            ways[1] - ways[0] >= margin for ways in ways_in
+        ):
+            found.append(w)
+    return torch.stack(found)
+
+
+def test_dijkstra_soft_gradient_and_limit():
+    w = graphs_without_ties(8, 5, seed=8).requires_grad_()
+    dist = dijkstra(w)
+    exact = hard(dijkstra)(w.detach())
+    grad = finite_nonzero(torch.autograd.grad(dist.sum(), w)[0])
+    # The edge from node 0 to its nearest neighbour is that neighbour's shortest path: the total
+    # distance grows with it at least one for one.
+    nearest = w.detach()[:, 0, 1:].argmin(-1) + 1
+    assert (grad[torch.arange(8), 0, nearest] > 0.5).all()
+    assert_approaches(dijkstra, (w.detach(),), exact, betas=(3.0, 30.0, 300.0))
+
+
+@SETTINGS
+@given(st.integers(1, 6), st.data())
+def test_binary_search_hard_equals_bisect_left(n, data):
+    batch = data.draw(st.integers(1, 4))
+    arrays = [
+        sorted(data.draw(st.lists(st.integers(0, 4), min_size=n, max_size=n))) for _ in range(batch)
+    ]
+    queries = data.draw(st.lists(st.integers(-1, 5), min_size=batch, max_size=batch))
+    a = torch.tensor(arrays, dtype=torch.float64)  # duplicates, and queries equal to elements
+    q = torch.tensor(queries, dtype=torch.float64)
+    for whole, alone, plain, b in each_example(
+        binary_search, (a, q), lambda b: ([float(v) for v in arrays[b]], float(queries[b]))
+    ):
+        assert whole[b].item() == plain == bisect.bisect_left(arrays[b], queries[b])
+        assert alone.tolist() == [plain]
+
+
+def test_binary_search_soft_gradient_and_limit():
+    gen = torch.Generator().manual_seed(9)
+    a = (0.3 + torch.rand(16, 7, generator=gen, dtype=torch.float64)).cumsum(-1)
+    # Queries halfway between two elements, or below or above them all: no ties.
+    edges = torch.cat([a[:, :1] - 0.5, a, a[:, -1:] + 0.5], -1)
+    gap = torch.randint(0, 8, (16, 1), generator=gen)
+    q = ((edges.gather(-1, gap) + edges.gather(-1, gap + 1)) / 2).squeeze(-1)
+    exact = hard(binary_search)(a, q)
+    assert exact.tolist() == gap.squeeze(-1).double().tolist()
+    a_, q_ = a.clone().requires_grad_(), q.clone().requires_grad_()
+    position = binary_search(a_, q_)
+    ga, gq = torch.autograd.grad(position.sum(), (a_, q_))
+    finite_nonzero(ga)
+    finite_nonzero(gq)
+    assert_approaches(binary_search, (a, q), exact, betas=(3.0, 30.0, 300.0))
+
+
+# ---------------------------------------------------------------------------------------------
 # the demos run
 
 
@@ -303,8 +490,14 @@ def test_count_positive_soft_gradient_reaches_the_network_and_limit():
         ("levenshtein", {"steps": 2}, "exact 3"),
         ("integer_sqrt", {}, "isqrt"),
         ("median_filter", {"n": 8}, "mean |error|"),
+        ("selection_sort", {"steps": 2}, "learned weights"),
+        ("insertion_sort", {"steps": 2}, "items at their true rank"),
+        ("top_k", {"steps": 2}, "hidden query"),
+        ("dijkstra", {"steps": 2, "graphs": 2}, "exact distances"),
+        ("binary_search", {"steps": 2}, "queries at their target position"),
     ],
 )
+@pytest.mark.filterwarnings("error")
 def test_demo_runs(name, kwargs, expect, capsys):
     module = __import__(f"src_examples.{name}", fromlist=["demo"])
     module.demo(**kwargs)
