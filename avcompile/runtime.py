@@ -18,33 +18,14 @@ import warnings
 
 import torch
 
-from .relaxed_int import (
-    RelaxedInt,
-    accumulate,
-    blend_int,
-    compare_int,
-    expect,
-    positions,
-    probs,
-    read,
-    weighted_put,
-    write,
-)
+from .relaxed_int import *  # noqa: F403  (relaxed integers: what generated code calls too)
+from .relaxed_int import __all__ as _RELAXED_INT_NAMES
+from .relaxed_int import accumulate, positions, weighted_put
 
 __all__ = [
     "Exits",
     "Stopping",
     "share",
-    "RelaxedInt",
-    "accumulate",
-    "blend_int",
-    "compare_int",
-    "expect",
-    "probs",
-    "read",
-    "positions",
-    "weighted_put",
-    "write",
     "Batch",
     "Relaxation",
     "and_",
@@ -78,7 +59,7 @@ __all__ = [
     "cat_prob_eq",
     "cosine_similarity",
     "check_example",
-]
+] + _RELAXED_INT_NAMES
 
 
 class Batch:

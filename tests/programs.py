@@ -42,7 +42,10 @@ from algovision import (
 from algovision.core import Condition
 
 from benchmarks.common import algovision_selection_sort
+from src_examples.binary_search import binary_search as _example_binary_search
 from src_examples.bubble_sort import bubble_sort as _example_bubble_sort
+from src_examples.insertion_sort import insertion_sort as _example_insertion_sort
+from src_examples.selection_sort import selection_sort as _example_selection_sort
 
 # AlgoVision skips an `If` branch whose probability is below this for the whole batch.
 BRANCH_EPSILON = 1e-12
@@ -730,6 +733,11 @@ def chained_hard_comparison(x):
 
 
 # Relaxed integers (SEMANTICS 10): positions assigned under relaxed control, read and written at.
+# The examples' textbook sorts and `bisect_left` (`lo`, `hi` moved by a relaxed comparison,
+# `(lo + hi) // 2` combining two relaxed integers) are in the registry as they are.
+selection_sort_textbook = _example_selection_sort.__wrapped__
+insertion_sort_textbook = _example_insertion_sort.__wrapped__
+bisect_position = _example_binary_search.__wrapped__
 
 
 def argmin_to_front(x):
@@ -743,48 +751,12 @@ def argmin_to_front(x):
     return x, smallest, m
 
 
-def selection_sort_textbook(a):
-    n = len(a)
-    for i in range(n - 1):
-        m = i
-        for j in range(i + 1, n):
-            if a[j] < a[m]:
-                m = j
-        a[i], a[m] = a[m], a[i]
-    return a
-
-
 def selection_sort_textbook_av(beta, eps=1e-5, max_iter=1024):
     import algovision
 
     return algovision_selection_sort(
         algovision, beta=beta, epsilon=eps, max_iter=max_iter, branch_epsilon=BRANCH_EPSILON
     )
-
-
-def insertion_sort_textbook(a):
-    """The `while` leaves `j` per example; `a[j + 1] = key` writes at a relaxed position."""
-    for i in range(1, len(a)):
-        key = a[i]
-        j = i - 1
-        while j >= 0 and a[j] > key:
-            a[j + 1] = a[j]
-            j = j - 1
-        a[j + 1] = key
-    return a
-
-
-def bisect_position(a, q):
-    """`lo` and `hi` moved by a relaxed comparison; `(lo + hi) // 2` combines two of them."""
-    lo = 0
-    hi = len(a)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if a[mid] < q:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def counted_then_compared(x):
@@ -982,6 +954,24 @@ def break_in_relaxed_while(x):
         if v * v > 5.0:
             break
     return v, steps
+
+
+def gaps_to_python(program, betas, n=4, gap=0.3, seed=6):
+    """The largest distance of ``program``'s soft outputs from Python's at each beta, on two
+    examples of well separated values (no comparison near a tie)."""
+    from avcompile import relax
+
+    generator = torch.Generator().manual_seed(seed)
+    inputs = program.separated_inputs(2, n, gap, generator, dtype=torch.float64)
+    gaps = []
+    for beta in betas:
+        outputs = as_tuple(relax(program.fn, beta=beta)(*inputs))
+        gap_ = 0.0
+        for b in range(2):
+            for got, want in zip(outputs, run_python(program, inputs, b)):
+                gap_ = max(gap_, (got[b] - want).abs().max().item())
+        gaps.append(gap_)
+    return gaps
 
 
 def as_tuple(value):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from programs import BY_NAME, as_tuple, run_python
+from programs import BY_NAME, gaps_to_python
 
 import avcompile
 from avcompile import dsl, relax
@@ -231,17 +231,7 @@ def test_probs_outside_a_relaxed_function_is_one_hot():
     ],
 )
 def test_soft_approaches_hard_as_beta_grows(name):
-    program = BY_NAME[name]
-    generator = torch.Generator().manual_seed(5)
-    inputs = program.separated_inputs(2, 5, 0.3, generator, dtype=torch.float64)
-    gaps = []
-    for beta in (3.0, 30.0, 3000.0):
-        outputs = as_tuple(relax(program.fn, beta=beta)(*inputs))
-        gap = 0.0
-        for b in range(2):
-            for got, want in zip(outputs, run_python(program, inputs, b)):
-                gap = max(gap, (got[b] - want).abs().max().item())
-        gaps.append(gap)
+    gaps = gaps_to_python(BY_NAME[name], (3.0, 30.0, 3000.0), n=5, seed=5)
     assert gaps[0] > gaps[1] > gaps[2] and gaps[2] < 1e-6, gaps
 
 
