@@ -250,17 +250,27 @@ def probs(value, size, batch):
 # Indexing (SEMANTICS 7): reads are expectations, writes are weighted.
 
 
-def _positions(k, n):
-    """The rows of ``k``'s support that fall in an array of length ``n`` and where they fall
-    (negative values count from the end): (first row, first position, count) for each of at
-    most two contiguous runs."""
-    runs = []
-    for lo, hi, shift in ((k.lo, min(k.hi, 0), n), (max(k.lo, 0), k.hi, 0)):
-        lo = max(lo, -n) if shift else lo
-        hi = min(hi, n - shift) if not shift else hi
+def _in_range(k, n):
+    """``k`` over the positions of an array of length ``n``: negative values count from the end
+    (their probability adds to the position they name, as ``x[-1]`` is ``x[n - 1]``) and values
+    outside the array are dropped. None when no value lies in the array."""
+    if k.lo >= 0 and k.hi <= n:
+        return k
+    runs = []  # (first row, first position, count) of the negative and the non-negative values
+    for lo, hi, shift in ((max(k.lo, -n), min(k.hi, 0), n), (max(k.lo, 0), min(k.hi, n), 0)):
         if hi > lo:
             runs.append((lo - k.lo, lo + shift, hi - lo))
-    return runs
+    if not runs:
+        return None
+    first = min(pos for _, pos, _ in runs)
+    last = max(pos + count for _, pos, count in runs)
+    probs = None
+    for row, pos, count in runs:
+        part = torch.nn.functional.pad(
+            k.probs[row : row + count], (0, 0, pos - first, last - pos - count)
+        )
+        probs = part if probs is None else probs + part
+    return RelaxedInt(first, probs)
 
 
 def _along(weights, dim, ndim):
@@ -309,15 +319,12 @@ def _read(x, index, dim, times):
 
 def _mean_along(x, k, dim, times):
     """sum_m P(k = m) x[m] along dimension ``dim``."""
-    out = None
-    for row, pos, count in _positions(k, x.shape[dim]):
-        w = _along(k.probs[row : row + count], dim, x.dim())
-        part = times(w, x.narrow(dim, pos, count)).sum(dim)
-        out = part if out is None else out + part
-    if out is None:  # no value of the support lies in the array
+    inside = _in_range(k, x.shape[dim])
+    if inside is None:  # no value of the support lies in the array
         shape = list(torch.broadcast_shapes(x.select(dim, 0).shape, k.probs.shape[1:]))
-        out = x.new_zeros(shape)
-    return out
+        return x.new_zeros(shape)
+    w = _along(inside.probs, dim, x.dim())
+    return times(w, x.narrow(dim, inside.lo, inside.probs.shape[0])).sum(dim)
 
 
 def write(x, index, value, inf=False):
@@ -360,13 +367,14 @@ def weighted_put(x, dim, weights, new, inf=False):
     DSL's weighted write). ``inf``: a side of weight 0 adds nothing, even if it is infinite."""
     if not isinstance(weights, RelaxedInt):
         weights = RelaxedInt(0, weights)
-    out = x
-    for row, pos, count in _positions(weights, x.shape[dim]):
-        old = x.narrow(dim, pos, count)
-        w = _along(weights.probs[row : row + count], dim, x.dim())
-        mixed = _blend_safe(w, new(old), old) if inf else torch.lerp(old, new(old), w)
-        out = torch.slice_scatter(out, mixed.expand_as(old), dim, pos, pos + count)
-    return out
+    weights = _in_range(weights, x.shape[dim])
+    if weights is None:  # no value of the support lies in the array: nothing is written
+        return x
+    count = weights.probs.shape[0]
+    old = x.narrow(dim, weights.lo, count)
+    w = _along(weights.probs, dim, x.dim())
+    mixed = _blend_safe(w, new(old), old) if inf else torch.lerp(old, new(old), w)
+    return torch.slice_scatter(x, mixed.expand_as(old), dim, weights.lo, weights.lo + count)
 
 
 def _blend_safe(w, then, orelse):

@@ -228,6 +228,11 @@ def _call(e):
         torch_fn = ir.Attr(ir.Name("torch", HARD), e.op.name, HARD)
         return replace(e, func=torch_fn, args=tuple(_lift(a) for a in args), callee=Callee.TORCH)
     if e.callee is Callee.TORCH:
+        if relaxed and e.op.name in ("tensor", "as_tensor") and len(args) == 1:
+            # a tensor of a per-example value is that value (values are never shared)
+            if not kwargs:
+                return args[0]
+            return ir.Call(ir.tensor_method("to"), args, kwargs, RELAXED, callee=Callee.METHOD)
         if relaxed and e.op.name == "where" and len(args) == 3 and args[0].kind == RELAXED:
             # a relaxed condition as a mask: the blend of the two values, as a relaxed `if` does
             test = _condition(e.args[0])
