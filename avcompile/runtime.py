@@ -390,6 +390,8 @@ def blend_inf(p, then, orelse):
         return then
     if isinstance(then, list):
         return [t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse)]
+    if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
+        return then if p >= 0.5 else orelse
     take_then, take_else = p >= 1, p <= 0
     same = then == orelse  # (an infinity on both sides, say): as it is, with no slope in p
     then_part = torch.where(take_else | same, 0.0, then)
@@ -405,6 +407,8 @@ def blend_finite(p, then, orelse):
     neither the value nor the gradient."""
     if isinstance(then, list):
         return [t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse)]
+    if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
+        return then if p >= 0.5 else orelse
     then, orelse = torch.as_tensor(then), torch.as_tensor(orelse)
     p = torch.as_tensor(p)
     then_ok, else_ok = torch.isfinite(then), torch.isfinite(orelse)

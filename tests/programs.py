@@ -848,6 +848,19 @@ def best_of_a_table_from_inf(x):
     return d[m]
 
 
+def counter_moved_back(x):
+    """A counter a relaxed `while` leaves per example, moved after it under its own name and then
+    used as a position and compared (`j == 1` was compiled as a hard comparison, always False)."""
+    j = 0
+    while j < len(x) - 1 and x[j] > 0.0:
+        j += 1
+    j = j - 1
+    s = 0.0
+    if j == 1:
+        s = 1.0
+    return x[j], s
+
+
 # Early exits under relaxed control (SEMANTICS 11).
 
 
@@ -1056,6 +1069,7 @@ PROGRAMS += [
     _program("two_positions", (("x", VEC),), ("middle", "same", "total")),
     _program("visited_flags", (("x", VEC),), ("total",)),
     _program("best_of_a_table_from_inf", (("x", VEC),), ("best",), n_range=(2, 5)),
+    _program("counter_moved_back", (("x", VEC),), ("value", "s")),
     _program("first_positive", (("x", VEC),), ("value", "i")),
     _program("sum_skipping_negatives", (("x", VEC),), ("s", "count")),
     _program("guard_clauses", (("x", VEC),), ("y", "which"), n_range=(2, 4)),

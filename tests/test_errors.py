@@ -346,6 +346,17 @@ def f_first_assigned_in_exit_loop(x):
     return y
 
 
+def f_per_example_into_a_hard_name(x):
+    j = 0
+    while j < len(x) - 1 and x[j] > 0:
+        j += 1
+    i = 0
+    while i < len(x) - 1 and x[i] < 0:
+        i += 1
+    i = j  # error here
+    return x[i]
+
+
 def f_no_final_return(x):
     if x[0] > 0:
         return x
@@ -360,6 +371,7 @@ def f_no_final_return(x):
             "hard variable `k` is changed in a loop with a relaxed `continue`",
         ),
         (f_no_final_return, "must end with a `return`"),
+        (f_per_example_into_a_hard_name, "it is assigned here to `i`, which a relaxed loop needs"),
         (f_first_assigned_in_exit_loop, "`y` is first assigned inside a loop that examples leave"),
     ],
 )

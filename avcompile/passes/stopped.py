@@ -127,6 +127,22 @@ def _join(*states):
     return out
 
 
+def _exit_only(defs):
+    return bool(defs) and all(d != "set" for d in defs)
+
+
+def _moved(s, state):
+    """``j = j - 1`` after the loop that left ``j`` per example: ``j`` stays the loop's value,
+    moved (its twin is assigned). For each such target, the exits that gave its value."""
+    out = {}
+    for t in s.targets:
+        if isinstance(t, ir.Name) and _exit_only(state.get(t.id)):
+            reads = {n.id for n in ir.walk(s.value) if isinstance(n, ir.Name)}
+            if t.id in reads:
+                out[t.id] = state[t.id]
+    return out
+
+
 class _Reaching:
     """Which definitions reach each statement: for the names of ``loops``, whether a relaxed
     loop's exit (``("exit", id)``) or some assignment (``"set"``) gave the value read there."""
@@ -153,7 +169,9 @@ class _Reaching:
 
     def stmt(self, s, state):
         if isinstance(s, ir.Assign):
-            return self.assign(state, set().union(*(ir.assigned(t) for t in s.targets)))
+            moved = _moved(s, state)
+            names = set().union(*(ir.assigned(t) for t in s.targets)) - set(moved)
+            return {**self.assign(state, names), **moved}
         if isinstance(s, ir.If):
             return _join(self.block(s.body, state), self.block(s.orelse, state))
         if isinstance(s, ir.For):
@@ -224,8 +242,11 @@ class _Rewrite:
             return self.expr(e, state, line)
 
         if isinstance(s, ir.Assign):
-            targets = tuple(self.target(t, state, line) for t in s.targets)
-            return replace(s, targets=targets, value=expr(s.value))
+            moved = _moved(s, state)
+            targets = tuple(self.target(t, state, line, moved) for t in s.targets)
+            value = expr(s.value)
+            self.no_per_example_into_hard(targets, value, state, line)
+            return replace(s, targets=targets, value=value)
         if isinstance(s, ir.If):
             return replace(
                 s, test=expr(s.test), body=self.block(s.body), orelse=self.block(s.orelse)
@@ -241,7 +262,30 @@ class _Rewrite:
             return replace(s, iter=it, body=self.block(s.body), stopped=twins)
         return ir.map_children(s, expr)
 
-    def target(self, t, state, line):
+    def no_per_example_into_hard(self, targets, value, state, line):
+        """A hard variable given a value that a loop's exit left per example would silently be
+        taken for one value: refused, saying what to write."""
+        read = [n.id for n in ir.walk(value) if isinstance(n, ir.Name) and n.id in self.read]
+        if not read:
+            return
+        source = {twin: key for key, twin in self.twins.items()}
+        loop, name = source[read[0]]
+        for t in targets:
+            if isinstance(t, ir.Name) and t.id in self.flow.names and t.kind == HARD:
+                self.error(
+                    name,
+                    {("exit", loop)},
+                    line,
+                    f"it is assigned here to `{t.id}`, which a relaxed loop needs hard. Give "
+                    f"the value another name (`{t.id}_after = ...`).",
+                )
+
+    def target(self, t, state, line, moved=()):
+        if isinstance(t, ir.Name) and t.id in moved:
+            (loop,) = {d[1] for d in moved[t.id]}
+            twin = self.twins[loop, t.id]
+            self.read.add(twin)
+            return ir.Name(twin, RELAXED, pos=t.pos)
         if isinstance(t, ir.Index):
             value = self.target(t.value, state, line)
             return replace(t, value=value, index=self.expr(t.index, state, line))
