@@ -474,7 +474,7 @@ class _Emitter:
         # relaxed position, the weighted write of every position (rt.write).
         index = _index_value(self.ex(target.index))
         if _at_relaxed_position(target):
-            options = {"inf": ast.Constant(True)} if target.infinite else {}
+            options = _position_options(target)
             new_base = self.rt_call("write", self.ex(target.value), index, value, **options)
         else:
             new_base = self.rt_call("put", self.ex(target.value), index, value)
@@ -724,8 +724,7 @@ class _Emitter:
     def ex_Index(self, e):
         if _at_relaxed_position(e):
             index = _index_value(self.ex(e.index))
-            options = {"inf": ast.Constant(True)} if e.infinite else {}
-            return self.rt_call("read", self.ex(e.value), index, **options)
+            return self.rt_call("read", self.ex(e.value), index, **_position_options(e))
         return ast.Subscript(value=self.ex(e.value), slice=self.ex(e.index), ctx=ast.Load())
 
     def ex_Slice(self, e):
@@ -810,6 +809,17 @@ def _is_chain(e):
         and all(isinstance(v, ir.Compare) and v.kind != RELAXED for v in values)
         and all(a.right == b.left for a, b in zip(values, values[1:]))
     )
+
+
+def _position_options(e):
+    """The options of ``rt.read``/``rt.write`` for an index with relaxed integers: which of its
+    components are relaxed, and whether the array may hold infinite values."""
+    parts = e.index.elts if isinstance(e.index, ir.Tuple_) else (e.index,)
+    relaxed = [k for k, p in enumerate(parts) if p.kind == RELAXED_INT]
+    options = {"relaxed": _tuple(ast.Constant(k) for k in relaxed)}
+    if e.infinite:
+        options["inf"] = ast.Constant(True)
+    return options
 
 
 def _at_relaxed_position(e):

@@ -294,15 +294,39 @@ def _array(x):
     return torch.stack(x) if isinstance(x, list) else x
 
 
-def read(x, index, inf=False):
+def _relaxed_positions(index, relaxed):
+    """``index`` with its relaxed components (positions ``relaxed``) as relaxed integers, also
+    those certain in every example (a plain int): a position outside the array then reads
+    nothing and is not written, as for any relaxed position."""
+    if not relaxed:
+        return index
+    like = _tensor_of(*index)
+    out = list(index)
+    for k in relaxed:
+        if not isinstance(out[k], RelaxedInt):
+            ones = torch.ones((1, 1)) if like is None else like.new_ones((1, 1))
+            out[k] = RelaxedInt(int(out[k]), ones)
+    return tuple(out)
+
+
+def read(x, index, inf=False, relaxed=()):
     """``x[index]`` of a batch-last array (a shared one broadcasts, its batch dimension 1), where
-    an index may be a relaxed integer. ``inf``: the array may hold infinite values, which must
-    add nothing where their probability is 0."""
+    the components at positions ``relaxed`` of the index are relaxed integers. ``inf``: the
+    array may hold infinite values, which must add nothing where their probability is 0."""
     index = index if isinstance(index, tuple) else (index,)
     x = _array(x)
+    if relaxed and not any(isinstance(index[k], RelaxedInt) for k in relaxed):
+        if all(-n <= index[k] < n for k, n in ((k, x.shape[_dim_of(index, k)]) for k in relaxed)):
+            return _read(x, index, 0, torch.mul)  # certain and inside: an ordinary read
+    index = _relaxed_positions(index, relaxed)
     if not x.is_floating_point():  # a hard array of integers: read as numbers
         x = x.to(_tensor_of(*index).dtype)
     return _read(x, index, 0, _safe_weighted if inf else torch.mul)
+
+
+def _dim_of(index, k):
+    """The dimension of the array that component ``k`` of ``index`` indexes."""
+    return sum(1 for c in index[:k] if isinstance(c, slice))
 
 
 def _read(x, index, dim, times):
@@ -327,12 +351,14 @@ def _mean_along(x, k, dim, times):
     return times(w, x.narrow(dim, inside.lo, inside.probs.shape[0])).sum(dim)
 
 
-def write(x, index, value, inf=False):
-    """``x`` with ``x[index] = value`` (a new tensor), where an index may be a relaxed integer:
-    each position m is set to P(k = m) value + (1 - P(k = m)) x[m]. ``inf``: a value may be
-    infinite, and one of weight 0 must change nothing."""
+def write(x, index, value, inf=False, relaxed=()):
+    """``x`` with ``x[index] = value`` (a new tensor), where the components at positions
+    ``relaxed`` of the index are relaxed integers: each position m is set to
+    P(k = m) value + (1 - P(k = m)) x[m]. ``inf``: a value may be infinite, and one of weight 0
+    must change nothing."""
     index = index if isinstance(index, tuple) else (index,)
-    return _write(_array(x), index, value, 0, inf)
+    x = _array(x)
+    return _write(x, _relaxed_positions(index, relaxed), value, 0, inf)
 
 
 def _write(x, index, value, dim, inf=False):

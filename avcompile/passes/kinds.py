@@ -239,7 +239,7 @@ class _Inference:
         """Raise the kind of ``name``, assigned at ``line``; ``rif`` and ``rwhile`` are the lines of
         the innermost relaxed ``if`` and ``while`` around it (or None)."""
         if name in self.declared:
-            if rif is not None and self.env[name] != RELAXED:
+            if rif is not None and not self.env[name].per_example:
                 self.hard_in_branch(name, line, rif)
             return
         if rif is not None:

@@ -47,6 +47,7 @@ class _Sets:
                 defined |= {n.id for n in ir.walk(t) if isinstance(n, ir.Name)}
             return s
         if isinstance(s, ir.For):
+            defined |= {twin for _, twin in s.stopped}  # given by the loop's exit
             before = set(defined)
             defined |= {n.id for n in ir.walk(s.target) if isinstance(n, ir.Name)}
             body = self.block(s.body, defined)
@@ -58,6 +59,7 @@ class _Sets:
         if isinstance(s, ir.If):
             return self.if_(s, defined)
         if isinstance(s, ir.While):
+            defined |= {twin for _, twin in s.stopped}  # given by the loop's exit
             body = self.block(s.body, set(defined))
             if s.exits:
                 return replace(s, body=body, carried=self.mixed(s, defined))

@@ -176,21 +176,22 @@ class _Reaching:
             return _join(self.block(s.body, state), self.block(s.orelse, state))
         if isinstance(s, ir.For):
             entry = self.assign(state, ir.assigned(s.target))
-            after = _join(state, self.loop(s, entry))
-            names = self.loops.get(id(s), ())
-            if after is not None and names:
-                after = {**after, **{n: frozenset({("exit", id(s))}) for n in names}}
-            return after
+            return self.left(s, _join(state, self.loop(s, entry)))
         if isinstance(s, ir.While):
-            after = self.loop(s, state)
-            names = self.loops.get(id(s), ())
-            if after is not None and names:
-                after = {**after, **{n: frozenset({("exit", id(s))}) for n in names}}
-            return after
+            return self.left(s, self.loop(s, state))
         if isinstance(s, ir.Jump) and s.what is not ir.JumpKind.PASS and self.jumps:
             self.jumps[-1][s.what].append(state)
             return None
         return state
+
+    def left(self, s, after):
+        """The state after loop ``s``: its exit gives the names it changes, except a name an
+        earlier loop left per example and this one only moves (its twin runs on)."""
+        names = self.loops.get(id(s), ())
+        if after is None or not names:
+            return after
+        own = frozenset({("exit", id(s))})
+        return {**after, **{n: own for n in names if not _exit_only(after.get(n))}}
 
     def loop(self, s, entry):
         """The state after a loop whose body starts from ``entry`` (with its back edges)."""
