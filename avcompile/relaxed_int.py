@@ -294,18 +294,19 @@ def _array(x):
     return torch.stack(x) if isinstance(x, list) else x
 
 
-def _relaxed_positions(index, relaxed):
+def _relaxed_positions(index, relaxed, x):
     """``index`` with its relaxed components (positions ``relaxed``) as relaxed integers, also
     those certain in every example (a plain int): a position outside the array then reads
     nothing and is not written, as for any relaxed position."""
     if not relaxed:
         return index
     like = _tensor_of(*index)
+    if like is None or not like.is_floating_point():
+        like = x if x.is_floating_point() else torch.empty(0, device=x.device)
     out = list(index)
     for k in relaxed:
         if not isinstance(out[k], RelaxedInt):
-            ones = torch.ones((1, 1)) if like is None else like.new_ones((1, 1))
-            out[k] = RelaxedInt(int(out[k]), ones)
+            out[k] = _point(out[k], like)
     return tuple(out)
 
 
@@ -318,7 +319,7 @@ def read(x, index, inf=False, relaxed=()):
     if relaxed and not any(isinstance(index[k], RelaxedInt) for k in relaxed):
         if all(-n <= index[k] < n for k, n in ((k, x.shape[_dim_of(index, k)]) for k in relaxed)):
             return _read(x, index, 0, torch.mul)  # certain and inside: an ordinary read
-    index = _relaxed_positions(index, relaxed)
+    index = _relaxed_positions(index, relaxed, x)
     if not x.is_floating_point():  # a hard array of integers: read as numbers
         x = x.to(_tensor_of(*index).dtype)
     return _read(x, index, 0, _safe_weighted if inf else torch.mul)
@@ -358,7 +359,7 @@ def write(x, index, value, inf=False, relaxed=()):
     must change nothing."""
     index = index if isinstance(index, tuple) else (index,)
     x = _array(x)
-    return _write(x, _relaxed_positions(index, relaxed), value, 0, inf)
+    return _write(x, _relaxed_positions(index, relaxed, x), value, 0, inf)
 
 
 def _write(x, index, value, dim, inf=False):

@@ -3,6 +3,7 @@
 import dataclasses
 import hashlib
 import importlib.util
+import re
 import sys
 
 from hypothesis import strategies as st
@@ -45,8 +46,31 @@ FEATURES = {
     "neg_index": True,  # x[-1]
     "inf_sentinel": True,  # best = math.inf; if x[i] < best: best = x[i]
     "relaxed_int": True,  # m = 0; ... if x[i] > s: m = i; s = s + m
-    "relaxed_int_index": True,  # a relaxed integer as an index: x[m] after m = i under an if
-    "relaxed_int_compare": True,  # a relaxed integer compared: if j > 1 after a relaxed while
+    # Relaxed integers (SEMANTICS 10): each ``relaxed_int*`` statement below defines one or two,
+    # then reads them (as a number, an index, compared, ...) and may run statements that do.
+    "relaxed_int_index": True,  # a relaxed integer as an index: x[m], x[m] = e, x[i], x[m] = ...
+    "relaxed_int_compare": True,  # a relaxed integer compared: if m > 1, m == i, m1 == m2
+    "relaxed_int_shift": True,  # a shifted relaxed index: x[m + 1] under if m < n - 1, x[m - 1]
+    "relaxed_int_arith": True,  # m // 2, m % 2, x[m % n], x[(m1 + m2) // 2], m1 + m2
+    "relaxed_int_count": True,  # c = 0; for ...: if cond: c += 1 (a count, then compared, // ...)
+    "relaxed_int_pair": True,  # two positions picked in one loop (argmin and argmax)
+    "relaxed_int_insertion": True,  # while j >= 0 and x[j] > key: ...; j -= 1, then x[j + 1] = key
+    "relaxed_int_bisect": True,  # while lo < hi: mid = (lo + hi) // 2; if ...: lo = mid + 1 ...
+    "relaxed_int_move": True,  # m = m - 1, or if cond: m = m + 1 (kept in range)
+    "relaxed_int_move_after_while": True,  # j = j - 1 unconditionally after a relaxed while
+    "relaxed_int_sift": True,  # while m > 0 and x[m - 1] > x[m]: swap; m = m - 1 (m relaxed)
+    "relaxed_int_certain": True,  # an argmin loop that may run zero times: m = 1 in every example
+    "relaxed_int_helper": True,  # helper_at(x, m), c = helper_count(x, t): through a helper
+    "relaxed_int_table": True,  # d = torch.zeros(n, n, ...) filled from x; d[i, m], d[m, i] = e
+    "input_table": True,  # the table: torch.as_tensor(x, dtype=...).reshape(n, 1) - ... (n, n)
+    "tensor_of_input": True,  # the table from torch.tensor(x, dtype=...) instead of as_tensor
+    "relaxed_int_wrap_write": True,  # a write at x[c - 1], 0 <= c <= n: at -1 or n - 1 in Python
+    "constant_table_write": True,  # the table's first write at a relaxed position, not filled
+    "sentinel_under_branch_counter": True,  # if k % 2 == 0: if x[k] < best: ..., k a counter
+    # of a hard while inside a relaxed if
+    "write_at_certain_int": True,  # x[k] = e, k a relaxed integer by kind, the same in every
+    # example: a hard while's counter in a relaxed if, an argmin of zero iterations, a relaxed
+    # while's counter in its body when it is also moved under a relaxed if after the loop
     "helper_call": True,  # helper(a, b): a module-level function of floats
     "helper_branch": True,  # a module-level function with a relaxed if
     "helper_array": True,  # a module-level function that takes the array
@@ -61,6 +85,11 @@ HELPERS = {
     "helper_pick": (
         "def helper_pick(v, w):\n    r = w\n    if v > w:\n        r = v\n    return r\n"
     ),
+    "helper_at": "def helper_at(a, k):\n    return a[k] * 2.0 + a[0]\n",
+    "helper_count": (
+        "def helper_count(a, t):\n    c = 0\n    for i in range(len(a)):\n"
+        "        if a[i] > t:\n            c += 1\n    return c\n"
+    ),
     "helper_sum": (
         "def helper_sum(a):\n    t = 0.0\n    for i in range(len(a)):\n"
         "        t = t + a[i]\n    return t\n"
@@ -72,6 +101,13 @@ MAX_N = 5  # inputs have n in [program.n_min, MAX_N]
 LITERALS = ("0.0", "1.0", "0.5", "-2.0", "3.0")
 SCALES = ("0.5", "2.0", "-1.0")
 FOR_RANGES = (("range(n)", 0, 1), ("range(1, n)", 1, 1), ("range(n - 1)", 0, 2))
+
+
+def shifted(name, offset):
+    """``name``, ``name + offset`` or ``name - -offset``."""
+    if offset == 0:
+        return name
+    return f"{name} + {offset}" if offset > 0 else f"{name} - {-offset}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,8 +128,9 @@ class Program:
 @dataclasses.dataclass(frozen=True)
 class _Scope:
     """What a statement may use: float locals, hard counters (name -> (lo, d): lo <= c <= n - d),
-    per-element loop values, nesting depth, whether this is inside a relaxed ``if`` (``branch``)
-    or a relaxed ``if`` or ``while`` (``relaxed``), and the innermost loop ("for" or "while")."""
+    relaxed integers (the same, lo or d None where Python's value has no such bound), per-element
+    loop values, nesting depth, whether this is inside a relaxed ``if`` (``branch``) or a relaxed
+    ``if`` or ``while`` (``relaxed``), and the innermost loop ("for" or "while")."""
 
     floats: tuple
     counters: tuple = ()
@@ -102,9 +139,14 @@ class _Scope:
     branch: bool = False
     relaxed: bool = False
     loop: str = None
+    ints: tuple = ()
+    guarded: bool = False  # under a hard if on a counter of a hard while in a relaxed branch
 
     def with_counter(self, name, lo, d):
         return dataclasses.replace(self, counters=(*self.counters, (name, lo, d)))
+
+    def with_int(self, name, lo, d):
+        return dataclasses.replace(self, ints=(*self.ints, (name, lo, d)))
 
     def deeper(self, branch=False, relaxed=False, loop=None):
         return dataclasses.replace(
@@ -132,6 +174,9 @@ class _Writer:
         self.arrays = ("x", "y") if self.has_y else ("x",)
         self.sentinel = None
         self.results = ()
+        self.branch_counters = set()  # counters of hard whiles inside relaxed branches
+        self.loop_ints = set()  # relaxed integers that are a relaxed while's hard counter
+        self.maybe_certain = set()  # relaxed integers that may be the same in every example
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -165,24 +210,102 @@ class _Writer:
 
     # -- indices --------------------------------------------------------------------------
 
-    def index(self, scope):
+    def index(self, scope, write=False):
+        """An index in range for every n >= n_min; ``write``: the index of an element written."""
         options = [("literal", None)]
-        if scope.counters:
+        counters = scope.counters
+        if write and "write_at_certain_int" not in self.on:
+            counters = [c for c in counters if c[0] not in self.branch_counters]
+        if counters:
             options.append(("counter", None))
         options.append(("negative", "neg_index"))
+        if self.positions(scope, write):
+            options.append(("relaxed", "relaxed_int_index"))
+        if any(self.writable(k[0], write) for k in scope.ints):
+            options.append(("relaxed_arith", ("relaxed_int_index", "relaxed_int_arith")))
         kind = self.choose(options)
         if kind == "literal":
             return str(self.draw(st.integers(0, self.n_min - 1)))
         if kind == "negative":
             return "-1"
-        name, lo, d = self.pick(scope.counters)
-        offset = self.draw(st.integers(-lo, d - 1))
-        if offset == 0:
-            return name
-        return f"{name} + {offset}" if offset > 0 else f"{name} - {-offset}"
+        if kind == "relaxed":
+            return self.position(scope, write)
+        if kind == "relaxed_arith":
+            return self.position_arith(scope, write)
+        name, lo, d = self.pick(counters)
+        return shifted(name, self.draw(st.integers(-lo, d - 1)))
 
-    def element(self, scope):
-        return f"{self.pick(self.arrays)}[{self.index(scope)}]"
+    # -- relaxed integers as indices: always in range in Python ---------------------------
+
+    def wraps(self, lo, d, write):
+        """Whether this is a write at a relaxed index lo <= k <= n - d that may be negative (-1,
+        the last element) with ``relaxed_int_wrap_write`` off."""
+        return write and lo < 0 and "relaxed_int_wrap_write" not in self.on
+
+    def offsets(self, lo, d, write=False):
+        """The offsets c for which ``k + c`` is a valid index (-1, that is the last element,
+        included) when lo <= k <= n - d; only 0 without ``relaxed_int_shift``."""
+        if lo is None or d is None or -1 - lo > d - 1:
+            return []
+        valid = [c for c in range(-1 - lo, d) if not self.wraps(lo + c, d - c, write)]
+        if "relaxed_int_shift" not in self.on:
+            return [0] if 0 in valid else []
+        return valid
+
+    def writable(self, name, write):
+        """Whether a write may be at the relaxed integer ``name`` (see write_at_certain_int)."""
+        certain = name in self.maybe_certain and "write_at_certain_int" not in self.on
+        return not (write and certain)
+
+    def positions(self, scope, write=False):
+        return [
+            (name, lo, d)
+            for name, lo, d in scope.ints
+            if self.offsets(lo, d, write) and self.writable(name, write)
+        ]
+
+    def position(self, scope, write=False, name=None):
+        """A relaxed integer of ``scope`` (``name`` if given) as an index, shifted by a hard
+        offset at times."""
+        name, lo, d = self.pick([k for k in self.positions(scope, write) if name in (None, k[0])])
+        offsets = self.offsets(lo, d, write)
+        offset = 0 if 0 in offsets and self.draw(st.booleans()) else self.pick(offsets)
+        if offset:
+            self.used.add("relaxed_int_shift")
+        return shifted(name, offset)
+
+    def position_arith(self, scope, write=False):
+        """``k % n`` (any relaxed integer), ``k // 2`` or ``(k1 + k2) // 2`` as an index."""
+        ints = [k for k in scope.ints if self.writable(k[0], write)]
+        halved = [
+            k
+            for k in ints
+            if k[1] is not None
+            and k[1] >= -2
+            and k[2] is not None
+            and not self.wraps(k[1] // 2, k[2], write)
+        ]
+        pairs = [
+            (a, b)
+            for a in halved
+            for b in halved
+            if a[0] < b[0]
+            and a[1] >= -1
+            and b[1] >= -1
+            and a[2] + b[2] >= 1
+            and not self.wraps((a[1] + b[1]) // 2, (a[2] + b[2] + 1) // 2, write)
+        ]
+        forms = ["mod"] + ["half"] * bool(halved) + ["mid"] * bool(pairs)
+        form = self.pick(forms)
+        if form == "half":
+            return f"{self.pick(halved)[0]} // 2"
+        if form == "mid":
+            a, b = self.pick(pairs)
+            return f"({a[0]} + {b[0]}) // 2"
+        return f"{self.pick(ints)[0]} % n"
+
+    def element(self, scope, write=False):
+        return f"{self.pick(self.arrays)}[{self.index(scope, write)}]"
 
     # -- expressions ----------------------------------------------------------------------
 
@@ -242,6 +365,8 @@ class _Writer:
             )
         if kind == "int_arith":
             ints = ["n", "len(x)", *(name for name, _, _ in scope.counters)]
+            if scope.ints and self.draw(st.booleans()):  # a relaxed integer as a number
+                return f"({a} + {self.int_number(scope)})"
             return f"({a} + {self.pick(ints)})"
         if kind == "helper_sum":
             self.helpers.add("helper_sum")
@@ -285,17 +410,62 @@ class _Writer:
 
     def relaxed_cond(self, scope, depth=0):
         options = [("compare", None)]
+        if scope.ints:
+            options.append(("int_compare", "relaxed_int_compare"))
         if depth == 0:
             options += [("and", "bool_ops"), ("or", "bool_ops"), ("not", "bool_ops")]
             options.append(("chain", "relaxed_chain"))
         kind = self.choose(options)
         if kind == "compare":
             return self.comparison(scope)
+        if kind == "int_compare":
+            return self.int_comparison(scope, chain=depth == 0)
         if kind == "not":
             return f"not {self.comparison(scope)}"
         if kind == "chain":
             return f"{self.atom(scope)} < {self.element(scope)} < {self.atom(scope)}"
         return f"{self.comparison(scope)} {kind} {self.relaxed_cond(scope, depth + 1)}"
+
+    def int_comparison(self, scope, chain=False, name=None):
+        """A comparison of a relaxed integer (``name`` if given) with a hard value, a counter,
+        another relaxed integer or a per-example value; read off the distributions (SEMANTICS
+        10)."""
+        name = name or self.pick(scope.ints)[0]
+        k = self.draw(st.integers(0, 2))
+        op = self.pick(("<", "<=", ">", ">=", "==", "!="))
+        forms = [f"{name} {op} {k}", f"{name} {op} n - 1"]
+        if scope.counters:
+            forms.append(f"{name} {op} {self.pick(scope.counters)[0]}")
+        others = [i for i, _, _ in scope.ints if i != name]
+        if others:
+            forms += [f"{name} {op} {self.pick(others)}"] * 2
+        if "relaxed_int_arith" in self.on:
+            forms.append(f"{name} % 2 == {k % 2}")
+            forms.append(f"{name} // 2 {op} {k // 2}")
+        if chain and "relaxed_chain" in self.on:
+            forms.append(f"0 < {name} < n - 1")
+        forms.append(f"{name} {op} {self.element(scope)}")  # as a number
+        form = self.pick(forms)
+        if "%" in form or "//" in form:
+            self.used.add("relaxed_int_arith")
+        if form.startswith("0 <"):
+            self.used.add("relaxed_chain")
+        return form
+
+    def int_number(self, scope):
+        """A relaxed integer as a number (its expectation): ``m``, ``m1 + m2``, ``m // 2``..."""
+        name = self.pick(scope.ints)[0]
+        forms = [name, f"{name} * 0.5"]
+        if "relaxed_int_arith" in self.on:
+            forms += [f"{name} // 2", f"{name} % 2"]
+            others = [i for i, _, _ in scope.ints if i != name]
+            if others:
+                other = self.pick(others)
+                forms += [f"({name} + {other})", f"({name} + {other}) // 2", f"({name} - {other})"]
+        form = self.pick(forms)
+        if "%" in form or "//" in form or "(" in form:
+            self.used.add("relaxed_int_arith")
+        return form
 
     def hard_cond(self, scope):
         options = [("n", None)]
@@ -336,7 +506,7 @@ class _Writer:
         ]
         if not scope.relaxed:  # under relaxed control an exit is relaxed_exit's
             simple.append(("hard_exit", "hard_exit"))
-        if self.sentinel:
+        if self.sentinel and (not scope.guarded or "sentinel_under_branch_counter" in self.on):
             simple.append(("sentinel", None))
         compound = [
             ("relaxed_if", "relaxed_if"),
@@ -347,9 +517,22 @@ class _Writer:
             ("relaxed_while", "relaxed_while"),
             ("relaxed_scan", "relaxed_scan"),
             ("relaxed_int", "relaxed_int"),
+            ("relaxed_int_insertion", ("relaxed_int_insertion", "relaxed_int_index")),
+            (
+                "relaxed_int_bisect",
+                ("relaxed_int_bisect", "relaxed_int_index", "relaxed_int_arith"),
+            ),
+            ("relaxed_int_table", ("relaxed_int_table", "relaxed_int_index")),
         ]
         if scope.branch:  # an int assigned in a relaxed branch: SEMANTICS 2 and 10
-            ints = ("hard_while", "relaxed_int", "relaxed_scan")
+            ints = (
+                "hard_while",
+                "relaxed_int",
+                "relaxed_scan",
+                "relaxed_int_insertion",
+                "relaxed_int_bisect",
+                "relaxed_int_table",
+            )
             compound = [(k, (f, "int_loop_in_branch") if k in ints else f) for k, f in compound]
         options = simple + (compound if scope.depth < self.MAX_DEPTH else [])
         kind = self.choose(options)
@@ -367,10 +550,10 @@ class _Writer:
         return [f"{self.pick(scope.floats)} {op} {self.expr(scope)}"]
 
     def s_elem_write(self, scope):
-        return [f"{self.element(scope)} = {self.expr(scope)}"]
+        return [f"{self.element(scope, write=True)} = {self.expr(scope)}"]
 
     def s_elem_aug(self, scope):
-        return [f"{self.element(scope)} {self.pick(('+=', '-='))} {self.expr(scope)}"]
+        return [f"{self.element(scope, write=True)} {self.pick(('+=', '-='))} {self.expr(scope)}"]
 
     def s_local_swap(self, scope):
         a, b = self.pick(scope.floats), self.pick(scope.floats)
@@ -381,7 +564,7 @@ class _Writer:
         target = self.pick(scope.floats)
         return [
             f"{copy} = list({array})",
-            f"{copy}[{self.index(scope)}] = {self.expr(scope)}",
+            f"{copy}[{self.index(scope, write=True)}] = {self.expr(scope)}",
             f"{target} = {target} + {copy}[{self.index(scope)}]",
         ]
 
@@ -402,7 +585,7 @@ class _Writer:
 
     def s_swap(self, scope):
         array = self.pick(self.arrays)
-        i, j = self.index(scope), self.index(scope)
+        i, j = self.index(scope, write=True), self.index(scope, write=True)
         return [f"{array}[{i}], {array}[{j}] = {array}[{j}], {array}[{i}]"]
 
     def s_tuple_assign(self, scope):
@@ -430,7 +613,8 @@ class _Writer:
     def s_alias(self, scope):
         alias = self.fresh("z")
         array = self.pick(self.arrays)
-        return [f"{alias} = {array}", f"{alias}[{self.index(scope)}] = {self.expr(scope)}"]
+        index = self.index(scope, write=True)
+        return [f"{alias} = {array}", f"{alias}[{index}] = {self.expr(scope)}"]
 
     def s_sentinel(self, scope):
         value = self.element(scope)
@@ -445,7 +629,10 @@ class _Writer:
         return lines
 
     def s_hard_if(self, scope):
-        lines = [f"if {self.hard_cond(scope)}:", *self.nested(scope)]
+        cond = self.hard_cond(scope)
+        if set(re.findall(r"\w+", cond)) & self.branch_counters:
+            scope = dataclasses.replace(scope, guarded=True)
+        lines = [f"if {cond}:", *self.nested(scope)]
         if self.draw(st.booleans()):
             lines += ["else:", *self.nested(scope)]
         return lines
@@ -468,6 +655,8 @@ class _Writer:
 
     def s_hard_while(self, scope):
         name = self.fresh("k")
+        if scope.branch:
+            self.branch_counters.add(name)
         body = self.nested(scope.with_counter(name, 0, 1), loop="while")
         return [f"{name} = 0", f"while {name} < n:", *body, f"    {name} += 1"]
 
@@ -491,21 +680,225 @@ class _Writer:
             step += self.nested(scope, most=2, relaxed=True, loop="while")
         target = self.pick(scope.floats)
         after = [f"{target} = {target} + {c}"]
-        if counted:
-            after += self.read_relaxed_int(j, target, scope, index=False)
+        if counted:  # 0 <= j, with no bound in n
+            self.loop_ints.add(j)
+            after += self.use_int(scope.with_int(j, 0, None))
         return lines + step + after
 
-    def read_relaxed_int(self, name, target, scope, index=True):
-        """Lines that read the relaxed integer ``name``: as a number, an index or compared."""
+    # -- relaxed integers (SEMANTICS 10) --------------------------------------------------
+
+    def use_int(self, scope):
+        """Lines that read the relaxed integer(s) last added to ``scope.ints``: one use made for
+        it, then at times statements that may use any relaxed integer of ``scope``."""
+        name, lo, d = scope.ints[-1]
+        target = self.pick(scope.floats)
+        array = self.pick(self.arrays)
         options = [("number", None), ("compare", "relaxed_int_compare")]
-        if index:
-            options.append(("index", "relaxed_int_index"))
+        if self.offsets(lo, d):
+            options.append(("read", "relaxed_int_index"))
+        writable = self.writable(name, write=True)
+        if self.offsets(lo, d, write=True) and writable:
+            options += [("write", "relaxed_int_index"), ("swap", "relaxed_int_index")]
+        if lo is not None and lo >= -2:  # k + 1 for k < n - 1
+            options.append(("next", ("relaxed_int_index", "relaxed_int_shift")))
+        if d is not None and d >= 0:  # k - 1 for k >= 0 (k - 1 == -1: the last element)
+            options.append(("previous", ("relaxed_int_index", "relaxed_int_shift")))
+        options += [("arith", "relaxed_int_arith"), ("mod_index", "relaxed_int_arith")]
+        if lo is not None and d is not None and (d >= 2 or lo >= 0):
+            options.append(("move", "relaxed_int_move"))
+        sifts = lo is not None and d is not None and lo >= 0 and d >= 1 and writable
+        if sifts and scope.depth < self.MAX_DEPTH:
+            options.append(("sift", ("relaxed_int_sift", "relaxed_int_index")))
+        if self.offsets(lo, d):
+            options.append(("helper", ("relaxed_int_helper", "relaxed_int_index")))
         kind = self.choose(options)
+        if kind == "move":
+            return self.move_int(scope)
+        if kind == "sift":
+            return self.sift(scope, array)
         if kind == "number":
-            return [f"{target} = {target} + {name}"]
-        if kind == "index":
-            return [f"{target} = {target} + {self.pick(self.arrays)}[{name}]"]
-        return [f"if {name} > 1:", f"    {target} = {target} + 1.0"]
+            lines = [f"{target} = {target} + {self.int_number(scope)}"]
+        elif kind == "compare":
+            cond = self.int_comparison(scope, chain=True, name=name)
+            if "bool_ops" in self.on and self.draw(st.integers(0, 3)) == 0:
+                cond = f"{cond} {self.pick(('and', 'or'))} {self.relaxed_cond(scope, 1)}"
+                self.used.add("bool_ops")
+            lines = [f"if {cond}:", *self.nested(scope, branch=True, most=2)]
+            if self.draw(st.booleans()):
+                lines += ["else:", *self.nested(scope, branch=True, most=1)]
+        elif kind == "read":
+            lines = [f"{target} = {target} + {array}[{self.position(scope, name=name)}]"]
+        elif kind == "helper":
+            self.helpers.add("helper_at")
+            k = self.position(scope, name=name)
+            lines = [f"{target} = {target} + helper_at({array}, {k})"]
+        elif kind == "write":
+            op = self.pick(("=", "=", "+="))
+            k = self.position(scope, write=True, name=name)
+            lines = [f"{array}[{k}] {op} {self.expr(scope)}"]
+        elif kind == "swap":
+            i, k = self.index(scope, write=True), self.position(scope, write=True, name=name)
+            if self.draw(st.booleans()):
+                i, k = k, i
+            lines = [f"{array}[{i}], {array}[{k}] = {array}[{k}], {array}[{i}]"]
+        elif kind == "next":
+            guard = self.pick((f"{name} < n - 1", f"{name} + 1 < n", f"{name} <= n - 2"))
+            bodies = [f"{target} = {target} + {array}[{name} + 1]"]
+            if not self.wraps(lo + 1, 0, write=True) and writable:
+                bodies.append(f"{array}[{name} + 1] = {self.expr(scope)}")
+            if not self.wraps(lo, 0, write=True) and writable:
+                swap = (
+                    f"{array}[{name}], {array}[{name} + 1] = {array}[{name} + 1], {array}[{name}]"
+                )
+                bodies.append(swap)
+            body = self.pick(bodies)
+            lines = [f"if {guard}:", f"    {body}"]
+            if d is not None and d >= 2:  # always in range: no guard needed
+                lines = [body]
+        elif kind == "previous":
+            bodies = [f"{target} = {target} + {array}[{name} - 1]"]
+            if writable:
+                bodies.append(f"{array}[{name} - 1] = {self.expr(scope)}")
+            body = self.pick(bodies)
+            lines = [f"if {name} >= 1:", f"    {body}"]
+            unguarded = not self.wraps(-1, 0, write=body.startswith(array))
+            if lo is not None and lo >= 0 and unguarded and self.draw(st.booleans()):
+                lines = [body]  # in range for k >= 0: k - 1 == -1 is the last element
+        elif kind == "arith":
+            lines = [
+                self.pick(
+                    (
+                        f"{target} = {target} + {name} // 2",
+                        f"{target} = {target} + {name} % 2",
+                        f"{target} = {target} + {name} % n",
+                        f"{target} = {target} * 0.5 + ({name} + 1) // 2",
+                    )
+                )
+            ]
+        else:
+            lines = [f"{target} = {target} + {array}[{name} % n]"]
+            if writable and self.draw(st.booleans()):
+                lines = [f"{array}[{name} % n] = {self.expr(scope)}"]
+        if self.draw(st.booleans()):
+            lines += self.block(scope, 0, most=2)
+        return lines
+
+    def move_int(self, scope):
+        """``m = m + 1`` / ``m = m - 1``, at times under a relaxed ``if`` (a blend of m and the
+        shifted m), within the bounds; then uses of the moved m."""
+        name, lo, d = scope.ints[-1]
+        ups = d >= 2 and (lo < 0 or self.draw(st.booleans()))
+        step = self.pick((f"{name} = {name} + 1", f"{name} += 1") if ups else (f"{name} -= 1",))
+        after_while = name in self.loop_ints and "relaxed_int_move_after_while" not in self.on
+        # moved under a relaxed if, a relaxed while's counter is a relaxed integer in the loop's
+        # body too, where it is the same in every example (see write_at_certain_int)
+        certain = name in self.loop_ints and "write_at_certain_int" not in self.on
+        if not certain and (after_while or self.draw(st.booleans())):
+            lines = [f"if {self.relaxed_cond(scope)}:", f"    {step}"]
+            bounds = (lo, d - 1) if ups else (lo - 1, d)
+        else:
+            lines = [step]
+            bounds = (lo + 1, d - 1) if ups else (lo - 1, d + 1)
+        others = tuple(k for k in scope.ints if k[0] != name)
+        moved = dataclasses.replace(scope, ints=(*others, (name, *bounds)))
+        return lines + self.use_int(moved)
+
+    def sift(self, scope, array):
+        """Insertion sort's inner loop from a relaxed position: ``m`` moves down in a relaxed
+        while whose condition reads and whose body writes at ``m - 1`` and ``m``."""
+        name, lo, d = scope.ints[-1]
+        op = self.pick((">", "<"))
+        lines = [
+            f"while {name} > 0 and {array}[{name} - 1] {op} {array}[{name}]:",
+            f"    {array}[{name} - 1], {array}[{name}] = {array}[{name}], {array}[{name} - 1]",
+            f"    {name} = {name} - 1",
+        ]
+        others = tuple(k for k in scope.ints if k[0] != name)
+        return lines + self.use_int(dataclasses.replace(scope, ints=(*others, (name, 0, d))))
+
+    def argmin(self, scope, array):
+        """``m = lo; for j in range(lo + 1, n - d + 1): if x[j] < x[m]: m = j`` (or from a hard
+        counter ``i``: ``m = i; for j in range(i + 1, n)``); returns its lines and (m, lo, d)."""
+        m, j = self.fresh("m"), self.fresh("j")
+        # without relaxed_int_certain the loop runs at least once: m = lo is never certain
+        certain = "relaxed_int_certain" in self.on
+        counters = [c for c in scope.counters if certain or c[2] >= 2]
+        if counters and self.draw(st.booleans()):
+            counter, lo, dc = self.pick(counters)
+            d, start, stop = 1, f"{counter} + 1", "n"
+            lines = [f"{m} = {counter}"]
+            empty = dc <= 1  # counter == n - 1
+        else:
+            most = self.n_min if certain else self.n_min - 1
+            lo, d = self.pick([(a, b) for a in (0, 1) for b in (1, 2) if a + b <= most])
+            start, stop = str(lo + 1), "n" if d == 1 else f"n - {d - 1}"
+            lines = [f"{m} = {lo}"]
+            empty = lo + d >= self.n_min  # n == lo + d
+        inner = scope.with_counter(j, lo + 1, d)
+        kind = self.choose(
+            [("value", None), ("position", "relaxed_int_index"), ("cond", "relaxed_if")]
+        )
+        op = self.pick(("<", ">", "<=", ">="))
+        if kind == "position":
+            test = f"{array}[{j}] {op} {array}[{m}]"
+        elif kind == "value":
+            test = f"{array}[{j}] {op} {self.atom(inner)}"
+        else:
+            test = self.relaxed_cond(inner)
+        if empty:  # the loop may run zero times: m = lo in every example
+            self.maybe_certain.add(m)
+        lines += [f"for {j} in range({start}, {stop}):", f"    if {test}:", f"        {m} = {j}"]
+        if self.draw(st.integers(0, 3)) == 0:  # more in the branch
+            branch = inner.deeper(loop="for").deeper(branch=True)
+            lines += self.block(branch, 8, most=1)
+        return lines, (m, lo, d)
+
+    def s_relaxed_int(self, scope):
+        array = self.pick(self.arrays)
+        kind = self.choose(
+            [
+                ("argmin", None),
+                ("count", "relaxed_int_count"),
+                ("pair", "relaxed_int_pair"),
+                ("helper", ("relaxed_int_count", "relaxed_int_helper")),
+            ]
+        )
+        if kind == "argmin":
+            lines, m = self.argmin(scope, array)
+            return lines + self.use_int(scope.with_int(*m))
+        if kind == "helper":  # a count returned by a helper: 0 <= c <= n
+            c = self.fresh("c")
+            self.helpers.add("helper_count")
+            line = f"{c} = helper_count({array}, {self.atom(scope)})"
+            return [line, *self.use_int(scope.with_int(c, 0, 0))]
+        j = self.fresh("j")
+        inner = scope.with_counter(j, 0, 1)
+        if kind == "count":  # 0 <= c <= n, or no bound in n with += 2 or -= 1
+            c = self.fresh("c")
+            step, d = self.pick(((f"{c} = {c} + 1", 0), (f"{c} += 1", 0), (f"{c} += 2", None)))
+            lines = [
+                f"{c} = 0",
+                f"for {j} in range(n):",
+                f"    if {self.relaxed_cond(inner)}:",
+                f"        {step}",
+            ]
+            lo = 0
+            if self.draw(st.booleans()):
+                lines += ["    else:", f"        {c} = {c} - 1"]
+                lo = None
+            return lines + self.use_int(scope.with_int(c, lo, d))
+        # two positions in one loop: the first minimum and the last maximum
+        lo, hi = self.fresh("lo"), self.fresh("hi")
+        lines = [
+            f"{lo} = 0",
+            f"{hi} = 0",
+            f"for {j} in range(1, n):",
+            f"    if {array}[{j}] < {array}[{lo}]:",
+            f"        {lo} = {j}",
+            f"    if {array}[{j}] >= {array}[{hi}]:",
+            f"        {hi} = {j}",
+        ]
+        return lines + self.use_int(scope.with_int(lo, 0, 1).with_int(hi, 0, 1))
 
     def s_relaxed_scan(self, scope):
         j, array = self.fresh("j"), self.pick(self.arrays)
@@ -514,24 +907,122 @@ class _Writer:
         lines = [f"{j} = 0", f"while {j} < n - 1 and {array}[{j}] {op} {self.atom(scope)}:"]
         if self.draw(st.booleans()):
             lines += self.nested(scope.with_counter(j, 0, 2), most=2, relaxed=True, loop="while")
-        target = self.pick(scope.floats)
-        return [*lines, f"    {step}", *self.read_relaxed_int(j, target, scope)]
+        self.loop_ints.add(j)
+        return [*lines, f"    {step}", *self.use_int(scope.with_int(j, 0, 1))]
 
-    def s_relaxed_int(self, scope):
-        m, i = self.fresh("m"), self.fresh("i")
-        array = self.pick(self.arrays)
-        op = self.pick((">", "<"))
-        if self.maybe("relaxed_int_index"):
-            compared = f"{array}[{m}]"
+    def s_relaxed_int_insertion(self, scope):
+        """Insertion sort's inner loop: ``j`` is hard in the relaxed while, per example after
+        it, where ``x[j + 1] = key`` writes at a relaxed position; -1 <= j <= n - 2."""
+        array, key, j = self.pick(self.arrays), self.fresh("key"), self.fresh("j")
+        op = self.pick((">", "<", ">=", "<="))
+        step = self.pick((f"{j} = {j} - 1", f"{j} -= 1"))
+        if self.draw(st.booleans()):
+            i = self.fresh("i")
+            head = [f"for {i} in range(1, n):", f"    {key} = {array}[{i}]", f"    {j} = {i} - 1"]
+            outer = scope.with_counter(i, 1, 1).deeper(loop="for")
+            indent = "    "
         else:
-            compared = self.atom(scope)
-        return [
-            f"{m} = 0",
-            f"for {i} in range(1, n):",
-            f"    if {array}[{i}] {op} {compared}:",
-            f"        {m} = {i}",
-            *self.read_relaxed_int(m, self.pick(scope.floats), scope),
+            head = [f"{key} = {array}[n - 1]", f"{j} = n - 2"]
+            outer, indent = scope, ""
+        body = []
+        if self.draw(st.integers(0, 3)):
+            body.append(f"{array}[{j} + 1] = {array}[{j}]")
+        if self.draw(st.integers(0, 2)) == 0:
+            inner = outer.with_counter(j, 0, 2).deeper(relaxed=True, loop="while")
+            body += self.block(inner, 0, most=1)
+        lines = [
+            *head,
+            f"{indent}while {j} >= 0 and {array}[{j}] {op} {key}:",
+            *(f"{indent}    {line}" for line in body),
+            f"{indent}    {step}",
         ]
+        after = outer.with_int(j, -1, 2)
+        self.loop_ints.add(j)
+        uses = []
+        if self.draw(st.integers(0, 3)):
+            uses.append(f"{array}[{j} + 1] = {key}")
+            if self.draw(st.booleans()):
+                uses += self.use_int(after)
+        else:
+            uses += self.use_int(after)
+        return lines + [indent + line for line in uses]
+
+    def s_relaxed_int_bisect(self, scope):
+        """Bisection: ``lo`` and ``hi`` relaxed in a relaxed while, ``mid = (lo + hi) // 2``
+        combines two of them; 0 <= lo <= n after the loop."""
+        lo, hi, mid = self.fresh("lo"), self.fresh("hi"), self.fresh("mid")
+        array, op = self.pick(self.arrays), self.pick(("<", "<=", ">"))
+        return [
+            f"{lo} = 0",
+            f"{hi} = n",
+            f"while {lo} < {hi}:",
+            f"    {mid} = ({lo} + {hi}) // 2",
+            f"    if {array}[{mid}] {op} {self.atom(scope)}:",
+            f"        {lo} = {mid} + 1",
+            "    else:",
+            f"        {hi} = {mid}",
+            *self.use_int(scope.with_int(lo, 0, 0)),
+        ]
+
+    def s_relaxed_int_table(self, scope):
+        """A 2-D table, n by n, filled from the input (or not) and read and written at a
+        relaxed row or column: ``t = t + d[i, m]``, ``d[m, i] = e``. In Python's run the table
+        is a numpy array (``TABLES`` in tests/test_generated_programs.py), whose elements are
+        numbers as SEMANTICS 7 reads them; the table itself is never returned."""
+        d, array = self.fresh("d"), self.pick(self.arrays)
+        kind = self.choose(
+            [("zeros", None), ("input", "input_table"), ("empty", "constant_table_write")]
+        )
+        if kind == "empty":  # written first at a relaxed position, maybe with a number
+            lines = [f"{d} = torch.zeros(n, n, dtype=torch.float64)"]
+        elif kind == "zeros":
+            i, k = self.fresh("i"), self.fresh("k")
+            cells = scope.with_counter(i, 0, 1).with_counter(k, 0, 1)
+            value = self.pick(
+                (f"{array}[{i}] * ({k} + 1) - {array}[{k}]", f"{array}[{k}] - {array}[{i}]")
+            )
+            if self.draw(st.booleans()):
+                value = self.expr(cells.deeper(loop="for").deeper(loop="for"))
+            lines = [
+                f"{d} = torch.zeros(n, n, dtype=torch.float64)",
+                f"for {i} in range(n):",
+                f"    for {k} in range(n):",
+                f"        {d}[{i}, {k}] = {value}",
+            ]
+        else:
+            make = self.choose([("as_tensor", None), ("tensor", "tensor_of_input")])
+            other = self.pick(self.arrays)
+            op = self.pick(("-", "+", "*"))
+            lines = [
+                f"{d} = torch.{make}({array}, dtype=torch.float64).reshape(n, 1) {op} "
+                f"torch.{make}({other}, dtype=torch.float64).reshape(1, n)"
+            ]
+        tables = [m for m in self.positions(scope) if m[1] >= 0 and m[2] >= 1]
+        if tables and self.draw(st.booleans()):
+            m, inner = self.pick(tables), scope
+        else:
+            found, m = self.argmin(scope, self.pick(self.arrays))
+            lines += found
+            inner = scope.with_int(*m)
+        target = self.pick(scope.floats)
+        for step in range(self.draw(st.integers(1, 3))):
+            write = self.draw(st.booleans())
+            if step == 0 and self.writable(m[0], write):
+                row = m[0]
+            elif self.positions(inner, write):
+                row = self.position(inner, write)
+            else:
+                row = self.index(inner, write)
+            col = self.index(inner, write)
+            if self.draw(st.booleans()):
+                row, col = col, row
+            if write:
+                lines.append(f"{d}[{row}, {col}] = {self.expr(inner)}")
+            else:
+                lines.append(f"{target} = {target} + {d}[{row}, {col}]")
+        a, b = self.index(inner), self.index(inner)
+        lines.append(f"{target} = {target} + {d}[{a}, {b}]")
+        return lines
 
     # -- the whole program ----------------------------------------------------------------
 
@@ -555,8 +1046,12 @@ class _Writer:
         body.append(f"return {', '.join(returned)}")
         args = ", ".join(self.arrays)
         helpers = "".join(HELPERS[name] + "\n\n" for name in sorted(self.helpers))
+        imports = "import math  # noqa: F401\n"
+        if "relaxed_int_table" in self.used:
+            imports += "\nimport torch\n"
         source = (
-            "import math  # noqa: F401\n\n\n"
+            imports
+            + "\n\n"
             + helpers
             + f"def f({args}):\n"
             + "".join(f"    {line}\n" for line in body)
