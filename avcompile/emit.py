@@ -572,7 +572,9 @@ class _Emitter:
                 )
             )
         for n, t, e in others:
-            helper = "blend_int" if n.kind == RELAXED_INT else _blend(s.guarded, n.id in s.infinite)
+            infinite = n.id in s.infinite  # a sentinel is blended as a value, as in relaxed_if
+            helper = _blend(s.guarded and not infinite, infinite)
+            helper = "blend_int" if n.kind == RELAXED_INT else helper
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(share), _load(t), _load(e)))
             )

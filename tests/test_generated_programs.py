@@ -29,13 +29,10 @@ from avcompile.errors import InternalError
 # (for_each, counter_after_for_in_branch, inf_sentinel and helper_array were here until 85989df;
 # the defects of relaxed_int_wrap_write and tensor_of_input were fixed in 1cbad2a, of
 # constant_table_write in fd4953e, of relaxed_int_move_after_while and
-# sentinel_under_branch_counter in 90bbf77, of relaxed_int_certain in bd28ed4, before they were
-# ever listed here.)
+# sentinel_under_branch_counter in 90bbf77, of relaxed_int_certain in bd28ed4, of
+# write_at_certain_int in a35a034, before they were ever listed here.)
 DISABLED = {
     "product": "a product that overflows in a relaxed branch not taken gives NaN in hard mode",
-    "write_at_certain_int": "x[k] = v, k a relaxed integer the same in every example (an int "
-    "assigned in a relaxed if, an argmin of zero iterations) raises RuntimeError on float64 "
-    "inputs (a weight of dtype float)",
 }
 # Features that pass but only ever give a CompileError today: off in CI so that its examples are
 # spent on programs that run. Enable them when the compiler accepts them. (int_loop_in_branch,
