@@ -25,6 +25,7 @@ PIPELINE = (
     infer_kinds,
     lower_exits,
     leave_per_example,
+    lower_exits,  # again: a value a loop leaves per example can make an exit's `if` relaxed
     reject,
     unpack,
     specialize,

@@ -24,20 +24,27 @@ def lower_exits(fn):
     """``fn`` with its relaxed exits made ``ir.Exit`` statements, and the loops and ``if``s they
     leave marked."""
     if not _has_relaxed_exit(fn.body):
-        return fn
-    taken = {n.id for s in fn.body for n in ir.walk(s) if isinstance(n, ir.Name)}
-    taken |= {p.id for p in fn.params} | set(fn.free)
-    alive = "alive"
-    k = 1
-    while alive in taken:
-        k += 1
-        alive = f"alive_{k}"
+        if fn.alive is None:
+            return fn
+        return replace(fn, body=_mark_exiting_ifs(fn.body))  # ifs a later pass made relaxed
+    if fn.alive is not None:  # lowered once already; a later pass made more conditions relaxed
+        alive = fn.alive
+    else:
+        taken = {n.id for s in fn.body for n in ir.walk(s) if isinstance(n, ir.Name)}
+        taken |= {p.id for p in fn.params} | set(fn.free)
+        alive = "alive"
+        k = 1
+        while alive in taken:
+            k += 1
+            alive = f"alive_{k}"
     lowering = _Lowering(fn, ir.Name(alive, RELAXED))
     body = lowering.block(fn.body, loops=[], relaxed_since=[], in_exit_loop=False)
-    start = ir.Assign(
-        (ir.Name(alive, RELAXED),), ir.Lift(ir.Const(1.0), ir.LiftTo.BATCH), fn.body[0].line
-    )
-    body = (start,) + body
+    if fn.alive is None:
+        start = ir.Assign(
+            (ir.Name(alive, RELAXED),), ir.Lift(ir.Const(1.0), ir.LiftTo.BATCH), fn.body[0].line
+        )
+        body = (start,) + body
+    lowering.returns = lowering.returns or fn.returns
     if lowering.returns and not _ends_with_return(body):
         raise CompileError(
             "a function that returns under a relaxed condition must end with a `return`: the "
@@ -45,8 +52,23 @@ def lower_exits(fn):
             fn.source,
             Position.of_line(fn.source, fn.body[-1].line),
         )
-    declared = tuple(fn.declared) + (alive,)
+    body = _mark_exiting_ifs(body)
+    declared = tuple(fn.declared) + ((alive,) if alive not in fn.declared else ())
     return replace(fn, body=body, alive=alive, returns=lowering.returns, declared=declared)
+
+
+def _mark_exiting_ifs(stmts):
+    """``stmts`` with every relaxed ``if`` that holds an exit marked so."""
+
+    def mark(node):
+        node = ir.map_children(node, mark) if isinstance(node, ir.Stmt) else node
+        if isinstance(node, ir.If) and node.relaxed and not node.exits:
+            inside = (n for b in (node.body, node.orelse) for st in b for n in ir.walk(st))
+            if any(isinstance(n, ir.Exit) for n in inside):
+                return replace(node, exits=True)
+        return node
+
+    return tuple(mark(s) for s in stmts)
 
 
 def _ends_with_return(stmts):
