@@ -223,6 +223,58 @@ def test_sentinel_beside_a_relaxed_return_and_a_division():
     assert_hard_equals_python(sentinel_beside_return_and_division)
 
 
+def continue_in_for_inside_relaxed_while(x):
+    s = 0.0
+    w = x[0] * x[0] + 1.0
+    while w > 1.0:
+        w = w / 2.0
+        for v in x:
+            if v > 1.0:
+                continue
+            s = s + v
+    return s
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=CompileError,
+    reason="SEMANTICS 11: a relaxed continue skips the rest of the iteration to an extent; in a "
+    "for loop inside a relaxed while it is refused with the message from before early exits: "
+    "`continue` inside a relaxed `if` ... the loop cannot be left for some of them. In a for "
+    "loop inside a for loop it compiles and is right (features relaxed_exit, relaxed_while, "
+    "relaxed_scan)",
+)
+def test_relaxed_continue_in_a_for_loop_inside_a_relaxed_while():
+    assert_hard_equals_python(continue_in_for_inside_relaxed_while)
+
+
+def scan_moved_after_relaxed_return(x):
+    s = x[0]
+    for v in x:  # noqa: B007 (the loop is the point)
+        if x[1] < 0.0:
+            return s
+        j = 0
+        while j < len(x) - 1 and x[j] > 0.0:
+            j += 1
+        if j <= 0:
+            j = j + 1
+        s = x[j]
+    return s
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=CompileError,
+    reason="SEMANTICS 10 and 11: in a loop with a relaxed return, a scan's counter moved under "
+    "a test of itself (`if j <= 0: j = j + 1`) is refused as `j_stopped_2` is first assigned "
+    "inside a loop that examples leave at different iterations ... Give `j_stopped_2` a value "
+    "before the loop, a name the program does not have. Without the move, or without the "
+    "return, it compiles and is right (features relaxed_exit, relaxed_scan, relaxed_int_move)",
+)
+def test_scan_counter_moved_in_a_loop_with_a_relaxed_return():
+    assert_hard_equals_python(scan_moved_after_relaxed_return)
+
+
 # ---------------------------------------------------------------------------------------------
 # Fixed since the generator found them (the commit that fixed each is named): regressions.
 
