@@ -40,10 +40,11 @@ _REJECTED = {
     ast.Import: ("`import`", "import at module level; the function reads module names at the call"),
     ast.ImportFrom: ("`from ... import`", "import at module level"),
     ast.NamedExpr: ("the walrus operator `:=`", "assign the value in a statement of its own"),
-    ast.ListComp: ("a list comprehension", "write a `for` loop that fills the list"),
-    ast.SetComp: ("a set comprehension", "write a `for` loop"),
-    ast.DictComp: ("a dict comprehension", "write a `for` loop"),
-    ast.GeneratorExp: ("a generator expression", "write a `for` loop"),
+    ast.SetComp: ("a set comprehension", "write a list comprehension, `[... for ...]`"),
+    ast.DictComp: (
+        "a dict comprehension",
+        "keep the values in a list comprehension indexed by hard values",
+    ),
     ast.Starred: ("a starred expression `*x`", "write the elements out, or index them"),
 }
 _REJECTED.update(
@@ -97,6 +98,9 @@ _ALLOWED = (
     ast.unaryop,
     ast.cmpop,
     ast.boolop,
+    ast.ListComp,  # the loop that builds the list
+    ast.GeneratorExp,  # the same, or the loop that accumulates it in `sum`, `any`, `all`
+    ast.comprehension,
     ast.FunctionDef,  # a helper defined inside, compiled where it is called
     ast.Lambda,
     ast.arguments,

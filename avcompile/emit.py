@@ -8,6 +8,7 @@ source line it comes from, and ``emit`` returns with the source the map of its l
 
 import ast
 import builtins
+import copy
 import math
 import re
 from dataclasses import dataclass, field
@@ -114,7 +115,14 @@ def _root(target):
 class _Emitter:
     def __init__(self, fn, user_names):
         self.fn = fn
-        self.names = Namer(set(user_names) | set(fn.free) | {p.id for p in fn.params})
+        subs = {
+            n.id
+            for sub in fn.subroutines
+            for node in sub.params + sub.body
+            for n in ir.walk(node)
+            if isinstance(n, ir.Name)
+        }
+        self.names = Namer(set(user_names) | set(fn.free) | {p.id for p in fn.params} | subs)
         self.rt = self.names.fresh("rt")
         self.base = self.names.fresh("RelaxedModule")
         self.names.taken.add("torch")
@@ -129,6 +137,29 @@ class _Emitter:
         self.has_batch = any(p.kind == RELAXED for p in fn.params)
         self.exit_loops = []  # per enclosing loop with relaxed exits: (loop, its collectors)
         self.returned = self.names.fresh("returned") if fn.returns else None
+        self.subroutine = False  # emitting a recursive helper's function: values stay inside
+
+    def for_subroutine(self, sub):
+        """An emitter of the function of recursive helper ``sub``, nested in ``forward``: it shares
+        this one's names, runtime aliases and per-example constants."""
+        inner = copy.copy(self)
+        inner.fn, inner.subroutine, inner.exit_loops = sub, True, []
+        inner.returned = self.names.fresh("returned") if sub.returns else None
+        return inner
+
+    def subroutine_def(self, sub):
+        """``def name(params): body`` of a recursive helper; its relaxed parameters arrive as
+        the caller holds them (a list or one tensor) and are made what its body expects."""
+        inner = self.for_subroutine(sub)
+        body = []
+        for p in sub.params:
+            if p.kind == RELAXED:
+                helper = "as_list" if p.unpacked else "pack"
+                body.append(_assign(_store(p.id), inner.rt_call(helper, _load(p.id))))
+        block = inner.block(sub.body)
+        if inner.returned is not None:
+            block.insert(0, _assign(_store(inner.returned), inner.rt_call("Exits")))
+        return _function(sub.name, [ast.arg(arg=p.id) for p in sub.params], body + block)
 
     def constant(self, e):
         """The name of a per-example constant made once per call: tensors are never changed in
@@ -153,8 +184,9 @@ class _Emitter:
         fn = self.fn
         args = [ast.arg(arg=self.self_)] + [ast.arg(arg=p.id) for p in fn.params]
         body = [_assign(_store(self.rx), _call(_attr(self.self_, "relaxation")))]
-        if _has_relaxed_while(fn.body) or any(
-            isinstance(n, ir.While) and n.exits for st in fn.body for n in ir.walk(st)
+        every = list(fn.body) + [st for sub in fn.subroutines for st in sub.body]
+        if _has_relaxed_while(every) or any(
+            isinstance(n, ir.While) and n.exits for st in every for n in ir.walk(st)
         ):
             body.append(
                 _assign(
@@ -180,9 +212,11 @@ class _Emitter:
                 else:
                     value = _call(_attr(p.id, "movedim"), ast.Constant(0), ast.Constant(-1))
                 body.append(_assign(_store(p.id), value))
+        subroutines = [self.subroutine_def(sub) for sub in fn.subroutines]
         block = self.block(fn.body)
         if self.returned is not None:  # the results of the examples that return early
             block.insert(0, _assign(_store(self.returned), self.rt_call("Exits")))
+        block = subroutines + block
         for value, name in self.constants.items():
             body.append(
                 _assign(_store(name), _call(_attr(self.batch, "full"), ast.Constant(value)))
@@ -413,6 +447,8 @@ class _Emitter:
         return out
 
     def output(self, value):
+        if self.subroutine:  # a recursive helper's result stays as the caller's values are
+            return self.ex(value)
         if isinstance(value, ir.Tuple_):
             return _tuple(self.output(e) for e in value.elts)
         if value.kind == RELAXED:

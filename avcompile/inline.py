@@ -22,7 +22,7 @@ import types
 from .errors import CompileError
 from .parse import NoSourceError, Source, lambda_body, parse
 
-MAX_DEPTH = 16  # helpers calling helpers; deeper is taken for recursion, not supported yet
+MAX_DEPTH = 16  # helpers calling helpers (not themselves: a recursive one is compiled once)
 
 _LIBRARY_DIRS = tuple(
     {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
@@ -185,8 +185,7 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
             source,
             fn_node,
         )
-    own = local_names(fn_node)
-    arguments = _arguments(fn, fn_node, source, call)
+    arguments = bound_arguments(fn, fn_node, source, call)
     # A parameter given a variable of the caller and never rebound in the helper is that
     # variable, as in Python, where both names are one list: writes to its elements show.
     shared = {
@@ -194,6 +193,54 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
         for p, value in arguments.items()
         if isinstance(value, ast.Name) and p not in _rebound(fn_node)
     }
+    mapping, free = _names(fn, fn_node, fresh, caller_locals, caller_free, shared)
+    body = _body(fn_node, mapping)
+    result = fresh(f"{fn_node.name.strip('_')}_result")
+    binds = [
+        ast.copy_location(ast.Assign([ast.Name(mapping[p], ast.Store())], value), call)
+        for p, value in arguments.items()
+        if p not in shared
+    ]
+    return Binding(binds + lower_returns(body, result, source), result, free)
+
+
+def subroutine(fn, fn_node, source, fresh, caller_locals, caller_free):
+    """A recursive helper as a function of its own, in the caller's namespace: ``(params, body,
+    free)``, its parameters and locals renamed apart from every other name (as ``inline_call``
+    renames them), its ``return`` statements kept."""
+    args = fn_node.args
+    if args.vararg or args.kwarg or args.posonlyargs or args.kwonlyargs:
+        raise CompileError(
+            "a recursive helper with `*args`, `**kwargs`, `/` or keyword-only parameters is not "
+            "supported: give it positional parameters.",
+            source,
+            fn_node,
+        )
+    mapping, free = _names(fn, fn_node, fresh, caller_locals, caller_free, {})
+    params = [mapping[a.arg] for a in args.args]
+    return params, _body(fn_node, mapping), free
+
+
+def calls_itself(fn, fn_node):
+    """Whether helper ``fn`` calls itself by its own name (direct recursion)."""
+    if fn is None:
+        return False
+    for node in walk_own(fn_node.body):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == fn_node.name
+            and fn.__globals__.get(fn_node.name) is fn
+        ):
+            return True
+    return False
+
+
+def _names(fn, fn_node, fresh, caller_locals, caller_free, shared):
+    """The new name of each of a helper's locals (``shared``: those that are the caller's
+    variables) and free names whose meaning differs in the caller, and those free names with
+    where to look them up: ``(mapping, free)``."""
+    own = local_names(fn_node)
     mapping = {
         name: shared.get(name) or fresh(f"{fn_node.name.strip('_')}_{name}") for name in sorted(own)
     }
@@ -214,16 +261,15 @@ def inline_call(fn, fn_node, source, call, fresh, caller_locals, caller_free):
             continue
         mapping[name] = fresh(name)
         free[mapping[name]] = (namespace, name)
+    return mapping, free
+
+
+def _body(fn_node, mapping):
+    """A helper's statements with its names renamed, without its docstring."""
     body = rename(fn_node.body, mapping)
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
-        body = body[1:]  # the docstring
-    result = fresh(f"{fn_node.name.strip('_')}_result")
-    binds = [
-        ast.copy_location(ast.Assign([ast.Name(mapping[p], ast.Store())], value), call)
-        for p, value in arguments.items()
-        if p not in shared
-    ]
-    return Binding(binds + lower_returns(body, result, source), result, free)
+        body = body[1:]
+    return body
 
 
 def _rebound(fn_node):
@@ -250,7 +296,7 @@ def _cell_value(cell):
         return None
 
 
-def _arguments(fn, fn_node, source, call):
+def bound_arguments(fn, fn_node, source, call):
     """Each parameter of the helper with the syntax of its value: the call's argument or the
     parameter's default."""
     params = [a.arg for a in fn_node.args.args + fn_node.args.kwonlyargs]

@@ -87,6 +87,7 @@ class Callee(enum.Enum):
     METHOD = "method"  # a method of a value (`x.sum()`)
     MATH = "math"  # a function of Python's `math` module (torch's on relaxed values)
     USER = "user"  # any other callable: the user's function or network
+    COMPILED = "compiled"  # a recursive helper compiled as a function of its own (`subroutines`)
 
 
 # ------------------------------------------------------------------------------------ expressions
@@ -332,6 +333,7 @@ class Call(Expr):
     how: How = How.PLAIN
     op: Optional[Op] = None  # the registry's entry of the function, if it has one
     callee: Callee = Callee.DECLARED
+    takes: Tuple[Kind, ...] = ()  # a compiled function's call: the kinds of its parameters
     pos: Any = field(default=None, compare=False, repr=False)  # (line, column) in the source
 
     def __str__(self):
@@ -450,6 +452,7 @@ class Assign(Stmt):
     targets: Tuple[Expr, ...]
     value: Expr
     line: int
+    grows: bool = False  # a list grown (`xs.append(v)` as `xs = xs + [v]`): its length changes
 
     def __str__(self):
         return " = ".join(map(str, self.targets)) + f" = {self.value}"
@@ -655,12 +658,15 @@ class Function:
     returns: bool = False  # it returns to an extent (a relaxed `return`): results are mixed
     source: Any = field(compare=False, default=None)
     lines: Any = field(compare=False, default=None)  # line -> source text, for comments
+    # recursive helpers, each a function of its own that the body calls (`Callee.COMPILED`)
+    subroutines: Tuple["Function", ...] = ()
 
     def __str__(self):
         params = ", ".join(
             f"{p.id}: {p.kind}{' unpacked' if p.unpacked else ''}" for p in self.params
         )
-        return f"def {self.name}({params}):\n" + _block(self.body)
+        own = f"def {self.name}({params}):\n" + _block(self.body)
+        return "\n\n".join([str(sub) for sub in self.subroutines] + [own])
 
 
 # ------------------------------------------------------------------------------------ traversal

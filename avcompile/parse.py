@@ -34,8 +34,9 @@ def parse(fn):
         name = getattr(fn, "__qualname__", repr(fn))
         raise NoSourceError(
             f"avcompile cannot read the source of {name}: {err}. relax() compiles a function from "
-            f"its source text, so define it in a file (a module or script), not in an interactive "
-            f"prompt, exec() or a lambda"
+            f"its source text, which the plain `python` prompt and exec() do not keep. Define the "
+            f"function in a file (a script, or a module you import), or in IPython or a Jupyter "
+            f"notebook, which keep the source of every cell"
         ) from None
     tree = ast.parse(textwrap.dedent("".join(lines)))
     defs = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]

@@ -46,6 +46,7 @@ class Op:
     float_result: bool = False  # a constructor whose dtype follows the call's inputs
     integral: bool = False  # integers in, an integer out: a relaxed integer stays one
     needs_law: bool = False  # on a relaxed integer it needs the distribution, not the expectation
+    per_example: Optional[str] = None  # on relaxed values: this torch function, per example
 
     def __str__(self):
         return self.symbol or self.name
@@ -73,6 +74,7 @@ _NEEDS_LAW = frozenset({"floordiv", "mod"})
 
 
 def _operators(rows):
+    per_example = {"matmul": "matmul"}  # `A @ v` of relaxed values is torch.matmul per example
     return {
         node: Op(
             name,
@@ -83,6 +85,7 @@ def _operators(rows):
             on_tensors=tensors,
             integral=name in _INTEGRAL,
             needs_law=name in _NEEDS_LAW,
+            per_example=per_example.get(name),
         )
         for node, name, symbol, guard, tensors in rows
     }
@@ -181,6 +184,14 @@ TORCH.update(
         for name in _CONSTRUCTORS
     }
 )
+# Tensor methods that describe the example rather than its values: hard, like `len(x)`; on a
+# relaxed value, the runtime function of the same name gives the example's.
+TORCH.update(
+    {
+        name: Op(name, batching=HARD_ONLY, integral=True, on_tensors=name)
+        for name in ("size", "numel", "dim")
+    }
+)
 
 
 def torch_op(name):
@@ -196,6 +207,12 @@ BUILTINS = {
     name: Op(name, batching=HARD_ONLY, integral=name in ("len", "int"))
     for name in "len range isinstance int float bool str type print enumerate zip reversed".split()
 }
+# `any(xs)` / `all(xs)` of relaxed values: the relaxed `or` / `and` of their truths, computed by
+# `rt.<on_tensors>(rx, xs)` (the relaxation decides the truth of a value, SEMANTICS 4).
+BUILTINS.update({name: Op(name, on_tensors=name + "_") for name in ("any", "all")})
+# List methods that change the list in place (`append`, `extend`, `insert` are translated as the
+# assignment of the grown list): refused where the change would apply to every example at once.
+LIST_MUTATORS = frozenset({"pop", "remove", "sort", "reverse", "clear"})
 # `list(x)` / `tuple(x)` of a relaxed array: a copy, which value semantics already make.
 BUILTINS.update({name: Op(name, batching=CALLED) for name in ("list", "tuple")})
 
@@ -223,6 +240,14 @@ def math_op(name):
 NO_RELAXED_CONVERSION = frozenset({"float", "int", "bool", "round", "str"})
 # Attributes of a relaxed value that are hard: they describe the example, not its values.
 SHAPE_ATTRS = frozenset({"shape", "ndim", "dtype", "device"})
+# Attributes of a relaxed value computed per example by a runtime function (`rt.<on_tensors>`):
+# the example's shape and number of dimensions (hard), its transposes (relaxed).
+ATTRIBUTES = {
+    "shape": Op("shape", batching=HARD_ONLY, on_tensors="shape"),
+    "ndim": Op("ndim", batching=HARD_ONLY, integral=True, on_tensors="dim"),
+    "T": Op("T", on_tensors="transpose"),
+    "mT": Op("mT", on_tensors="matrix_transpose"),
+}
 # Parameter annotations that make a parameter hard.
 HARD_TYPES = frozenset({"int", "float", "bool", "str"})
 

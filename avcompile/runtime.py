@@ -48,6 +48,11 @@ __all__ = [
     "relaxed_while",
     "MaxIterWarning",
     "shape",
+    "size",
+    "numel",
+    "dim",
+    "transpose",
+    "matrix_transpose",
     "unpack",
     # DSL support
     "call_first",
@@ -59,6 +64,9 @@ __all__ = [
     "cat_prob_eq",
     "cosine_similarity",
     "check_example",
+    "grown",
+    "any_",
+    "all_",
 ] + _RELAXED_INT_NAMES
 
 
@@ -133,8 +141,20 @@ def as_list(value):
     return list(value.unbind(0))
 
 
+def grown(*parts):
+    """``parts`` joined, for a relaxed list grown by ``append``, ``extend`` or ``insert``: a list
+    of per-example elements, whether each part is a list or an array held as one tensor."""
+    return [
+        element
+        for part in parts
+        for element in (part if isinstance(part, list) else part.unbind(0))
+    ]
+
+
 def output(value):
-    """A relaxed value returned to the caller, batch-first."""
+    """A relaxed value returned to the caller, batch-first (a tuple of values, each)."""
+    if isinstance(value, tuple):
+        return tuple(output(v) for v in value)
     if isinstance(value, list):
         return torch.stack(value).movedim(-1, 0)
     return value.movedim(-1, 0)
@@ -164,9 +184,42 @@ def shape(value):
     return value.shape[:-1]
 
 
+def size(value, dim=None):
+    """``x.size()`` / ``x.size(dim)`` of a relaxed value: the example's."""
+    example = shape(value)
+    return example if dim is None else example[dim]
+
+
+def numel(value):
+    """``x.numel()`` of a relaxed value: the number of elements of one example."""
+    return math.prod(shape(value))
+
+
+def dim(value):
+    """``x.ndim`` / ``x.dim()`` of a relaxed value: the example's number of dimensions."""
+    return len(shape(value))
+
+
+def transpose(value):
+    """``x.T`` of a relaxed value: each example's dimensions reversed (the batch stays last)."""
+    value = pack(value)
+    last = value.dim() - 1
+    return value.permute(*reversed(range(last)), last)
+
+
+def matrix_transpose(value):
+    """``x.mT`` of a relaxed value: each example's last two dimensions swapped."""
+    value = pack(value)
+    if value.dim() < 3:
+        raise RuntimeError(
+            f"x.mT needs a matrix (two dimensions or more) per example, got shape {shape(value)}"
+        )
+    return value.transpose(-3, -2)
+
+
 def put(x, index, value):
     """``x`` with ``x[index] = value``, leaving ``x`` itself unchanged (value semantics)."""
-    out = x.clone()
+    out = list(x) if isinstance(x, list) else x.clone()
     out[index] = value
     return out
 
@@ -366,16 +419,44 @@ def or_(p, q):
     return p + q - p * q
 
 
+def any_(rx, values):
+    """``any(values)`` with relaxed values: the relaxed ``or`` of their truths."""
+    p = 0.0
+    for v in values:
+        p = or_(p, rx.truth(v) if isinstance(v, torch.Tensor) else float(bool(v)))
+    return p
+
+
+def all_(rx, values):
+    """``all(values)`` with relaxed values: the relaxed ``and`` of their truths."""
+    p = 1.0
+    for v in values:
+        p = and_(p, rx.truth(v) if isinstance(v, torch.Tensor) else float(bool(v)))
+    return p
+
+
 # ---------------------------------------------------------------------------------------------
 # Blending and loops (SEMANTICS 4, 5).
+
+
+def _same_length(values):
+    """Lists blended element by element must have one length: a list whose length a relaxed
+    condition decides has no per-example meaning (the compiler refuses the growth it can see)."""
+    lengths = {len(v) for v in values if isinstance(v, (list, tuple))}
+    if len(lengths) > 1:
+        raise ValueError(
+            f"avcompile: lists of lengths {sorted(lengths)} are blended: a list's length cannot "
+            f"depend on a relaxed condition. Give the list its full length and write its elements."
+        )
+    return True
 
 
 def blend(p, then, orelse):
     """p * then + (1 - p) * orelse; an unpacked list blends only the elements that differ."""
     if then is orelse:
         return then
-    if isinstance(then, list):
-        return [t if t is e else blend(p, t, e) for t, e in zip(then, orelse)]
+    if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
+        return type(then)(t if t is e else blend(p, t, e) for t, e in zip(then, orelse))
     if isinstance(then, torch.Tensor) and isinstance(orelse, torch.Tensor):
         if then.dtype == orelse.dtype:
             return torch.lerp(orelse, then, p)
@@ -388,8 +469,8 @@ def blend_inf(p, then, orelse):
     contributes nothing, even infinity; in between, the expectation (infinite if a value is)."""
     if then is orelse:
         return then
-    if isinstance(then, list):
-        return [t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse)]
+    if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
+        return type(then)(t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse))
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     take_then, take_else = p >= 1, p <= 0
@@ -405,8 +486,8 @@ def blend_finite(p, then, orelse):
     """``blend`` for branches that can produce values that are not finite (a division by zero,
     the square root of a negative): such a value counts as its branch not taken, so it poisons
     neither the value nor the gradient."""
-    if isinstance(then, list):
-        return [t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse)]
+    if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
+        return type(then)(t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse))
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     then, orelse = torch.as_tensor(then), torch.as_tensor(orelse)
@@ -612,8 +693,9 @@ def _certain(value, alive):
 
 
 def _mix(weights, values):
-    if isinstance(values[0], list):
-        return [_mix(weights, [v[j] for v in values]) for j in range(len(values[0]))]
+    if isinstance(values[0], (list, tuple)) and _same_length(values):
+        mixed = (_mix(weights, [v[j] for v in values]) for j in range(len(values[0])))
+        return type(values[0])(mixed)
     out = None
     for w, v in zip(weights, values):
         v = torch.as_tensor(v, dtype=w.dtype, device=w.device)

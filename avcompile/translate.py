@@ -50,12 +50,10 @@ class _Translator:
                 f"{fn_node.name}"
             )
         self.params = {}
+        defaults = dict(zip([a.arg for a in args.args][::-1], args.defaults[::-1]))
+        defaults.update((a.arg, d) for a, d in zip(args.kwonlyargs, args.kw_defaults) if d)
         for a in self.param_nodes:
-            annotation = a.annotation
-            hard = a.arg in static or (
-                isinstance(annotation, ast.Name) and annotation.id in registry.HARD_TYPES
-            )
-            self.params[a.arg] = HARD if hard else RELAXED
+            self.params[a.arg] = HARD if _is_hard(a, defaults.get(a.arg), static) else RELAXED
         self.locals = set(self.params) | inline.local_names(fn_node)
         self.free = _free_values(fn_node, fn, self.locals)
         self.lookups = {}  # a helper's free name -> (its namespace, its name there)
@@ -64,6 +62,9 @@ class _Translator:
         self.depth = 0  # how deep in inlined helpers
         self.line = None  # while inlining: the line of the call, for every statement it adds
         self.taken = set(self.locals) | set(self.free)
+        self.inlining = []  # the helpers being inlined, innermost last (a call of one recurses)
+        self.subroutine_names = {}  # a recursive helper -> the name of its function
+        self.subroutines = []  # those functions, in the plain IR
 
     def error(self, message, node):
         raise CompileError(message, self.source, node)
@@ -123,7 +124,8 @@ class _Translator:
         ):
             body = body[1:]  # the docstring
         stmts = self.block(body)
-        used = {n.id for s in stmts for n in ir.walk(s) if isinstance(n, ir.Name)}
+        every = list(stmts) + [st for sub in self.subroutines for st in sub.body]
+        used = {n.id for s in every for n in ir.walk(s) if isinstance(n, ir.Name)}
         return ir.Function(
             name=fn.name,
             params=tuple(self.name(a.arg) for a in self.param_nodes),
@@ -133,6 +135,7 @@ class _Translator:
             source=self.source,
             declared=tuple(self.params),
             lookups=tuple(sorted(self.lookups.items(), key=lambda item: item[0])),
+            subroutines=tuple(self.subroutines),
         )
 
     # ------------------------------------------------------------------------------ statements
@@ -167,6 +170,8 @@ class _Translator:
             self.local_functions[node.targets[0].id] = ast.copy_location(fn, node)
             return []
         if isinstance(node, ast.Assign):
+            if _builds_into(node):  # `t = [... for ...]`: the list is built in `t` itself
+                return self.comprehension(node.value, into=node.targets[0].id)
             targets = tuple(self.target(t) for t in node.targets)
             return [ir.Assign(targets, self.expr(node.value), line)]
         if isinstance(node, ast.AnnAssign):
@@ -180,7 +185,13 @@ class _Translator:
         if isinstance(node, ast.Expr):
             if isinstance(node.value, ast.Constant):
                 return []
-            return [ir.ExprStmt(self.expr(node.value), line)]
+            grown = self.list_growth(node.value, line)
+            if grown is not None:
+                return [grown]
+            value = self.expr(node.value)
+            if isinstance(value, ir.Name):  # an inlined helper's result, unused (it may be unset)
+                return []
+            return [ir.ExprStmt(value, line)]
         if isinstance(node, ast.If):
             test = self.expr(node.test)
             return [ir.If(test, self.block(node.body), self.block(node.orelse), False, (), line)]
@@ -188,8 +199,9 @@ class _Translator:
             test = self.expr(node.test)
             if self.pending:
                 self.error(
-                    "a helper called in the condition of a `while` runs once per test: assign "
-                    "its result to a variable before the loop and at the end of its body.",
+                    "a helper call or a comprehension in the condition of a `while` runs once "
+                    "per test: assign its result to a variable before the loop and at the end "
+                    "of its body.",
                     node.test,
                 )
             return [ir.While(test, self.block(node.body), False, (), line)]
@@ -226,6 +238,101 @@ class _Translator:
         positions = _builtin_call("range", _builtin_call("len", array))
         element = ir.Assign((self.target(node.target),), ir.Index(array, k, HARD), line)
         return ir.For(k, positions, (element,) + self.block(node.body), line)
+
+    def list_growth(self, call, line):
+        """``xs.append(v)``, ``xs.extend(ys)``, ``xs.insert(i, v)`` on a local list as the
+        assignment of the grown list (``xs = xs + [v]``): a value, as every value of a relaxed
+        function is, whose kind the passes see, and that a relaxed condition cannot grow for some
+        examples only (``passes/reject.py``)."""
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id in self.locals
+            and not call.keywords
+        ):
+            return None
+        method, args = call.func.attr, [self.expr(a) for a in call.args]
+        xs = self.name(call.func.value.id)
+        add = registry.BINARY[ast.Add]
+        if method == "append" and len(args) == 1:
+            value = ir.BinOp(add, xs, ir.Tuple_((args[0],), HARD, is_list=True), HARD)
+        elif method == "extend" and len(args) == 1:
+            value = ir.BinOp(add, xs, _builtin_call("list", args[0]), HARD)
+        elif method == "insert" and len(args) == 2:
+            head, tail = (
+                ir.Index(xs, ir.Slice(*ends), HARD)
+                for ends in ((None, args[0], None), (args[0], None, None))
+            )
+            new = ir.Tuple_((args[1],), HARD, is_list=True)
+            value = ir.BinOp(add, ir.BinOp(add, head, new, HARD), tail, HARD)
+        else:
+            return None
+        return ir.Assign((xs,), _at(value, call), line, grows=True)
+
+    # ------------------------------------------------------------------------------ comprehensions
+
+    def comprehension(self, node, into=None):
+        """A list comprehension as the loop that builds it, in ``into`` or a new name: Python's
+        own meaning, one iteration at a time (its targets are names of their own, as in Python 3).
+        Returns the statements when building ``into``, else adds them before the statement and
+        returns the list's name."""
+        result = into or self.fresh("comprehension")
+        start = ast.copy_location(
+            ast.Assign([ast.Name(result, ast.Store())], ast.List([], ast.Load())), node
+        )
+        grow = ast.Call(
+            ast.Attribute(ast.Name(result, ast.Load()), "append", ast.Load()), [node.elt], []
+        )
+        loop = self.generators(node, ast.Expr(grow))
+        statements = self.block([ast.fix_missing_locations(start)] + loop)
+        if into is not None:
+            return list(statements)
+        self.pending.extend(statements)
+        return ir.Name(result, HARD)
+
+    def generators(self, node, inner):
+        """The ``for`` loops (and ``if`` filters) of a comprehension around the statement
+        ``inner``, with the comprehension's targets renamed to fresh locals."""
+        mapping = {}
+        loops = []
+        for gen in node.generators:
+            if gen.is_async:
+                self.error("`async for` in a comprehension is not supported.", gen.iter)
+            iterable = inline.rename([gen.iter], mapping)[0]
+            for name in sorted(inline.target_names(gen.target)):
+                mapping[name] = self.fresh(name)
+            target = inline.rename([gen.target], mapping)[0]
+            conditions = inline.rename(gen.ifs, mapping)
+            loops.append((target, iterable, conditions, gen))
+        body = inline.rename([inner], mapping)
+        for target, iterable, conditions, gen in reversed(loops):
+            for test in reversed(conditions):
+                body = [ast.copy_location(ast.If(test, body, []), test)]
+            body = [ast.copy_location(ast.For(target, iterable, body, []), gen.iter)]
+        return [ast.fix_missing_locations(ast.copy_location(b, node)) for b in body]
+
+    def expr_ListComp(self, node):
+        return self.comprehension(node)
+
+    def reduction(self, name, node, start=None):
+        """``sum``/``any``/``all`` of a generator expression as the loop that accumulates it:
+        ``sum`` adds (from ``start``, 0 by default), ``any`` is ``or`` and ``all`` is ``and`` of the
+        values, relaxed where they are (SEMANTICS 4)."""
+        acc = self.fresh(name)
+        first = start or ast.Constant({"sum": 0, "any": False, "all": True}[name])
+        value = ast.Name(acc, ast.Load())
+        if name == "sum":
+            step = ast.BinOp(value, ast.Add(), node.elt)
+        else:
+            step = ast.BoolOp(ast.Or() if name == "any" else ast.And(), [value, node.elt])
+        begin = ast.Assign([ast.Name(acc, ast.Store())], first)
+        update = ast.Assign([ast.Name(acc, ast.Store())], step)
+        for n in (begin, update):
+            ast.copy_location(n, node)
+        loop = self.generators(node, update)
+        self.pending.extend(self.block([ast.fix_missing_locations(begin)] + loop))
+        return ir.Name(acc, HARD)
 
     def target(self, node):
         if isinstance(node, ast.Name):
@@ -308,23 +415,26 @@ class _Translator:
         spec = self.expr(node.format_spec) if node.format_spec is not None else None
         return ir.Formatted(self.expr(node.value), node.conversion, spec)
 
+    def expr_GeneratorExp(self, node):
+        return self.comprehension(node)  # the list of its values, for the call it is given to
+
     def expr_Call(self, node):
         func = node.func
         if any(k.arg is None for k in node.keywords):
             self.error("`**kwargs` in a call is not supported; name the arguments.", node)
-        args = tuple(self.expr(a) for a in node.args)
-        kwargs = tuple((k.arg, self.expr(k.value)) for k in node.keywords)
         if isinstance(func, ast.Name) and func.id in self.local_functions:
             return self.inline(None, self.local_functions[func.id], self.source, node)
         builtin = self.builtin(func)
-        if builtin is not None:
-            op = registry.builtin_op(builtin)
-            return ir.Call(ir.Name(builtin, HARD), args, kwargs, HARD, op=op, callee=Callee.BUILTIN)
-        value = self.resolve(func)
-        if value is ops.probs:
-            return self.probs(node, args, dict(kwargs))
-        if value in ops.COMPARISONS or value in ops.REDUCTIONS:
-            return self.relaxed_op(value, node, args, dict(kwargs))
+        if (
+            builtin in ("sum", "any", "all")
+            and node.args
+            and isinstance(node.args[0], ast.GeneratorExp)
+            and not node.keywords
+            and len(node.args) <= (2 if builtin == "sum" else 1)
+        ):
+            start = node.args[1] if len(node.args) == 2 else None
+            return self.reduction(builtin, node.args[0], start)
+        value = self.resolve(func) if builtin is None else None
         helper = inline.helper_function(value)
         if helper is not None:
             fn_node, source = inline.helper_syntax(helper)
@@ -332,6 +442,15 @@ class _Translator:
 
             check(fn_node, source)
             return self.inline(helper, fn_node, source, node)
+        args = tuple(self.expr(a) for a in node.args)
+        kwargs = tuple((k.arg, self.expr(k.value)) for k in node.keywords)
+        if builtin is not None:
+            op = registry.builtin_op(builtin)
+            return ir.Call(ir.Name(builtin, HARD), args, kwargs, HARD, op=op, callee=Callee.BUILTIN)
+        if value is ops.probs:
+            return self.probs(node, args, dict(kwargs))
+        if value in ops.COMPARISONS or value in ops.REDUCTIONS:
+            return self.relaxed_op(value, node, args, dict(kwargs))
         if _is_torch(value):
             op = registry.torch_op(func.attr if isinstance(func, ast.Attribute) else func.id)
             return ir.Call(self.expr(func), args, kwargs, HARD, op=op, callee=Callee.TORCH)
@@ -345,28 +464,77 @@ class _Translator:
 
     def inline(self, fn, fn_node, source, call):
         """A call of a helper of the user's, compiled here (``inline.py``): its statements go
-        before the statement being translated, the call becomes the name of its result."""
+        before the statement being translated, the call becomes the name of its result. A helper
+        that calls itself (through others or not) is compiled once, as a function of its own."""
+        key = fn if fn is not None else fn_node
+        if key in self.inlining or key in self.subroutine_names or inline.calls_itself(fn, fn_node):
+            return self.call_subroutine(fn, fn_node, source, call)
         if self.depth >= inline.MAX_DEPTH:
             self.error(
-                f"`{fn_node.name}` calls itself, or helpers nest deeper than {inline.MAX_DEPTH}: "
-                f"recursion is not supported yet. Write the recursion as a loop.",
+                f"helpers nest deeper than {inline.MAX_DEPTH} here: call fewer helpers within "
+                f"helpers.",
                 call,
             )
         binding = inline.inline_call(fn, fn_node, source, call, self.fresh, self.locals, self.free)
-        for name, (namespace, original) in binding.free.items():
-            value = namespace.get(original) if isinstance(namespace, dict) else _cell(namespace)
-            self.free[name] = value
-            self.lookups[name] = (namespace, original)
-            self.locals.discard(name)
+        self.add_free(binding.free)
         outer = (self.source, self.line, self.depth, dict(self.local_functions))
         self.line = self.line or self.statement_line
         self.source, self.depth = source, self.depth + 1
+        self.inlining.append(key)
         try:
             statements = self.block(binding.statements)
         finally:
             self.source, self.line, self.depth, self.local_functions = outer
+            self.inlining.pop()
         self.pending.extend(statements)
         return ir.Name(binding.result, HARD)
+
+    def add_free(self, free):
+        """Free names a helper brought, each looked up in its own namespace at the call."""
+        for name, (namespace, original) in free.items():
+            value = namespace.get(original) if isinstance(namespace, dict) else _cell(namespace)
+            self.free[name] = value
+            self.lookups[name] = (namespace, original)
+            self.locals.discard(name)
+
+    def call_subroutine(self, fn, fn_node, source, call):
+        """A call of a recursive helper: a call of its function, translated the first time. Its
+        depth must depend on hard values only (``passes/calls.py`` checks that)."""
+        if fn is None:
+            self.error(
+                f"`{fn_node.name}`, defined inside the relaxed function, calls itself: define "
+                f"a recursive helper at module level.",
+                call,
+            )
+        key = fn
+        arguments = inline.bound_arguments(fn, fn_node, source, call)
+        args = tuple(self.expr(a) for a in arguments.values())
+        name = self.subroutine_names.get(key)
+        if name is None:
+            name = self.subroutine_names[key] = self.fresh(fn_node.name.strip("_"))
+            params, body, free = inline.subroutine(
+                fn, fn_node, source, self.fresh, self.locals, self.free
+            )
+            self.add_free(free)
+            outer = (self.source, self.line, self.depth, self.local_functions, self.inlining)
+            self.source, self.line, self.depth = source, None, 0
+            self.local_functions, self.inlining = {}, [key]
+            outer_pending, self.pending = self.pending, []
+            try:
+                statements = self.block(body)
+            finally:
+                self.source, self.line, self.depth, self.local_functions, self.inlining = outer
+                self.pending = outer_pending
+            sub = ir.Function(
+                name=name,
+                params=tuple(ir.Name(p, HARD) for p in params),
+                defaults=(),
+                body=statements,
+                free=(),
+                source=source,
+            )
+            self.subroutines.append(sub)
+        return ir.Call(ir.Name(name, HARD), args, (), HARD, callee=Callee.COMPILED)
 
     def probs(self, node, args, kwargs):
         """``avcompile.probs(k, size)``: a relaxed integer's distribution."""
@@ -399,6 +567,29 @@ class _Translator:
         if not args:
             self.error(f"`{fn.__name__}` needs at least one value.", node)
         return ir.MinMax(ops.REDUCTIONS[fn], args, HARD, beta=kwargs.get("beta"))
+
+
+def _builds_into(node):
+    """Whether ``node`` is ``t = [... for ...]`` with ``t`` not read in the comprehension, so
+    that the list can be built in ``t`` itself."""
+    if len(node.targets) != 1 or not isinstance(node.targets[0], ast.Name):
+        return False
+    if not isinstance(node.value, ast.ListComp):
+        return False
+    name = node.targets[0].id
+    return not any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(node.value))
+
+
+def _is_hard(param, default, static):
+    """Whether a parameter is hard: named in ``static``, annotated ``int``/``float``/``bool``/
+    ``str``, or, unannotated, with a default of one of those types (``k=3``), as a reader takes
+    it (SEMANTICS 2)."""
+    annotation = param.annotation
+    if param.arg in static:
+        return True
+    if annotation is not None:
+        return isinstance(annotation, ast.Name) and annotation.id in registry.HARD_TYPES
+    return isinstance(default, ast.Constant) and type(default.value) in (int, float, bool, str)
 
 
 def _at(e, node):

@@ -530,6 +530,11 @@ class Program:
     n_range: tuple[int, int] = (2, 6)
     # Values that random inputs often take, so that ties and duplicates occur.
     tie_pool: tuple[float, ...] = (-2.0, -1.0, 0.0, 1.0, 2.0)
+    # Python runs ``fn`` on each example as float64 tensors rather than lists (`A @ v`, `x.size()`)
+    tensors: bool = False
+    # Python's result is matched bit for bit; False where torch sums in another order for a batch
+    # than for one example (`A @ v`), which moves the last bits only
+    exact: bool = True
 
     def __repr__(self):
         return f"<program {self.name}>"
@@ -969,6 +974,256 @@ def break_in_relaxed_while(x):
     return v, steps
 
 
+# ------------------------------------------------------------------------------------ the Python
+# researchers write (comprehensions, generator expressions, recursion, per-example linear algebra,
+# hard defaults and sizes, tuples and lists of relaxed values).
+
+
+def edit_distance_of_lists(x):
+    """A DP table built by a comprehension of lists, read and written as `d[i][j]`: the edit
+    distance between `x` and `x` reversed."""
+    n = len(x)
+    d = [[0.0] * (n + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        d[i][0] = float(i)
+        d[0][i] = float(i)
+    for i in range(1, n + 1):
+        for j in range(1, n + 1):
+            cost = 0.0 if x[i - 1] == x[n - j] else 1.0
+            d[i][j] = min(d[i - 1][j] + 1.0, d[i][j - 1] + 1.0, d[i - 1][j - 1] + cost)
+    return d[n][n]
+
+
+def cheapest_path_from_inf(x):
+    """A table started at infinity by a comprehension, filled with `min`: the cheapest monotone
+    path through the grid `x[i] * x[j]` shifted to be positive."""
+    n = len(x)
+    cost = [[math.inf] * n for _ in range(n)]
+    cost[0][0] = 0.0
+    for i in range(n):
+        for j in range(n):
+            step = x[i] * x[j] + 10.0
+            if i > 0:
+                cost[i][j] = min(cost[i][j], cost[i - 1][j] + step)
+            if j > 0:
+                cost[i][j] = min(cost[i][j], cost[i][j - 1] + step)
+    return cost[n - 1][n - 1]
+
+
+def comprehensions_of_values(x):
+    """List comprehensions of relaxed values: scaled, filtered by a hard condition, two `for`s,
+    one over a list of the program's own, and their names apart from the function's."""
+    i = 100.0
+    n = len(x)
+    scaled = [x[i] * 2.0 for i in range(n)]
+    even = [v for k, v in enumerate(scaled) if k % 2 == 0]
+    pairs = [x[i] * x[j] for i in range(n) for j in range(i)]
+    clipped = [v if v > 0.0 else 0.0 for v in x]
+    return scaled, sum(even), sum(pairs), clipped, x[0] * i
+
+
+def generator_reductions(x):
+    """Generator expressions in `sum`, `min`, `max`, `any` and `all`: sums are sums, `min`/`max`
+    soft over the generated values, `any`/`all` relaxed `or`/`and`; a relaxed `if` in a `sum`
+    adds each value to the extent it holds."""
+    n = len(x)
+    weighted = sum(x[i] * (i + 1) for i in range(n))
+    positive = sum(x[i] for i in range(n) if x[i] > 0.0)
+    best_pair = max(x[i] + x[j] for i in range(n) for j in range(n) if i != j)
+    lowest = min(v for v in x)
+    some_big = any(v > 1.0 for v in x)
+    all_small = all(x[i] < 2.0 for i in range(n))
+    started = sum((v * v for v in x), 1.0)
+    return weighted, positive, best_pair, lowest, 1.0 * some_big, 1.0 * all_small, started
+
+
+def per_example_linear_algebra(a, v):
+    """`@`, `.T`, `.mT`, `.ndim`, `x.size(0)`, `x.numel()` act on each example, as torch does on
+    one example."""
+    w = a @ v
+    gram = a @ a.T
+    skew = a - a.mT
+    n = a.size(0)
+    total = 0.0
+    for i in range(n):
+        if w[i] > gram[i, i] * 0.1:
+            total = total + skew[i, 0]
+    return w, gram, total * a.ndim, float(a.numel()) + v @ v
+
+
+def sliding_max(x, k=2):
+    """A parameter with an `int` default is hard (`k`), `assert` on hard values works as in
+    Python, and the windows' maxima are soft."""
+    assert len(x) >= k, "shorter than a window"
+    if k < 1:
+        raise ValueError("k must be positive")
+    return [max(x[i : i + k]) for i in range(len(x) - k + 1)]
+
+
+def _order(a, b):
+    """Two values, smaller first (a helper returning a tuple)."""
+    if a > b:
+        return b, a
+    return a, b
+
+
+def tuples_of_relaxed_values(x):
+    """Tuples and lists of relaxed values: packed, unpacked, passed to and returned from a helper,
+    iterated with `enumerate`, `zip` and `reversed`."""
+    n = len(x)
+    pairs = [_order(x[i], x[i + 1]) for i in range(n - 1)]
+    spread = 0.0
+    for k, (lo, hi) in enumerate(pairs):
+        spread = spread + (hi - lo) * (k + 1)
+    firsts = [lo for lo, _ in pairs]
+    backwards = 0.0
+    for v in reversed(x):
+        backwards = backwards * 0.5 + v
+    dot = 0.0
+    for a, b in zip(x, firsts):
+        dot = dot + a * b
+    head = (x[0], x[n - 1])
+    first, last = head
+    smaller, larger = pairs[0]
+    return spread, backwards, dot, first - last, smaller, larger
+
+
+def _largest(x, lo, hi):
+    """The largest of x[lo:hi], divide and conquer: a soft maximum of soft maxima."""
+    if hi - lo == 1:
+        return x[lo]
+    mid = (lo + hi) // 2
+    return max(_largest(x, lo, mid), _largest(x, mid, hi))
+
+
+def divide_and_conquer_max(x):
+    """A recursive helper whose depth depends on the length only: the generated code calls it."""
+    return _largest(x, 0, len(x))
+
+
+def _merge(a, lo, mid, hi):
+    """The textbook merge of the sorted runs a[lo:mid] and a[mid:hi], in place: its positions
+    `i` and `j` are relaxed integers."""
+    left = a[lo:mid]
+    right = a[mid:hi]
+    i = 0
+    j = 0
+    for k in range(lo, hi):
+        if j >= len(right) or (i < len(left) and left[i] <= right[j]):
+            a[k] = left[i]
+            i = i + 1
+        else:
+            a[k] = right[j]
+            j = j + 1
+
+
+def _merge_sort(a, lo, hi):
+    """Merge sort on an index range, changing `a` in place as Python does."""
+    if hi - lo > 1:
+        mid = (lo + hi) // 2
+        _merge_sort(a, lo, mid)
+        _merge_sort(a, mid, hi)
+        _merge(a, lo, mid, hi)
+
+
+def merge_sort_ranges(a):
+    """Merge sort by recursion on index ranges; the list changed in place reaches the caller."""
+    _merge_sort(a, 0, len(a))
+    return a
+
+
+def _positive_sum_and_count(x, lo, hi):
+    """A recursive helper returning a tuple, with a relaxed `if` at its leaves."""
+    if hi - lo == 1:
+        if x[lo] > 0.0:
+            return x[lo], 1.0
+        return 0.0, 0.0
+    mid = (lo + hi) // 2
+    s1, c1 = _positive_sum_and_count(x, lo, mid)
+    s2, c2 = _positive_sum_and_count(x, mid, hi)
+    return s1 + s2, c1 + c2
+
+
+def positive_sum_and_count(x):
+    total, count = _positive_sum_and_count(x, 0, len(x))
+    return total, count
+
+
+# Two programs with a comprehension or a generator expression, written in AlgoVision's DSL the
+# long way (a `For` with an `If`, the list's values given to `Min` one by one).
+
+
+def above_threshold(x, t):
+    """Generator expressions with a relaxed `if` in `sum`: each value counted to the extent that
+    it lies above `t`."""
+    above = sum(1.0 for v in x if v > t)
+    weight = sum(v for v in x if v > t)
+    return above, weight
+
+
+def above_threshold_av(beta, eps=1e-5, max_iter=1024):
+    return Algorithm(
+        Input("x"),
+        Input("t"),
+        Var("above", lambda t: t.new_zeros(())),
+        Var("weight", lambda t: t.new_zeros(())),
+        For(
+            "i",
+            lambda x: x.shape[1],
+            _if(
+                GT(x_i, "t"),
+                [
+                    Let("above", lambda above: above + 1.0),
+                    Let("weight", lambda weight, x, i: weight + x[:, i]),
+                ],
+            ),
+        ),
+        Output("above"),
+        Output("weight"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
+def neighbour_sums(x):
+    """A list comprehension, its soft `min`, and `any` of a generator expression over it."""
+    sums = [x[i] + x[i + 1] for i in range(len(x) - 1)]
+    smallest = min(sums)
+    some_large = any(s > 1.0 for s in sums)
+    return smallest, 1.0 * some_large
+
+
+def neighbour_sums_av(beta, eps=1e-5, max_iter=1024):
+    soft_min = Min(beta)
+
+    def pair_sum(x, i):
+        return x[:, i] + x[:, i + 1]
+
+    return Algorithm(
+        Input("x"),
+        Var("smallest", lambda x: x.new_zeros(())),
+        Var("some_large", lambda x: x.new_zeros(())),
+        Let(
+            "smallest",
+            lambda x: soft_min(*[x[:, i] + x[:, i + 1] for i in range(x.shape[1] - 1)]),
+        ),
+        For(
+            "i",
+            lambda x: x.shape[1] - 1,
+            _if(
+                GT(pair_sum, lambda x: x.new_ones(())),
+                Let("some_large", lambda some_large: some_large * 0.0 + 1.0),
+            ),
+        ),
+        Output("smallest"),
+        Output("some_large"),
+        beta=beta,
+        epsilon=eps,
+        max_iter=max_iter,
+    )
+
+
 def gaps_to_python(program, betas, n=4, gap=0.3, seed=6):
     """The largest distance of ``program``'s soft outputs from Python's at each beta, on two
     examples of well separated values (no comparison near a tie)."""
@@ -992,15 +1247,25 @@ def as_tuple(value):
     return value if isinstance(value, tuple) else (value,)
 
 
-def example(inputs, b):
-    """Example ``b`` of batched inputs as plain Python floats / (nested) lists of floats."""
+def example(inputs, b, tensors=False):
+    """Example ``b`` of batched inputs as plain Python floats / (nested) lists of floats, or with
+    ``tensors`` as float64 tensors."""
+    if tensors:
+        return [x[b].to(torch.float64).clone() for x in inputs]
     return [x[b].tolist() for x in inputs]
+
+
+def _float64(value):
+    """A value Python returned (a number, a tensor, a nested list of either) as a float64 tensor."""
+    if isinstance(value, (list, tuple)):
+        return torch.stack([_float64(v) for v in value]) if value else torch.zeros(0)
+    return torch.as_tensor(value, dtype=torch.float64).detach().clone()
 
 
 def run_python(program, inputs, b):
     """``program.fn`` run by plain Python on example ``b``; outputs as float64 tensors."""
-    result = as_tuple(program.fn(*example(inputs, b)))
-    return tuple(torch.tensor(v, dtype=torch.float64) for v in result)
+    result = as_tuple(program.fn(*example(inputs, b, program.tensors)))
+    return tuple(_float64(v) for v in result)
 
 
 def _program(name, args, outputs, **kw):
@@ -1081,6 +1346,45 @@ PROGRAMS += [
     _program("nested_breaks", (("x", VEC),), ("total",)),
     _program("break_in_relaxed_while", (("x", VEC),), ("v", "steps"), n_range=(1, 3)),
 ]
+
+# The Python researchers write (issue: comprehensions, recursion, per-example linear algebra).
+PYTHON_CONSTRUCTS = [
+    _program("edit_distance_of_lists", (("x", VEC),), ("distance",), n_range=(1, 5)),
+    _program("cheapest_path_from_inf", (("x", VEC),), ("cost",), n_range=(1, 5)),
+    _program(
+        "comprehensions_of_values",
+        (("x", VEC),),
+        ("scaled", "even", "pairs", "clipped", "i"),
+        n_range=(1, 5),
+    ),
+    _program(
+        "generator_reductions",
+        (("x", VEC),),
+        ("weighted", "positive", "best_pair", "lowest", "some_big", "all_small", "started"),
+    ),
+    _program(
+        "per_example_linear_algebra",
+        (("a", ("n", "n")), ("v", VEC)),
+        ("w", "gram", "total", "size"),
+        n_range=(1, 4),
+        tensors=True,
+        exact=False,
+    ),
+    _program("sliding_max", (("x", VEC),), ("maxima",)),
+    _program(
+        "tuples_of_relaxed_values",
+        (("x", VEC),),
+        ("spread", "backwards", "dot", "ends", "smaller", "larger"),
+    ),
+]
+PYTHON_CONSTRUCTS += [
+    _program("divide_and_conquer_max", (("x", VEC),), ("m",), n_range=(1, 7)),
+    _program("merge_sort_ranges", (("a", VEC),), ("a",), n_range=(1, 7)),
+    _program("positive_sum_and_count", (("x", VEC),), ("total", "count"), n_range=(1, 6)),
+    _program("above_threshold", (("x", VEC), ("t", SCALAR)), ("above", "weight")),
+    _program("neighbour_sums", (("x", VEC),), ("smallest", "some_large")),
+]
+PROGRAMS += PYTHON_CONSTRUCTS
 
 BY_NAME = {p.name: p for p in PROGRAMS}
 # The programs written in AlgoVision's DSL too.

@@ -2,6 +2,7 @@
 ``avcompile.dsl``): each decides one part of the program's meaning, written once."""
 
 from ..errors import Position, internal_errors_at
+from .calls import compile_calls
 from .exits import lower_exits
 from .fuse import fuse
 from .guards import place_guards
@@ -38,9 +39,13 @@ PIPELINE = (
 
 
 def run_passes(fn):
-    """``fn`` after every pass of the pipeline. A pass that fails unexpectedly is a bug of
-    avcompile, reported at the function's first line."""
+    """``fn`` after every pass of the pipeline, its recursive helpers first (each through the
+    pipeline too). A pass that fails unexpectedly is a bug of avcompile, reported at the
+    function's first line."""
     where = Position.of_line(fn.source, fn.body[0].line) if fn.body else Position(1, 0)
+    if fn.subroutines:
+        with internal_errors_at(fn.source, where):
+            fn = compile_calls(fn, run_passes)
     for step in PIPELINE:
         with internal_errors_at(fn.source, where):
             fn = step(fn)

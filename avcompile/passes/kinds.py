@@ -39,11 +39,25 @@ def _value_names(e):
     """Names whose values ``e``'s value depends on, skipping ``len(x)`` and ``x.shape``."""
     if isinstance(e, ir.Name):
         return {e.id}
-    if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN and e.op.name == "len":
-        return set()
-    if isinstance(e, ir.Attr) and e.attr in registry.SHAPE_ATTRS or isinstance(e, ir.Shape):
+    if describes_example(e):
         return set()
     return {n for child in ir.children(e) for n in _value_names(child)}
+
+
+def describes_example(e):
+    """Whether ``e`` is the shape of a value rather than a function of its elements: ``len(x)``,
+    ``x.shape``, ``x.ndim``, ``x.size(0)``, ``x.numel()``, hard for every kind of ``x``."""
+    if isinstance(e, ir.Shape):
+        return True
+    if isinstance(e, ir.Attr):
+        return e.attr in registry.SHAPE_ATTRS
+    if isinstance(e, ir.Call) and e.callee in (Callee.BUILTIN, Callee.METHOD, Callee.TORCH):
+        return (
+            e.op is not None
+            and e.op.batching == registry.HARD_ONLY
+            and (e.op.name == "len" or e.op.on_tensors is not None)
+        )
+    return False
 
 
 def required_hard(body):
@@ -109,6 +123,10 @@ def int_valued(e, ints):
         return int_valued(e.body, ints) and int_valued(e.orelse, ints)
     if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
         return e.op.integral
+    if isinstance(e, ir.Attr):
+        return e.attr == "ndim"
+    if isinstance(e, ir.Call) and describes_example(e):  # `x.numel()`, `x.size(0)`, not `x.size()`
+        return e.op.name != "size" or len(e.args) + len(e.kwargs) == 1
     if isinstance(e, ir.Index):  # `x.shape[0]`
         return isinstance(e.value, ir.Shape) or (
             isinstance(e.value, ir.Attr) and e.value.attr == "shape"
@@ -191,7 +209,7 @@ class _Inference:
             return HARD
         if isinstance(e, (ir.Lift, ir.Truth, ir.Guarded, ir.Expect, ir.Probs)):
             return RELAXED
-        if isinstance(e, ir.Attr) and e.attr in registry.SHAPE_ATTRS:
+        if describes_example(e):
             return HARD
         if isinstance(e, ir.Call):
             kind = self.call_kind(e)
@@ -214,7 +232,7 @@ class _Inference:
 
     def call_kind(self, e):
         args = [self.kind(a) for a in e.args] + [self.kind(v) for _, v in e.kwargs]
-        if e.callee is Callee.DECLARED:
+        if e.callee in (Callee.DECLARED, Callee.COMPILED):  # given by its front end / caller
             return e.kind
         if e.callee is Callee.BUILTIN:
             if RELAXED_INT in args and e.op.batching == registry.HARD_ONLY:

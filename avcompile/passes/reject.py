@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from .. import ir, registry
 from ..errors import CompileError, Position
-from ..ir import HARD, RELAXED, RELAXED_INT, Callee
+from ..ir import RELAXED, RELAXED_INT, Callee
 from .kinds import is_range
 
 
@@ -58,10 +58,26 @@ def _no_aliases(fn):
                         )
 
 
+def _mutates_in_place(e, relaxed=False):
+    """Whether ``e`` calls a list method that changes the list in place (``xs.pop()``), and with
+    ``relaxed`` whether the list or an argument is a per-example value."""
+    if not (
+        isinstance(e, ir.Call)
+        and e.callee is Callee.METHOD
+        and isinstance(e.func, ir.Attr)
+        and e.func.attr in registry.LIST_MUTATORS
+    ):
+        return False
+    if not relaxed:
+        return True
+    return any(part.kind.per_example for part in (e.func.value,) + tuple(e.args))
+
+
 @dataclass(frozen=True)
 class _Ctx:
     relaxed: str = ""  # the innermost relaxed construct, in words ('' outside any)
     loop_inside: bool = False  # a hard loop lies inside that construct (break/continue allowed)
+    uneven: str = ""  # the construct that runs a different number of times per example, in words
 
 
 class _Rejecter:
@@ -83,16 +99,41 @@ class _Rejecter:
         self.line = s.line
         if isinstance(s, ir.If):
             self.expr(s.test)
-            inner = _Ctx(self.relaxed_if(s)) if s.relaxed else ctx
+            inner = ctx
+            if s.relaxed:
+                what = self.relaxed_if(s)
+                inner = _Ctx(what, uneven=what)
             self.block(s.body, inner)
             self.block(s.orelse, inner)
         elif isinstance(s, ir.While):
             self.expr(s.test)
-            inner = _Ctx("a relaxed `while`") if s.relaxed else _Ctx(ctx.relaxed, bool(ctx.relaxed))
+            if s.relaxed:
+                inner = _Ctx("a relaxed `while`", uneven="a relaxed `while`")
+            else:
+                inner = _Ctx(ctx.relaxed, bool(ctx.relaxed), self.uneven(s, ctx))
             self.block(s.body, inner)
         elif isinstance(s, ir.For):
             self.for_(s)
-            self.block(s.body, _Ctx(ctx.relaxed, bool(ctx.relaxed)))
+            self.block(s.body, _Ctx(ctx.relaxed, bool(ctx.relaxed), self.uneven(s, ctx)))
+        elif any(_mutates_in_place(n) for n in ir.walk(s)) and (
+            ctx.uneven or any(_mutates_in_place(n, relaxed=True) for n in ir.walk(s))
+        ):
+            call = next(n for n in ir.walk(s) if _mutates_in_place(n))
+            where = f"inside {ctx.uneven}" if ctx.uneven else "on relaxed values"
+            self.error(
+                f"`.{call.func.attr}()` {where}: it changes the list in place for every "
+                f"example at once. Build the new list as a value instead (`xs = xs[:i] + "
+                f"xs[i + 1:]`, `xs = xs[::-1]`), or give the list its full length and write "
+                f"its elements.",
+                call,
+            )
+        elif isinstance(s, ir.Assign) and s.grows and ctx.uneven:
+            self.error(
+                f"a list grown inside {ctx.uneven} (an `append` or `extend`, or a comprehension "
+                f"with an `if` on a relaxed value): the list's length would differ per example. "
+                f"Give the list its full length before and write its elements (`xs[i] = v`), or "
+                f"put the condition into the value (`v if c else 0.0`)."
+            )
         elif isinstance(s, ir.Return):
             if ctx.relaxed:
                 self.error(
@@ -110,10 +151,20 @@ class _Rejecter:
                     f"condition instead (a flag variable, say)."
                 )
         elif isinstance(s, (ir.Assert, ir.Raise)):
-            if any(isinstance(n, ir.Name) and n.kind != HARD for n in ir.walk(s)):
+            what = "assert" if isinstance(s, ir.Assert) else "raise"
+            parts = (s.test, s.msg) if isinstance(s, ir.Assert) else (s.exc, s.cause)
+            if any(p is not None and p.kind.per_example for p in parts):
                 self.error(
-                    "`assert`/`raise` on a relaxed value is not supported: its truth varies "
-                    "over the batch. Check the inputs before calling the module."
+                    f"`{what}` on a relaxed value is not supported: the value differs per "
+                    f"example and holds only to an extent, so it cannot stop the call for some "
+                    f"examples. Check the inputs before calling the module, or `{what}` on hard "
+                    f"values (lengths, shapes, hard parameters)."
+                )
+            if ctx.relaxed:
+                self.error(
+                    f"`{what}` inside {ctx.relaxed}: both branches of a relaxed condition run for "
+                    f"every example, so it would stop the call for examples that do not take "
+                    f"the branch. Move it out of the relaxed construct, under a hard condition."
                 )
         else:
             if isinstance(s, ir.Assign):
@@ -121,6 +172,13 @@ class _Rejecter:
                     self.nested_write(target)
             for child in ir.children(s):
                 self.expr(child)
+
+    @staticmethod
+    def uneven(loop, ctx):
+        """What makes a loop's body run a different number of times per example, in words."""
+        if ctx.uneven:
+            return ctx.uneven
+        return "a loop that examples leave at different iterations" if loop.exits else ""
 
     def nested_write(self, target):
         """``x[k][j] = v`` with a relaxed integer ``k``: the row read at ``k`` is an expectation,
@@ -198,18 +256,6 @@ class _Rejecter:
             self.error(
                 f"`{e.op}` on a relaxed value is not supported: only the six comparisons "
                 f"< <= > >= == != relax.",
-                e,
-            )
-        if e.kind == RELAXED and isinstance(e, ir.BinOp) and e.op.symbol == "@":
-            self.error(
-                "`@` on relaxed values is not supported yet: write the sum out, or call "
-                "torch.matmul (which is applied per example).",
-                e,
-            )
-        if isinstance(e, ir.Attr) and e.value.kind == RELAXED and e.attr in ("ndim", "T", "mT"):
-            self.error(
-                f"`.{e.attr}` of a relaxed value is not supported yet; use `len(x.shape)` "
-                f"or torch.transpose with explicit dimensions.",
                 e,
             )
         if isinstance(e, ir.Call) and e.callee is Callee.MATH and e.kind == RELAXED:

@@ -27,6 +27,8 @@ def _block(stmts):
 
 
 def _stmt(s):
+    if isinstance(s, ir.Assign) and s.grows and s.targets[0].kind == RELAXED:
+        return replace(s, value=_grown(s.value))
     if isinstance(s, ir.Assign):
         targets = tuple(_target(t) for t in s.targets)
         value = _expr(s.value)
@@ -44,6 +46,24 @@ def _stmt(s):
     if isinstance(s, ir.For):
         return replace(s, target=_target(s.target), iter=_expr(s.iter), body=_block(s.body))
     return ir.map_children(s, _expr)
+
+
+def _grown(value):
+    """``xs + [v]``, ``xs + list(ys)``, ``xs[:i] + [v] + xs[i:]`` of a relaxed list (``append``,
+    ``extend``, ``insert``): ``rt.grown`` of the parts, which keeps a list of per-example
+    elements whether ``xs`` is a list or an array held as one tensor."""
+
+    def parts(e):
+        if isinstance(e, ir.BinOp) and e.op.symbol == "+":
+            return parts(e.left) + parts(e.right)
+        if isinstance(e, ir.Tuple_):  # the new elements
+            return [replace(e, elts=tuple(_per_example(_as_number(_expr(x))) for x in e.elts))]
+        if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:  # `list(ys)` of `extend`
+            ys = e.args[0]
+            return parts(ys) if isinstance(ys, ir.Tuple_) else [_per_example(_expr(ys))]
+        return [_expr(e)]
+
+    return ir.Call(ir.Helper("grown"), tuple(parts(value)), (), RELAXED, callee=Callee.DECLARED)
 
 
 def _target(t):
@@ -150,6 +170,17 @@ def _expr(e):
         return e
     if isinstance(e, (ir.BinOp, ir.UnaryOp, ir.MinMax, ir.Probs)):
         e = ir.map_children(e, _as_number) if not isinstance(e, ir.Probs) else e
+    if isinstance(e, ir.BinOp) and e.op.per_example is not None:  # `A @ v`: torch.matmul
+        func = ir.Attr(ir.Name("torch", HARD), e.op.per_example, HARD)
+        return ir.Call(
+            func,
+            (e.left, e.right),
+            (),
+            RELAXED,
+            callee=Callee.TORCH,
+            how=How.PER_EXAMPLE,
+            pos=e.pos,
+        )
     if isinstance(e, ir.BinOp):
         return replace(e, left=_lift(e.left), right=_lift(e.right))
     if isinstance(e, ir.Compare):
@@ -196,11 +227,31 @@ def _offset(index):
 
 
 def _attr(e):
-    """``x.shape`` of a relaxed value is the example's shape."""
+    """``x.shape``, ``x.ndim``, ``x.T``, ``x.mT`` of a relaxed value are the example's."""
     value = _expr(e.value)
     if value.kind == RELAXED and e.attr == "shape":
         return ir.Shape(value)
+    op = registry.ATTRIBUTES.get(e.attr)
+    if value.kind == RELAXED and op is not None:
+        return _runtime_call(op, (value,), (), e)
     return replace(e, value=value)
+
+
+def _describes(e):
+    """A call that describes a relaxed value's example (``x.size()``, ``torch.numel(x)``)."""
+    if e.callee not in (Callee.METHOD, Callee.TORCH) or e.op is None:
+        return False
+    if e.op.batching != registry.HARD_ONLY or e.op.on_tensors is None:
+        return False
+    of = e.func.value if e.callee is Callee.METHOD else (e.args[0] if e.args else None)
+    return of is not None and of.kind == RELAXED
+
+
+def _runtime_call(op, args, kwargs, e):
+    """``op`` computed per example by its runtime function, ``rt.<op.on_tensors>(...)``."""
+    kind = HARD if op.batching == registry.HARD_ONLY else RELAXED
+    func = ir.Helper(op.on_tensors)
+    return ir.Call(func, args, kwargs, kind, callee=Callee.DECLARED, pos=e.pos)
 
 
 def _call(e):
@@ -219,6 +270,12 @@ def _call(e):
     if e.callee is Callee.BUILTIN:
         if relaxed and e.op.batching == registry.SOFT:  # min / max of relaxed values
             return ir.MinMax(e.op, tuple(_lift(a) for a in args))
+        if relaxed and e.op.name == "sum" and len(args) in (1, 2) and not kwargs:
+            # from a per-example start, so that the sum of no values is one too
+            start = args[1] if len(args) == 2 else ir.Const(0)
+            return replace(e, args=(args[0], _per_example(_as_number(start))))
+        if relaxed and e.op.on_tensors is not None:  # any(xs), all(xs)
+            return _runtime_call(e.op, (ir.Rx(),) + args, kwargs, e)
         if relaxed and e.op.name in ("list", "tuple") and len(args) == 1 and not kwargs:
             return args[0]  # a copy: values are never shared
         return e
@@ -227,6 +284,9 @@ def _call(e):
             return e
         torch_fn = ir.Attr(ir.Name("torch", HARD), e.op.name, HARD)
         return replace(e, func=torch_fn, args=tuple(_lift(a) for a in args), callee=Callee.TORCH)
+    if _describes(e):  # `x.size(0)`, `torch.numel(x)` of a relaxed value: the example's
+        obj = (func.value,) if e.callee is Callee.METHOD else ()
+        return _runtime_call(e.op, obj + args, kwargs, e)
     if e.callee is Callee.TORCH:
         if relaxed and e.op.name in ("tensor", "as_tensor") and len(args) == 1:
             # a tensor of a per-example value is that value (values are never shared)
@@ -251,6 +311,14 @@ def _call(e):
             return replace(e, args=tuple(_lift(a) for a in args))
         method = ir.tensor_method(func.attr)
         return replace(e, func=method, args=(obj,) + args, how=How.PER_EXAMPLE)
+    if e.callee is Callee.COMPILED:  # each argument in the kind its parameter takes
+        args = tuple(
+            ir.Lift(_as_number(a), LiftTo.BATCH)
+            if k == RELAXED and a.kind < RELAXED_INT
+            else (_as_number(a) if k == RELAXED else a)
+            for a, k in zip(args, e.takes)
+        )
+        return replace(e, args=args)
     if e.callee is Callee.USER and relaxed:
         return replace(e, how=How.BATCHED)
     return e
