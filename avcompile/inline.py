@@ -142,8 +142,10 @@ def lower_returns(stmts, result, source):
             if not isinstance(s, ast.If):
                 node = next(n for n in walk_own([s]) if isinstance(n, ast.Return))
                 raise CompileError(
-                    "a `return` inside a loop of a helper is not supported yet: set a result "
-                    "variable, leave the loop with `break`, and return it after the loop.",
+                    "a `return` inside a loop of a function defined inside the relaxed "
+                    "function: define the function at module level (it is then compiled as a "
+                    "function of its own), or set a result variable, leave the loop with "
+                    "`break` and return it after the loop.",
                     source,
                     node,
                 )
@@ -234,6 +236,13 @@ def calls_itself(fn, fn_node):
         ):
             return True
     return False
+
+
+def returns_from_loop(fn_node):
+    """Whether a helper has a ``return`` inside a loop, which inlining cannot turn into an
+    assignment (a compiled function of its own keeps it: an early exit, SEMANTICS 11)."""
+    loops = [n for n in walk_own(fn_node.body) if isinstance(n, (ast.For, ast.While))]
+    return any(isinstance(n, ast.Return) for loop in loops for n in walk_own(loop.body))
 
 
 def _names(fn, fn_node, fresh, caller_locals, caller_free, shared):

@@ -135,8 +135,8 @@ def unpack(x):
 
 
 def as_list(value):
-    """A relaxed array as the list of its elements (a copy, when it is a list already)."""
-    if isinstance(value, list):
+    """A relaxed array as the list of its elements (a copy, when it is a list or tuple)."""
+    if isinstance(value, (list, tuple)):
         return list(value)
     return list(value.unbind(0))
 

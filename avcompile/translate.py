@@ -467,7 +467,12 @@ class _Translator:
         before the statement being translated, the call becomes the name of its result. A helper
         that calls itself (through others or not) is compiled once, as a function of its own."""
         key = fn if fn is not None else fn_node
-        if key in self.inlining or key in self.subroutine_names or inline.calls_itself(fn, fn_node):
+        if (
+            key in self.inlining
+            or key in self.subroutine_names
+            or inline.calls_itself(fn, fn_node)
+            or (fn is not None and inline.returns_from_loop(fn_node))
+        ):
             return self.call_subroutine(fn, fn_node, source, call)
         if self.depth >= inline.MAX_DEPTH:
             self.error(
@@ -498,8 +503,9 @@ class _Translator:
             self.locals.discard(name)
 
     def call_subroutine(self, fn, fn_node, source, call):
-        """A call of a recursive helper: a call of its function, translated the first time. Its
-        depth must depend on hard values only (``passes/calls.py`` checks that)."""
+        """A call of a recursive helper, or of one that returns from inside a loop: a call of
+        its function, translated the first time. The depth of a recursion must depend on hard
+        values only (``passes/calls.py`` checks that)."""
         if fn is None:
             self.error(
                 f"`{fn_node.name}`, defined inside the relaxed function, calls itself: define "

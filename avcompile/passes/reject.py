@@ -278,7 +278,10 @@ class _Rejecter:
             name = e.op.name
             if name in ("min", "max") and e.kwargs and e.kind == RELAXED:
                 self.error(
-                    f"`{name}` with keyword arguments is not supported on relaxed values.", e
+                    f"`{name}` with keyword arguments (`key=`, `default=`) is not supported on "
+                    f"relaxed values: compute the keys in a comprehension and take `{name}` of "
+                    f"it, and see that it is never empty.",
+                    e,
                 )
             if name in registry.NO_RELAXED_CONVERSION and any(a.kind == RELAXED for a in e.args):
                 self.error(
