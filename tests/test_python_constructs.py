@@ -292,3 +292,33 @@ def test_each_construct_the_readme_lists_compiles_and_equals_python(k, tmp_path)
         example = x[b].clone() if uses_torch else x[b].tolist()
         want = torch.as_tensor(fn(example), dtype=torch.float64)
         assert torch.allclose(got[b].double(), want, rtol=1e-12, atol=1e-12), (construct, b)
+
+
+def lists_built_in_each_branch(x):
+    if x[0] > 0.0:
+        ys = [v * 2.0 for v in x]
+    else:
+        ys = [v - 1.0 for v in x]
+    return ys[1]
+
+
+def list_length_by_condition(x):
+    ys = [x[0]]
+    if x[0] > 0.0:
+        ys = [v for v in x]
+    return ys[0]
+
+
+def test_a_list_built_inside_a_relaxed_branch_is_blended_element_by_element():
+    x = torch.tensor([[1.0, 2.0, 3.0], [-1.0, 5.0, 0.5]], dtype=torch.float64)
+    got = relax(lists_built_in_each_branch, hard=True)(x)
+    assert got.tolist() == [lists_built_in_each_branch(row.tolist()) for row in x]
+    soft = relax(lists_built_in_each_branch, beta=1.0)(x)
+    p = torch.sigmoid(x[:, 0])
+    torch.testing.assert_close(soft, p * x[:, 1] * 2.0 + (1 - p) * (x[:, 1] - 1.0))
+
+
+def test_a_list_whose_length_a_relaxed_condition_decides_is_an_error_at_the_call():
+    module = relax(list_length_by_condition)
+    with pytest.raises(ValueError, match="a list's length cannot depend on a relaxed condition"):
+        module(torch.ones(2, 3))

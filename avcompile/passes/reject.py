@@ -6,6 +6,7 @@ index or loop bound, ``is``/``in`` on a relaxed value, an early exit under relax
 """
 
 from dataclasses import dataclass
+from typing import Optional
 
 from .. import ir, registry
 from ..errors import CompileError, Position
@@ -78,6 +79,7 @@ class _Ctx:
     relaxed: str = ""  # the innermost relaxed construct, in words ('' outside any)
     loop_inside: bool = False  # a hard loop lies inside that construct (break/continue allowed)
     uneven: str = ""  # the construct that runs a different number of times per example, in words
+    built: Optional[set] = None  # names given a new whole value inside that construct
 
 
 class _Rejecter:
@@ -99,22 +101,23 @@ class _Rejecter:
         self.line = s.line
         if isinstance(s, ir.If):
             self.expr(s.test)
-            inner = ctx
-            if s.relaxed:
+            if s.relaxed:  # each branch a construct of its own
                 what = self.relaxed_if(s)
-                inner = _Ctx(what, uneven=what)
-            self.block(s.body, inner)
-            self.block(s.orelse, inner)
+                self.block(s.body, _Ctx(what, uneven=what, built=set()))
+                self.block(s.orelse, _Ctx(what, uneven=what, built=set()))
+            else:
+                self.block(s.body, ctx)
+                self.block(s.orelse, ctx)
         elif isinstance(s, ir.While):
             self.expr(s.test)
             if s.relaxed:
-                inner = _Ctx("a relaxed `while`", uneven="a relaxed `while`")
+                inner = _Ctx("a relaxed `while`", uneven="a relaxed `while`", built=set())
             else:
-                inner = _Ctx(ctx.relaxed, bool(ctx.relaxed), self.uneven(s, ctx))
+                inner = self.loop_ctx(s, ctx)
             self.block(s.body, inner)
         elif isinstance(s, ir.For):
             self.for_(s)
-            self.block(s.body, _Ctx(ctx.relaxed, bool(ctx.relaxed), self.uneven(s, ctx)))
+            self.block(s.body, self.loop_ctx(s, ctx))
         elif any(_mutates_in_place(n) for n in ir.walk(s)) and (
             ctx.uneven or any(_mutates_in_place(n, relaxed=True) for n in ir.walk(s))
         ):
@@ -127,7 +130,12 @@ class _Rejecter:
                 f"its elements.",
                 call,
             )
-        elif isinstance(s, ir.Assign) and s.grows and ctx.uneven:
+        elif (
+            isinstance(s, ir.Assign)
+            and s.grows
+            and ctx.uneven
+            and not ir.assigned(s.targets[0]) <= ctx.built
+        ):
             self.error(
                 f"a list grown inside {ctx.uneven} (an `append` or `extend`, or a comprehension "
                 f"with an `if` on a relaxed value): the list's length would differ per example. "
@@ -170,15 +178,19 @@ class _Rejecter:
             if isinstance(s, ir.Assign):
                 for target in s.targets:
                     self.nested_write(target)
+                    if ctx.built is not None and not s.grows and not isinstance(target, ir.Index):
+                        ctx.built.update(ir.assigned(target))  # a list of its own from here on
             for child in ir.children(s):
                 self.expr(child)
 
     @staticmethod
-    def uneven(loop, ctx):
-        """What makes a loop's body run a different number of times per example, in words."""
-        if ctx.uneven:
-            return ctx.uneven
-        return "a loop that examples leave at different iterations" if loop.exits else ""
+    def loop_ctx(loop, ctx):
+        """The context of a hard loop's body: as around it, or a construct that runs a different
+        number of times per example when examples leave the loop at different iterations."""
+        if ctx.uneven or not loop.exits:
+            return _Ctx(ctx.relaxed, bool(ctx.relaxed), ctx.uneven, ctx.built)
+        what = "a loop that examples leave at different iterations"
+        return _Ctx(ctx.relaxed, bool(ctx.relaxed), what, set())
 
     def nested_write(self, target):
         """``x[k][j] = v`` with a relaxed integer ``k``: the row read at ``k`` is an expectation,
