@@ -8,13 +8,14 @@ import inspect
 import itertools
 import linecache
 import os
+import re
 import sys
 import types
 
 from . import runtime
 from .check import check
 from .emit import emit
-from .errors import CompileError
+from .errors import CompileError, Position
 from .ir import RELAXED
 from .module import RelaxedModule, errors_at_user_lines
 from .parse import parse
@@ -84,6 +85,7 @@ def relax(
     mode=None,
     dist="logistic",
     static=(),
+    backend="torch",
 ):
     """Compile a plain Python function, written for one example, into a relaxed ``nn.Module``.
 
@@ -109,9 +111,14 @@ def relax(
     forward and the soft gradients backward) and ``dist`` (the distribution family of
     comparisons: 'logistic', 'cauchy', 'gaussian', 'reciprocal' or 'optimal') are attributes of
     the module and may be changed between calls. Parameters named in ``static`` or annotated
-    ``int``/``float``/``bool``/``str`` are hard.
+    ``int``/``float``/``bool``/``str`` are hard. ``backend`` is 'torch' (batched tensor code),
+    'kernel' (one compiled forward and generated adjoint per chunk of examples, through numba;
+    a program outside its subset is a ``CompileError``) or 'auto' (the kernel where the program
+    lies in its subset, else torch; ``print(module)`` says which and why), an attribute too.
     """
-    options = dict(beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist)
+    options = dict(
+        beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist, backend=backend
+    )
     if fn is None:
         return functools.partial(relax, static=static, **options)
     if isinstance(fn, RelaxedModule):  # recompile its function; its hard parameters stay
@@ -146,7 +153,19 @@ def relax(
         **options,
     )
     _describe(module, fn_ir, filename)
+    if backend == "kernel" and module.kernel_program() is None:
+        raise CompileError(
+            f"backend='kernel': {module.kernel_reason}, which the kernel backend does not "
+            f"compile; use backend='auto' to run such programs on the torch backend.",
+            fn_ir.source,
+            Position.of_line(fn_ir.source, _reason_line(module.kernel_reason)),
+        )
     return module
+
+
+def _reason_line(reason):
+    match = re.search(r"\(line (\d+)\)$", reason or "")
+    return int(match.group(1)) if match else 1
 
 
 def _relaxed_by_name(module, qualname, static):

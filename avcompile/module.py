@@ -5,6 +5,7 @@ import copy
 import functools
 import linecache
 import types
+import warnings
 
 import torch
 
@@ -31,6 +32,7 @@ class RelaxedModule(torch.nn.Module):
         line_map=None,
         free=None,
         rebuild=None,
+        backend="torch",
     ):
         """``fn`` is the user's function whose free names the module reads at each call; a module
         built from IR alone (the DSL) gives the values of its free names in ``free`` instead.
@@ -45,6 +47,7 @@ class RelaxedModule(torch.nn.Module):
         if hard and self.mode != "hard":
             raise ValueError(f"hard=True contradicts mode={mode!r}; give one of them")
         self.dist = dist
+        self.backend = backend
         self.static = tuple(static)
         self.code = code
         self.line_map = dict(line_map or {})
@@ -76,6 +79,54 @@ class RelaxedModule(torch.nn.Module):
     @hard.setter
     def hard(self, value):
         self.mode = "hard" if value else "soft"
+
+    @property
+    def backend(self):
+        """'torch' (batched tensor code), 'kernel' (one compiled forward and adjoint per chunk of
+        examples) or 'auto' (the kernel where the program lies in its subset, else torch)."""
+        return self._backend
+
+    @backend.setter
+    def backend(self, value):
+        if value not in BACKENDS:
+            raise ValueError(
+                f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {value!r}"
+            )
+        self._backend = value
+
+    def kernel_program(self):
+        """The kernel backend's program of this module (made on first use), or None with the
+        reason in ``kernel_reason`` where the program lies outside the kernel's subset or numba
+        cannot be imported."""
+        if "_kernel" not in self.__dict__:
+            self._kernel, self.kernel_reason = _kernel_program(getattr(self, "ir", None))
+        return self._kernel
+
+    def uses_kernel(self):
+        """Whether the next call runs the kernel backend."""
+        return self._backend != "torch" and self.kernel_program() is not None
+
+    def kernel_call(self, args, kwargs):
+        """Run the call on the kernel backend."""
+        from .kernel import backend
+
+        bound = dict(zip(self._params, args))
+        bound.update(kwargs)
+        relaxed = [n for n in self._params if n in self._relaxed]
+        hard = [n for n in self._params if n not in self._relaxed]
+        for name in self._params:
+            if name not in bound:
+                raise TypeError(f"{type(self).__name__}() missing argument '{name}'")
+        ranks = {n: bound[n].dim() - 1 for n in relaxed}
+        try:
+            return backend.call(self, self._kernel, bound, relaxed, hard, ranks)
+        except backend.NotInKernel as err:
+            if self._backend == "kernel":
+                raise TypeError(
+                    f"{type(self).__name__}: backend='kernel' cannot run arguments of these "
+                    f"shapes: {err}"
+                ) from None
+            return NotImplemented  # 'auto': the torch backend runs it
 
     @property
     def dist(self):
@@ -123,6 +174,8 @@ class RelaxedModule(torch.nn.Module):
         "_params",
         "_relaxed",
         "_ranks",
+        "_kernel",
+        "kernel_reason",
     )
 
     def __deepcopy__(self, memo):
@@ -276,9 +329,46 @@ class RelaxedModule(torch.nn.Module):
         if getattr(self, "inputs", None) is not None:
             io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
         dist = f", dist={self._dist!r}" if self._dist != "logistic" else ""
+        backend = ""
+        if self._backend != "torch":
+            backend = f", backend={self._backend!r}"
+            if self.kernel_program() is None:
+                backend += f" (runs the torch backend: {self.kernel_reason})"
         return (
-            f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, eps={self.eps}"
+            f"{io}beta={beta}, mode={self._mode!r}{dist}, max_iter={self.max_iter}, "
+            f"eps={self.eps}{backend}"
         )
+
+
+BACKENDS = ("auto", "torch", "kernel")
+_numba_warned = False
+
+
+def _kernel_program(fn_ir):
+    """``(program, None)`` of the kernel backend for ``fn_ir``, or ``(None, why not)``."""
+    global _numba_warned
+    if fn_ir is None:
+        return None, "the module was not made from a relaxed function's IR"
+    try:
+        from .kernel import backend
+    except ImportError as err:
+        if not _numba_warned:
+            warnings.warn(
+                f"avcompile's kernel backend needs numba, which cannot be imported ({err}); "
+                f"modules run the torch backend",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            _numba_warned = True
+        return None, f"numba cannot be imported ({err})"
+    from .passes.ranks import example_ranks
+
+    program = backend.KernelProgram(fn_ir)
+    try:
+        program.check(example_ranks(fn_ir))
+    except backend.NotInKernel as err:
+        return None, str(err)
+    return program, None
 
 
 def errors_at_user_lines(forward):
@@ -288,6 +378,10 @@ def errors_at_user_lines(forward):
     @functools.wraps(forward)
     def call(self, *args, **kwargs):
         args, kwargs = self.check_arguments(args, kwargs)
+        if self._backend != "torch" and self.uses_kernel():
+            result = self.kernel_call(args, kwargs)
+            if result is not NotImplemented:
+                return result
         try:
             return forward(self, *args, **kwargs)
         except Exception as exc:

@@ -1,0 +1,414 @@
+"""Code generation: a kernel (``kir.Kernel``) as the Python source of two numba functions.
+
+``forward`` runs the program on a chunk of examples, each statement a loop over the examples
+(the batch innermost, so the compiler can vectorise across them). ``backward`` runs it again,
+pushing on a tape each value a statement overwrites, then runs the adjoint: the statements in
+reverse, each taking its old value back from the tape, recomputing its expression and adding
+the adjoint of every value it read (Tangent's scheme, one rule per statement and per primitive,
+``prims.py``). Hard values the adjoint needs (loop bounds, branches taken, trip counts, the hard
+variables' old values) go on a second tape. Relaxed storage is named ``v_<name>``, its adjoint
+``g_<name>``, hard values ``h_<name>``; nothing else the kernel names starts with those.
+"""
+
+from . import kir
+from .prims import PRIMS
+
+_HEADER = """\
+import math
+
+import numba
+import numpy as np
+
+from avcompile.kernel import kruntime as kr
+
+MODE = {mode}
+DIST = {dist}
+"""
+
+
+def generate(kernel, mode, dist):
+    """The module source of ``kernel``'s ``forward`` and ``backward`` in relaxation ``mode`` and
+    family ``dist`` (codes of ``kruntime``)."""
+    forward = _Function(kernel, tape=False).source()
+    backward = _Function(kernel, tape=True).source()
+    return _HEADER.format(mode=mode, dist=dist) + "\n\n" + forward + "\n\n" + backward
+
+
+def _indent(lines, n=1):
+    return ["    " * n + line if line else line for line in lines]
+
+
+class _Function:
+    def __init__(self, kernel, tape):
+        self.k = kernel
+        self.tape = tape
+        self.ranks = dict(kernel.relaxed)
+        self.temps = _temporaries(kernel)
+        self.counter = 0
+
+    def local(self, base):
+        self.counter += 1
+        return f"{base}{self.counter}"
+
+    # ------------------------------------------------------------------------------ layout
+
+    def at(self, loc):
+        """The source of ``loc`` for example ``b`` (a temporary of a run is a local)."""
+        if loc.name in self.temps:
+            return f"T_{loc.name}"
+        return f"v_{loc.name}[{', '.join(loc.index + ('b',))}]"
+
+    def grad_at(self, loc):
+        if loc.name in self.temps:
+            return f"GT_{loc.name}"
+        return f"g_{loc.name}[{', '.join(loc.index + ('b',))}]"
+
+    def source(self):
+        """``forward`` (outputs and flags) or, taping, ``taped`` (the same and the state the
+        adjoint starts from) followed by ``backward`` (the adjoint sweep from that state)."""
+        k = self.k
+        params = [f"v_{n}_in" for n, _ in k.inputs] + [f"h_{n}" for n in k.hard_inputs]
+        params += ["beta", "max_iter", "eps"]
+        first = f"v_{k.inputs[0][0]}_in"
+        lines = [
+            f"C = {first}.shape[-1]",
+            f"DT = {first}.dtype",
+            f"flags = np.zeros({max(len(k.flags), 1)})",
+        ]
+        for n, _ in k.inputs:
+            lines.append(f"v_{n} = v_{n}_in.copy()")
+        inputs = {n for n, _ in k.inputs}
+        for n, rank in sorted(self.ranks.items()):
+            if rank == 0 and n not in inputs and n not in self.temps:
+                lines.append(f"v_{n} = np.zeros(C, DT)")
+        for n, integer in sorted(k.hard):
+            if n not in k.hard_inputs:
+                lines.append(f"h_{n} = {'0' if integer else '0.0'}")
+        if self.tape:
+            lines += [
+                "tape = np.empty((64, C), DT)",
+                "top = 0",
+                "peak = 0",
+                "htape = np.empty(64, np.float64)",
+                "htop = 0",
+            ]
+        lines += self.block(k.body)
+        outs = [f"v_{value}.copy()" for _, value in k.outputs] + ["flags"]
+        head = "@numba.njit(cache=True, nogil=True)"
+        if not self.tape:
+            lines.append(f"return ({', '.join(outs)},)")
+            return "\n".join([head, f"def forward({', '.join(params)}):"] + _indent(lines))
+        state = self.state()
+        lines.append(f"return ({', '.join(outs)}, ({', '.join(state)},))")
+        taped = "\n".join([head, f"def taped({', '.join(params)}):"] + _indent(lines))
+        seeds = [f"seed{i}" for i in range(len(k.outputs))]
+        sweep = [f"{name} = state[{i}]" for i, name in enumerate(state)]
+        sweep = [
+            line + (".copy()" if line.split(" = ")[0].startswith("v_") else "") for line in sweep
+        ]
+        sweep += [
+            "C = tape.shape[1]",
+            "DT = tape.dtype",
+            f"flags = np.zeros({max(len(k.flags), 1)})",
+        ]
+        sweep += self.sweep()
+        backward = "\n".join(
+            [head, f"def backward({', '.join(['beta', 'state'] + seeds)}):"] + _indent(sweep)
+        )
+        return taped + "\n\n\n" + backward
+
+    def state(self):
+        """What the adjoint sweep starts from: the tapes and every value at the end."""
+        names = ["tape", "htape", "top", "htop", "peak"]
+        names += [f"v_{n}" for n in sorted(self.ranks) if n not in self.temps]
+        names += [f"h_{n}" for n, _ in sorted(self.k.hard)]
+        return names
+
+    def sweep(self):
+        """The reverse sweep: adjoint storage, the seeds, the statements' adjoints."""
+        k = self.k
+        lines = []
+        for n in sorted(self.ranks):
+            if n not in self.temps:
+                lines.append(f"g_{n} = np.zeros_like(v_{n})")
+        lines.append("GBETA = np.zeros(C, DT)")
+        for i, (_, value) in enumerate(k.outputs):
+            lines.append(f"g_{value} += seed{i}")
+        lines += self.adjoint_block(k.body)
+        grads = [f"g_{n}" for n, _ in k.inputs]
+        lines.append(f"return ({', '.join(grads + ['GBETA', 'peak'])},)")
+        return lines
+
+    # ------------------------------------------------------------------------------ forward
+
+    def block(self, stmts):
+        out = []
+        for run in _runs(stmts):
+            out += self.sets(run) if isinstance(run, list) else self.stmt(run)
+        return out or ["pass"]
+
+    def stmt(self, s):
+        if isinstance(s, kir.HardSet):
+            value = f"{'int' if s.integer else 'float'}({s.src})"
+            if self.tape:
+                return [
+                    "if htop == htape.shape[0]:",
+                    "    htape = kr.grow(htape)",
+                    f"htape[htop] = h_{s.name}",
+                    "htop += 1",
+                    f"h_{s.name} = {value}",
+                ]
+            return [f"h_{s.name} = {value}"]
+        if isinstance(s, kir.Alloc):
+            if s.like is not None:
+                return [f"v_{s.name} = np.empty_like(v_{s.like})"]
+            dims = ", ".join(s.dims + ("C",))
+            return [f"v_{s.name} = np.full(({dims}), {s.fill!r}, DT)"]
+        if isinstance(s, kir.For):
+            lo, hi, step = (self.local(x) for x in ("lo", "hi", "step"))
+            out = [f"{lo} = {s.lo}", f"{hi} = {s.hi}", f"{step} = {s.step}"]
+            if self.tape:
+                out += self.hard_push(f"h_{s.var}")
+            out += [f"for h_{s.var} in range({lo}, {hi}, {step}):"] + _indent(self.block(s.body))
+            if self.tape:
+                out += self.hard_push(lo) + self.hard_push(step)
+                out += self.hard_push(f"len(range({lo}, {hi}, {step}))")
+            return out
+        if isinstance(s, kir.If):
+            taken = self.local("taken")
+            out = [f"{taken} = {s.test}", f"if {taken}:"] + _indent(self.block(s.body))
+            out += ["else:"] + _indent(self.block(s.orelse))
+            if self.tape:
+                out += self.hard_push(f"1 if {taken} else 0")
+            return out
+        if isinstance(s, kir.While):
+            count = self.local("count")
+            out = [f"{count} = 0", f"while {s.test}:"]
+            out += _indent(self.block(s.body) + [f"{count} += 1"])
+            if self.tape:
+                out += self.hard_push(count)
+            return out
+        if isinstance(s, kir.Flag):
+            return [f"if {s.test}:", f"    flags[{s.slot}] = 1.0"]
+        raise TypeError(f"no kernel rule for {s!r}")
+
+    def hard_push(self, src):
+        return [
+            "if htop == htape.shape[0]:",
+            "    htape = kr.grow(htape)",
+            f"htape[htop] = {src}",
+            "htop += 1",
+        ]
+
+    def expression(self, e):
+        """Lines computing ``e`` for example ``b`` into locals; ``(lines, result, nodes)`` with
+        ``nodes`` the (kind, local, argument locals, node) of each step, in order."""
+        lines, nodes = [], []
+
+        def visit(node):
+            if isinstance(node, kir.Read):
+                name = self.local("r")
+                lines.append(f"{name} = {self.at(node.loc)}")
+                nodes.append(("read", name, (), node))
+                return name
+            if isinstance(node, kir.Const):
+                return repr(float(node.value))
+            if isinstance(node, kir.Hard):
+                return f"({node.src})"
+            if isinstance(node, kir.Prim):
+                args = [visit(a) for a in node.args]
+                name = self.local("t")
+                lines.extend(PRIMS[node.name].forward(name, args, node.params))
+                nodes.append(("prim", name, tuple(args), node))
+                return name
+            raise TypeError(f"no kernel rule for {node!r}")
+
+        result = visit(e)
+        return lines, result, nodes
+
+    def sets(self, run):
+        """Consecutive ``Set`` statements as one loop over the examples (each example's values
+        depend on its own only), pushing the old value of each location that outlives the run
+        on the tape when taping (a temporary of the run needs none: its adjoint recomputes it)."""
+        inner, kept = [], self.kept(run)
+        for j, s in enumerate(run):
+            lines, result, _ = self.expression(s.expr)
+            if self.tape and j in kept:
+                inner.append(f"tape[top + {kept.index(j)}, b] = {self.at(s.loc)}")
+            inner += lines + [f"{self.at(s.loc)} = {result}"]
+        if not self.tape:
+            return ["for b in range(C):"] + _indent(inner)
+        if not kept:
+            return ["for b in range(C):"] + _indent(inner)
+        return [
+            f"while top + {len(kept)} > tape.shape[0]:",
+            "    tape = kr.grow(tape)",
+            "for b in range(C):",
+            *_indent(inner),
+            f"top += {len(kept)}",
+            "peak = max(peak, top)",
+        ]
+
+    def kept(self, run):
+        """The positions in ``run`` of the statements whose location outlives the run."""
+        return [j for j, s in enumerate(run) if s.loc.index or s.loc.name not in self.temps]
+
+    # ------------------------------------------------------------------------------ adjoint
+
+    def adjoint_block(self, stmts):
+        out = []
+        for run in reversed(_runs(stmts)):
+            out += self.adjoint_sets(run) if isinstance(run, list) else self.adjoint(run)
+        return out or ["pass"]
+
+    def hard_pop(self, target):
+        return ["htop -= 1", f"{target} = htape[htop]"]
+
+    def adjoint(self, s):
+        if isinstance(s, kir.HardSet):
+            cast = "int" if s.integer else "float"
+            return ["htop -= 1", f"h_{s.name} = {cast}(htape[htop])"]
+        if isinstance(s, (kir.Alloc, kir.Flag)):
+            return []
+        if isinstance(s, kir.For):
+            lo, step, count, it = (self.local(x) for x in ("lo", "step", "count", "it"))
+            out = ["htop -= 1", f"{count} = int(htape[htop])"]
+            out += ["htop -= 1", f"{step} = int(htape[htop])"]
+            out += ["htop -= 1", f"{lo} = int(htape[htop])"]
+            body = [f"h_{s.var} = {lo} + {it} * {step}"] + self.adjoint_block(s.body)
+            out += [f"for {it} in range({count} - 1, -1, -1):"] + _indent(body)
+            out += ["htop -= 1", f"h_{s.var} = int(htape[htop])"]
+            return out
+        if isinstance(s, kir.If):
+            taken = self.local("taken")
+            out = ["htop -= 1", f"{taken} = htape[htop]", f"if {taken} > 0.5:"]
+            out += _indent(self.adjoint_block(s.body))
+            return out + ["else:"] + _indent(self.adjoint_block(s.orelse))
+        if isinstance(s, kir.While):
+            count, it = self.local("count"), self.local("it")
+            out = ["htop -= 1", f"{count} = int(htape[htop])"]
+            return out + [f"for {it} in range({count}):"] + _indent(self.adjoint_block(s.body))
+        raise TypeError(f"no kernel rule for {s!r}")
+
+    def adjoint_sets(self, run):
+        """A run of ``Set`` statements backwards, in one loop over the examples: the locations
+        it wrote put back to their values before it (from the tape), the run recomputed with
+        every value it read or made kept in locals, then each statement's adjoint in reverse,
+        which puts its location back to the value before it."""
+        kept = self.kept(run)
+        body = [
+            f"{self.at(run[j].loc)} = tape[top + {k}, b]"
+            for k, j in reversed(list(enumerate(kept)))
+        ]
+        temps = sorted({s.loc.name for s in run if s.loc.name in self.temps})
+        body += [f"GT_{name} = 0.0" for name in temps]
+        steps = []
+        for j, s in enumerate(run):
+            lines, result, nodes = self.expression(s.expr)
+            old = self.local("old")
+            body += lines
+            if j in kept:
+                body.append(f"{old} = {self.at(s.loc)}")
+            body.append(f"{self.at(s.loc)} = {result}")
+            steps.append((s, result, nodes, old if j in kept else None))
+        for s, result, nodes, old in reversed(steps):
+            body += self.adjoint_step(s, result, nodes)
+            if old is not None:
+                body.append(f"{self.at(s.loc)} = {old}")
+        head = [f"top -= {len(kept)}"] if kept else []
+        return head + ["for b in range(C):"] + _indent(body)
+
+    def adjoint_step(self, s, result, nodes):
+        """``loc = e`` backwards for example ``b``, its values in locals: the adjoint of ``loc``
+        taken (the old value has its own) and ``e``'s added to the values it read."""
+        g = self.local("g")
+        body = [f"{g} = {self.grad_at(s.loc)}", f"{self.grad_at(s.loc)} = 0.0"]
+        grads = {name: f"d{name}" for _, name, _, _ in nodes}
+        body += [f"{grads[name]} = 0.0" for _, name, _, _ in nodes]
+        if result in grads:
+            body.append(f"{grads[result]} = {g}")
+        uses_beta = any(kind == "prim" and PRIMS[n.name].reads_beta for kind, _, _, n in nodes)
+        if uses_beta:
+            body.append("gbeta = 0.0")
+        for kind, name, args, node in reversed(nodes):
+            if kind == "read":
+                body.append(f"{self.grad_at(node.loc)} += {grads[name]}")
+                continue
+            arg_grads = [grads.get(a) for a in args]
+            body += PRIMS[node.name].adjoint(name, grads[name], list(args), node.params, arg_grads)
+        if uses_beta:
+            body.append("GBETA[b] += gbeta")
+        return body
+
+
+def _temporaries(kernel):
+    """Relaxed names of one value per example that live within one run of ``Set`` statements:
+    written there before any read, in every run that uses them, and read nowhere else."""
+    outside = " ".join(_hard_sources(kernel.body))
+    out = {n for n, rank in kernel.relaxed if rank == 0}
+    out -= {n for n, _ in kernel.inputs} | {v for kind, v in kernel.outputs if kind == "relaxed"}
+    out = {n for n in out if f"v_{n}" not in outside}
+
+    def visit(stmts):
+        for run in _runs(stmts):
+            if isinstance(run, list):
+                written = set()
+                for s in run:
+                    for name in _reads(s.expr):
+                        if name not in written:
+                            out.discard(name)
+                    if not s.loc.index:
+                        written.add(s.loc.name)
+            else:
+                for body in (getattr(run, "body", ()), getattr(run, "orelse", ())):
+                    visit(body)
+
+    visit(kernel.body)
+    return out
+
+
+def _reads(e):
+    if isinstance(e, kir.Read):
+        yield e.loc.name
+    elif isinstance(e, kir.Prim):
+        for a in e.args:
+            yield from _reads(a)
+
+
+def _hard_sources(stmts):
+    """Every piece of hard source in ``stmts`` (tests, bounds, indices, values)."""
+    for s in stmts:
+        for name in ("test", "src", "lo", "hi", "step"):
+            value = getattr(s, name, None)
+            if isinstance(value, str):
+                yield value
+        if isinstance(s, kir.Set):
+            yield from s.loc.index
+            yield from _expr_sources(s.expr)
+        for body in (getattr(s, "body", ()), getattr(s, "orelse", ())):
+            yield from _hard_sources(body)
+
+
+def _expr_sources(e):
+    if isinstance(e, kir.Read):
+        yield from e.loc.index
+    elif isinstance(e, kir.Hard):
+        yield e.src
+    elif isinstance(e, kir.Prim):
+        yield from (p for p in e.params if isinstance(p, str))
+        for a in e.args:
+            yield from _expr_sources(a)
+
+
+def _runs(stmts):
+    """``stmts`` with each run of consecutive ``Set`` statements gathered in a list."""
+    out = []
+    for s in stmts:
+        if isinstance(s, kir.Set):
+            if out and isinstance(out[-1], list):
+                out[-1].append(s)
+            else:
+                out.append([s])
+        else:
+            out.append(s)
+    return out

@@ -1,0 +1,804 @@
+"""Lowering: the relaxed IR after the passes, as the kernel IR (``kir.py``).
+
+A relaxed ``if`` becomes its two branches run one after the other on the same storage, the
+values the first one wrote set aside and the storage put back before the second, then the
+blends; a relaxed ``while`` becomes its expectation over the stopping iteration, accumulated as
+``runtime.relaxed_while`` does (AlgoVision's stopping rule over the chunk of examples). What
+lies outside the kernel's subset raises ``NotInKernel`` naming the construct and its line; the
+``auto`` backend then keeps the torch backend and says why.
+"""
+
+import re
+
+from .. import ir
+from ..ir import HARD, RELAXED, Callee, FuseOp, LiftTo
+from ..passes.kinds import integer_names, is_range
+from . import kir
+from .kruntime import CDF, DENSITY, EQ, GE, GT, LE, LT, NE, NOT_DENSITY
+
+# Elementwise torch functions (and builtins) with a kernel primitive of the same meaning.
+_FUNCTIONS = {
+    "exp",
+    "log",
+    "sqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "abs",
+    "square",
+    "floor",
+    "ceil",
+}
+_BINARY = {"add", "sub", "mul", "truediv", "pow"}
+# comparison -> (exact op, what it relaxes into, sign of beta * (a - b))
+_COMPARE = {
+    "gt": (GT, CDF, 1),
+    "ge": (GE, CDF, 1),
+    "lt": (LT, CDF, -1),
+    "le": (LE, CDF, -1),
+    "eq": (EQ, DENSITY, 1),
+    "ne": (NE, NOT_DENSITY, 1),
+}
+_DISTS = ("logistic", "cauchy", "gaussian", "reciprocal", "optimal")
+
+
+class NotInKernel(Exception):
+    """A construct the kernel backend does not compile: ``what`` in words, at ``line``."""
+
+    def __init__(self, what, line=0):
+        super().__init__(f"{what} (line {line})" if line else what)
+        self.what, self.line = what, line
+
+
+def lower(fn, ranks):
+    """The kernel of IR function ``fn`` (after the passes) for relaxed parameters of ``ranks``
+    (``{name: dimensions of one example}``)."""
+    return _Lowering(fn, ranks).kernel()
+
+
+class _Lowering:
+    def __init__(self, fn, ranks):
+        self.fn = fn
+        self.ranks = {}  # relaxed name -> rank of its storage (0: one value per example)
+        self.hard = {}  # hard name -> whether it is an integer
+        self.ints = integer_names(fn)
+        self.taken = {n.id for s in fn.body for n in ir.walk(s) if isinstance(n, ir.Name)}
+        self.taken |= {p.id for p in fn.params}
+        self.counter = 0
+        self.depth = 0  # loops around the statement being lowered
+        self.allocated = set()
+        self.flags = []
+        self.line = 0
+        for p in fn.params:
+            if p.kind == RELAXED:
+                self.ranks[p.id] = ranks.get(p.id, 0)
+            elif p.kind == HARD:
+                self.hard[p.id] = p.id in self.ints
+            else:
+                raise NotInKernel(f"the shared tensor parameter `{p.id}`")
+
+    def fresh(self, base):
+        while True:
+            self.counter += 1
+            name = f"{base}_{self.counter}"
+            if name not in self.taken:
+                self.taken.add(name)
+                return name
+
+    def relaxed_name(self, base, rank=0):
+        name = self.fresh(base)
+        self.ranks[name] = rank
+        return name
+
+    def hard_name(self, base, integer=True):
+        name = self.fresh(base)
+        self.hard[name] = integer
+        return name
+
+    def refuse(self, what):
+        raise NotInKernel(what, self.line)
+
+    # ------------------------------------------------------------------------------ function
+
+    def kernel(self):
+        fn = self.fn
+        if fn.subroutines:
+            raise NotInKernel("a recursive helper (a function the generated code calls)")
+        if fn.alive is not None or fn.returns:
+            raise NotInKernel("a `return` under a relaxed condition")
+        for name in fn.free:
+            if name not in ("math", "torch"):
+                raise NotInKernel(f"the free name `{name}` (read from the module at each call)")
+        body = list(fn.body)
+        if not body or not isinstance(body[-1], ir.Return):
+            raise NotInKernel("a function that does not end with its `return`")
+        statements = self.block(body[:-1])
+        self.line = body[-1].line
+        extra, outputs = self.outputs(body[-1].value)
+        inputs = tuple((p.id, self.ranks[p.id]) for p in fn.params if p.kind == RELAXED)
+        hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD)
+        return kir.Kernel(
+            name=fn.name,
+            inputs=inputs,
+            hard_inputs=hard_inputs,
+            relaxed=tuple(sorted(self.ranks.items())),
+            hard=tuple(sorted(self.hard.items())),
+            body=tuple(statements + extra),
+            outputs=outputs,
+            flags=tuple(self.flags),
+        )
+
+    def outputs(self, value):
+        values = value.elts if isinstance(value, ir.Tuple_) else (value,)
+        out, extra = [], []
+        for v in values:
+            if v.kind == HARD:
+                self.refuse("a hard value returned (the kernel returns per-example values)")
+            elif isinstance(v, ir.Name) and v.id in self.ranks:
+                out.append(("relaxed", v.id))
+            else:
+                name = self.relaxed_name("result")
+                extra.append(kir.Set(kir.Loc(name), self.value(v), self.line))
+                out.append(("relaxed", name))
+        return extra, tuple(out)
+
+    # ------------------------------------------------------------------------------ statements
+
+    def block(self, stmts):
+        out = []
+        for s in stmts:
+            self.line = s.line
+            out += self.stmt(s)
+        return out
+
+    def stmt(self, s):
+        if isinstance(s, ir.Assign):
+            return self.assign(s)
+        if isinstance(s, ir.If):
+            return self.relaxed_if(s) if s.relaxed else self.hard_if(s)
+        if isinstance(s, ir.While):
+            return self.relaxed_while(s) if s.relaxed else self.hard_while(s)
+        if isinstance(s, ir.For):
+            return self.for_(s)
+        if isinstance(s, ir.Return):
+            self.refuse("a `return` before the end of the function")
+        if isinstance(s, ir.Jump):
+            if s.what is ir.JumpKind.PASS:
+                return []
+            self.refuse(f"`{s.what}`")
+        if isinstance(s, ir.Exit):
+            self.refuse("an early exit under a relaxed condition")
+        self.refuse(f"the statement `{s}`")
+
+    def loop_body(self, stmts):
+        self.depth += 1
+        try:
+            return tuple(self.block(stmts))
+        finally:
+            self.depth -= 1
+
+    def assign(self, s):
+        if len(s.targets) != 1:
+            self.refuse("a chained assignment `a = b = ...`")
+        target, value = s.targets[0], s.value
+        if isinstance(target, ir.Tuple_):
+            return self.unpack(target, value)
+        if isinstance(target, ir.Name) and target.kind == HARD:
+            return [self.hard_set(target.id, value)]
+        if isinstance(target, ir.Name) and target.kind != RELAXED:
+            what = "relaxed integer" if target.kind.per_example else "shared tensor"
+            self.refuse(f"the {what} `{target.id}`")
+        if isinstance(target, ir.Name):
+            return self.assign_relaxed(target.id, value)
+        return [kir.Set(self.location(target), self.value(value), self.line)]
+
+    def hard_set(self, name, value):
+        integer = name in self.ints or isinstance(value, ir.Const) and type(value.value) is int
+        self.hard[name] = self.hard.get(name, integer) and integer
+        return kir.HardSet(name, self.hard_src(value), self.hard[name], self.line)
+
+    def assign_relaxed(self, name, value):
+        """``name = value`` of a relaxed name: a value of one example, a new array or a copy."""
+        array = self.new_array(name, value)
+        if array is not None:
+            return array
+        if isinstance(value, ir.Name) and self.ranks.get(value.id, 0) > 0:
+            return self.copy_array(name, value.id)
+        known = self.ranks.get(name)
+        if known:
+            self.refuse(f"`{name}`, an array, assigned a value of one example")
+        self.ranks[name] = 0
+        return [kir.Set(kir.Loc(name), self.value(value), self.line)]
+
+    def new_array(self, name, value):
+        """The statements that make ``name`` a new array from ``value``, or None if ``value``
+        is not an array made in the body."""
+        inner = value.value if isinstance(value, ir.Lift) and value.to is LiftTo.BATCH else value
+        dims = fill = None
+        elements = None
+        if isinstance(inner, ir.BinOp) and inner.op.symbol == "*":
+            lst, count = inner.left, inner.right
+            if isinstance(lst, ir.Tuple_) and lst.is_list and len(lst.elts) == 1:
+                if isinstance(lst.elts[0], ir.Const):
+                    dims, fill = (self.hard_src(count),), float(lst.elts[0].value)
+        elif isinstance(inner, ir.Call) and inner.callee is Callee.TORCH and inner.op is not None:
+            fills = {"zeros": 0.0, "ones": 1.0}
+            if inner.op.name in fills and not inner.kwargs:
+                dims, fill = tuple(self.hard_src(a) for a in inner.args), fills[inner.op.name]
+        elif isinstance(inner, ir.Tuple_) and inner.is_list:
+            elements = inner.elts
+            dims = (str(len(elements)),)
+        if dims is None:
+            return None
+        self.alloc_check(name)
+        self.ranks[name] = len(dims)
+        out = [kir.Alloc(name, dims, fill if fill is not None else 0.0, line=self.line)]
+        for k, e in enumerate(elements or ()):
+            out.append(kir.Set(kir.Loc(name, (str(k),)), self.value(e), self.line))
+        return out
+
+    def alloc_check(self, name):
+        if self.depth or name in self.allocated:
+            self.refuse(f"the array `{name}` made inside a loop, or made twice")
+        self.allocated.add(name)
+
+    def copy_array(self, name, source):
+        rank = self.ranks[source]
+        out = []
+        if name not in self.allocated:
+            self.alloc_check(name)
+            self.ranks[name] = rank
+            out.append(kir.Alloc(name, like=source, line=self.line))
+        elif self.ranks.get(name) != rank:
+            self.refuse(f"`{name}` given arrays of different shapes")
+        return out + self.elementwise(
+            source,
+            lambda idx: [kir.Set(kir.Loc(name, idx), kir.Read(kir.Loc(source, idx)), self.line)],
+        )
+
+    def elementwise(self, like, make):
+        """Statements ``make(index)`` for every element of array ``like``, in nested loops."""
+        rank = self.ranks[like]
+        counters = [self.hard_name("e") for _ in range(rank)]
+        body = tuple(make(tuple(f"h_{c}" for c in counters)))
+        for k in reversed(range(rank)):
+            body = (kir.For(counters[k], "0", f"v_{like}.shape[{k}]", "1", body, self.line),)
+        return list(body)
+
+    def unpack(self, target, value):
+        """``a, b = c, d``: every value read before any is written (a swap)."""
+        if not isinstance(value, ir.Tuple_) or len(value.elts) != len(target.elts):
+            self.refuse("unpacking a value that is not a tuple display")
+        temps, out = [], []
+        for t, v in zip(target.elts, value.elts):
+            if isinstance(t, ir.Tuple_):
+                self.refuse("a nested unpacking")
+            if t.kind == HARD and isinstance(t, ir.Name):
+                tmp = self.hard_name("t", t.id in self.ints)
+                out.append(kir.HardSet(tmp, self.hard_src(v), self.hard[tmp], self.line))
+                temps.append(("hard", tmp))
+            else:
+                tmp = self.relaxed_name("t")
+                out.append(kir.Set(kir.Loc(tmp), self.value(v), self.line))
+                temps.append(("relaxed", tmp))
+        for t, (kind, tmp) in zip(target.elts, temps):
+            if kind == "hard":
+                integer = self.hard.setdefault(t.id, self.hard[tmp])
+                out.append(kir.HardSet(t.id, f"h_{tmp}", integer, self.line))
+            elif isinstance(t, ir.Name):
+                if self.ranks.get(t.id, 0):
+                    self.refuse(f"an array `{t.id}` unpacked from a tuple")
+                self.ranks[t.id] = 0
+                out.append(kir.Set(kir.Loc(t.id), kir.Read(kir.Loc(tmp)), self.line))
+            else:
+                out.append(kir.Set(self.location(t), kir.Read(kir.Loc(tmp)), self.line))
+        return out
+
+    # ------------------------------------------------------------------------------ control flow
+
+    def hard_if(self, s):
+        return [
+            kir.If(
+                self.hard_src(s.test),
+                tuple(self.block(s.body)),
+                tuple(self.block(s.orelse)),
+                s.line,
+            )
+        ]
+
+    def hard_while(self, s):
+        if s.exits:
+            self.refuse("a loop left under a relaxed condition")
+        test = self.hard_src(s.test)
+        return [kir.While(test, self.loop_body(s.body), s.line)]
+
+    def for_(self, s):
+        if s.exits:
+            self.refuse("a loop left under a relaxed condition")
+        if not is_range(s.iter) or not isinstance(s.target, ir.Name):
+            self.refuse("a `for` loop over something other than `range`")
+        args = [self.hard_src(a) for a in s.iter.args]
+        if len(args) == 1:
+            lo, hi, step = "0", args[0], "1"
+        elif len(args) == 2:
+            lo, hi, step = args[0], args[1], "1"
+        else:
+            lo, hi, step = args
+        self.hard[s.target.id] = True
+        return [kir.For(s.target.id, lo, hi, step, self.loop_body(s.body), s.line)]
+
+    def relaxed_if(self, s):
+        """Both branches on the same storage: the values the first one wrote are set aside and
+        the storage put back before the second; then each blended value is mixed by ``p``."""
+        if s.exits:
+            self.refuse("an early exit under a relaxed condition")
+        if s.guarded:
+            self.refuse("a relaxed branch guarded against values that are not finite")
+        if s.infinite:
+            self.refuse("a blend of values that may be infinite")
+        p = self.relaxed_name(f"p_L{s.line}")
+        out = [kir.Set(kir.Loc(p), self.value(s.test), s.line)]
+        straight = self.straight_if(s, p)
+        if straight is not None:
+            return out + straight + self.fused(s, p)
+        saves, restores, thens, blends = [], [], [], []
+        for var in s.blended:
+            name = var.id
+            if name in s.new:
+                then = self.relaxed_name(f"{name}_then")
+                thens.append(kir.Set(kir.Loc(then), kir.Read(kir.Loc(name)), s.line))
+                blends.append(self.blend(p, kir.Loc(name), kir.Loc(then)))
+                continue
+            rank = self.ranks.get(name)
+            if rank is None:
+                self.refuse(f"`{name}`, blended before it has a value")
+            if rank == 0:
+                locs = [kir.Loc(name)]
+            else:
+                locs = self.written_elements(name, s)
+            for loc in locs:
+                before = self.relaxed_name(f"{name}_before")
+                then = self.relaxed_name(f"{name}_then")
+                saves.append(kir.Set(kir.Loc(before), kir.Read(loc), s.line))
+                thens.append(kir.Set(kir.Loc(then), kir.Read(loc), s.line))
+                restores.append(kir.Set(loc, kir.Read(kir.Loc(before)), s.line))
+                blends.append(self.blend(p, loc, kir.Loc(then), locs[: locs.index(loc)]))
+        out += saves + self.block(s.body) + thens + restores + self.block(s.orelse) + blends
+        return out + self.fused(s, p)
+
+    def fused(self, s, p):
+        """The blends the optimiser took out of the branches (``ir.Fused``)."""
+        out = []
+        for f in s.fused:
+            self.line = f.line
+            loc = kir.Loc(f.var.id)
+            if f.op is FuseOp.ADD:
+                step = kir.Prim("mul", (kir.Read(kir.Loc(p)), self.value(f.value)))
+                out.append(kir.Set(loc, kir.Prim("add", (kir.Read(loc), step)), f.line))
+            else:
+                blend = kir.Prim(
+                    "blend", (kir.Read(kir.Loc(p)), self.value(f.value), kir.Read(loc))
+                )
+                out.append(kir.Set(loc, blend, f.line))
+        return out
+
+    def straight_if(self, s, p):
+        """A relaxed ``if`` whose branches only set values: each branch's values as expressions
+        of the values before it (no storage written or put back), then the blends; None where a
+        branch has control flow, or reads an element of an array after writing another one (they
+        might be one element)."""
+        saved = (dict(self.ranks), dict(self.hard), set(self.taken), self.counter, list(self.flags))
+        branches = []
+        for stmts in (s.body, s.orelse):
+            lowered = self.block(stmts)
+            values = _symbolic(lowered)
+            if values is None:
+                self.ranks, self.hard, self.taken, self.counter, self.flags = saved
+                return None
+            branches.append(values)
+        locs = []
+        for var in s.blended:
+            name = var.id
+            if self.ranks.get(name, 0) == 0:
+                locs.append(kir.Loc(name))
+            else:
+                locs += [
+                    loc
+                    for values in branches
+                    for loc in values
+                    if loc.name == name and loc not in locs
+                ]
+        if any(self.ranks.get(loc.name) is None for loc in locs):
+            self.refuse("a value blended before it has one")
+        out, blends = [], []
+        for k, loc in enumerate(locs):
+            parts = []
+            for values in branches:
+                value = values.get(loc, kir.Read(loc))
+                if value != kir.Read(loc):
+                    tmp = self.relaxed_name(f"{loc.name}_branch")
+                    out.append(kir.Set(kir.Loc(tmp), value, s.line))
+                    value = kir.Read(kir.Loc(tmp))
+                parts.append(value)
+            blends.append(self.blend_values(p, loc, parts, locs[:k]))
+        return out + blends
+
+    def blend_values(self, p, loc, parts, earlier):
+        """``loc = blend(p, then, else)``, skipped where ``loc`` is an element listed ``earlier``
+        (the same element written twice: blended once)."""
+        value = kir.Prim("blend", (kir.Read(kir.Loc(p)), parts[0], parts[1]))
+        stmt = kir.Set(loc, value, self.line)
+        same = [
+            " and ".join(f"({a}) == ({b})" for a, b in zip(loc.index, e.index))
+            for e in earlier
+            if e.name == loc.name and e.index and not _distinct(e, loc)
+        ]
+        if not same:
+            return stmt
+        return kir.If(" or ".join(f"({t})" for t in same), (), (stmt,), self.line)
+
+    def blend(self, p, loc, then, earlier=()):
+        """``loc = blend(p, then, loc)``, skipped where ``loc`` is an element listed ``earlier``
+        (the same element written twice: blended once)."""
+        value = kir.Prim("blend", (kir.Read(kir.Loc(p)), kir.Read(then), kir.Read(loc)))
+        stmt = kir.Set(loc, value, self.line)
+        same = [
+            " and ".join(f"({a}) == ({b})" for a, b in zip(loc.index, e.index)) for e in earlier
+        ]
+        if not same:
+            return stmt
+        return kir.If(" or ".join(f"({t})" for t in same), (), (stmt,), self.line)
+
+    def written_elements(self, name, s):
+        """The elements of array ``name`` that the branches of relaxed ``if`` ``s`` write, each
+        at positions fixed before the branches run; refused where they are not."""
+        changed = ir.written(s.body + s.orelse)
+        found = []
+
+        def visit(stmts, looped):
+            for st in stmts:
+                if isinstance(st, ir.Assign):
+                    for t in st.targets:
+                        for elt in t.elts if isinstance(t, ir.Tuple_) else (t,):
+                            if ir.root(elt) == ir.Name(name, elt.kind) or (
+                                isinstance(ir.root(elt), ir.Name) and ir.root(elt).id == name
+                            ):
+                                if looped or not isinstance(elt, ir.Index):
+                                    self.refuse(
+                                        f"`{name}` written in a loop or as a whole inside a "
+                                        f"relaxed `if`"
+                                    )
+                                used = {n.id for n in ir.walk(elt.index) if isinstance(n, ir.Name)}
+                                if used & changed:
+                                    self.refuse(f"`{name}` written where the branch moves")
+                                loc = self.location(elt)
+                                if loc not in found:
+                                    found.append(loc)
+                elif isinstance(st, ir.If):
+                    visit(st.body, looped)
+                    visit(st.orelse, looped)
+                elif isinstance(st, (ir.For, ir.While)):
+                    visit(st.body, True)
+
+        visit(s.body + s.orelse, False)
+        return found
+
+    def relaxed_while(self, s):
+        """The expectation over the stopping iteration (``runtime.relaxed_while``)."""
+        if s.exits or s.stopped or s.stopped_ints:
+            self.refuse("a relaxed loop whose counter is read after it")
+        if s.infinite:
+            self.refuse("a relaxed `while` whose values may be infinite")
+        max_iter = self.own_limit(s.max_iter, "max_iter")
+        eps = self.own_limit(s.eps, "eps")
+        line = s.line
+        p, p_next, weight = (self.relaxed_name(f"{b}_L{line}") for b in ("p", "p_next", "w"))
+        k = self.hard_name(f"k_L{line}")
+        cond = self.value(s.test)
+        carried = [v.id for v in s.carried if v.kind == RELAXED]
+        acc = {}
+        start, step, last, back = [], [], [], []
+        for name in carried:
+            rank = self.ranks.get(name)
+            if rank is None:
+                self.refuse(f"`{name}`, carried before it has a value")
+            acc[name] = a = self.fresh(f"{name}_acc")
+            self.ranks[a] = rank
+            if rank:
+                self.alloc_check(a)
+                start.append(kir.Alloc(a, like=name, line=line))
+
+            def each(make, name=name, rank=rank):
+                return self.elementwise(name, make) if rank else make(())
+
+            def read(n, idx):
+                return kir.Read(kir.Loc(n, idx))
+
+            start += each(
+                lambda idx, n=name, a=a: [
+                    kir.Set(
+                        kir.Loc(a, idx),
+                        kir.Prim(
+                            "mul", (kir.Prim("sub", (kir.Const(1.0), read(p, ()))), read(n, idx))
+                        ),
+                        line,
+                    )
+                ]
+            )
+            step += each(
+                lambda idx, n=name, a=a: [
+                    kir.Set(
+                        kir.Loc(a, idx),
+                        kir.Prim(
+                            "add", (read(a, idx), kir.Prim("mul", (read(weight, ()), read(n, idx))))
+                        ),
+                        line,
+                    )
+                ]
+            )
+            last += each(
+                lambda idx, n=name, a=a: [
+                    kir.Set(
+                        kir.Loc(a, idx),
+                        kir.Prim(
+                            "add", (read(a, idx), kir.Prim("mul", (read(p, ()), read(n, idx))))
+                        ),
+                        line,
+                    )
+                ]
+            )
+            back += each(lambda idx, n=name, a=a: [kir.Set(kir.Loc(n, idx), read(a, idx), line)])
+        if self.depth and any(self.ranks[n] for n in carried):
+            self.refuse("a relaxed `while` inside a loop that carries an array")
+        body = self.loop_body(s.body)
+        more = f"h_{k} < {max_iter} and kr.bmax(v_{p}) > {eps}"
+        loop_body = body + (
+            kir.Set(kir.Loc(p_next), kir.Prim("mul", (kir.Read(kir.Loc(p)), cond)), line),
+            kir.Set(
+                kir.Loc(weight),
+                kir.Prim("sub", (kir.Read(kir.Loc(p)), kir.Read(kir.Loc(p_next)))),
+                line,
+            ),
+            *step,
+            kir.Set(kir.Loc(p), kir.Read(kir.Loc(p_next)), line),
+            kir.HardSet(k, f"h_{k} + 1", True, line),
+        )
+        slot = len(self.flags)
+        self.flags.append(("max_iter", line))
+        return (
+            [kir.Set(kir.Loc(p), cond, line)]
+            + start
+            + [kir.HardSet(k, "0", True, line), kir.While(more, loop_body, line)]
+            + [kir.Flag(slot, f"h_{k} == {max_iter} and kr.bmax(v_{p}) > {eps}", line)]
+            + last
+            + back
+        )
+
+    def own_limit(self, e, name):
+        if e is None:
+            return name
+        if isinstance(e, ir.Const):
+            return repr(e.value)
+        self.refuse(f"a `while` with its own `{name}` that is not a number")
+
+    # ------------------------------------------------------------------------------ expressions
+
+    def location(self, e):
+        """The relaxed location of a name or an element read or written at hard positions."""
+        index = []
+        while isinstance(e, ir.Index):
+            part = e.index
+            parts = part.elts if isinstance(part, ir.Tuple_) else (part,)
+            if any(isinstance(x, ir.Slice) or x.kind != HARD for x in parts):
+                self.refuse("an element at a relaxed position, or a slice")
+            index[:0] = [self.hard_src(x) for x in parts]
+            e = e.value
+        if not isinstance(e, ir.Name) or e.id not in self.ranks:
+            self.refuse(f"an element of `{e}`, which is not a relaxed array of the program")
+        if len(index) != self.ranks[e.id]:
+            self.refuse(
+                f"`{e.id}` read or written with {len(index)} of its {self.ranks[e.id]} positions"
+            )
+        return kir.Loc(e.id, tuple(index))
+
+    def value(self, e):
+        """The kernel expression of a value of one example."""
+        if e.kind == HARD:
+            return kir.Hard(self.hard_src(e))
+        if isinstance(e, ir.Const):
+            return kir.Const(float(e.value))
+        if isinstance(e, ir.Lift):
+            if e.value.kind == HARD:
+                return kir.Hard(self.hard_src(e.value))
+            self.refuse("a shared tensor read by every example")
+        if isinstance(e, (ir.Name, ir.Index)):
+            return kir.Read(self.location(e))
+        if isinstance(e, ir.BinOp):
+            if e.op.name not in _BINARY:
+                self.refuse(f"`{e.op}` on relaxed values")
+            if e.op.name == "pow":
+                if e.right.kind != HARD:
+                    self.refuse("`**` with a relaxed exponent")
+                return kir.Prim("pow", (self.value(e.left),), (self.hard_src(e.right),))
+            return kir.Prim(e.op.name, (self.value(e.left), self.value(e.right)))
+        if isinstance(e, ir.UnaryOp):
+            if e.op.name not in ("neg", "pos"):
+                self.refuse(f"`{e.op}` on a relaxed value")
+            return kir.Prim(e.op.name, (self.value(e.operand),))
+        if isinstance(e, ir.Compare):
+            return self.compare(e)
+        if isinstance(e, ir.BoolOp):
+            values = [self.value(v) for v in e.values]
+            out = values[0]
+            for v in values[1:]:
+                out = kir.Prim(e.op.name, (out, v))
+            return out
+        if isinstance(e, ir.Not):
+            return kir.Prim("not", (self.value(e.operand),))
+        if isinstance(e, ir.Truth):
+            slot = len(self.flags)
+            self.flags.append(("truth", self.line))
+            return kir.Prim("truth", (self.value(e.operand),), (str(slot),))
+        if isinstance(e, ir.IfExp):
+            if e.infinite:
+                self.refuse("a blend of values that may be infinite")
+            if e.test.kind == HARD:
+                args = (self.value(e.body), self.value(e.orelse))
+                return kir.Prim("select", args, (self.hard_src(e.test),))
+            return kir.Prim("blend", (self.value(e.test), self.value(e.body), self.value(e.orelse)))
+        if isinstance(e, ir.MinMax):
+            return self.extreme(e)
+        if isinstance(e, ir.Call):
+            return self.call(e)
+        if isinstance(e, ir.Guarded):
+            self.refuse("an operation guarded against values that are not finite")
+        self.refuse(f"`{e}`")
+
+    def beta(self, e):
+        if e is None:
+            return "beta"
+        if isinstance(e, ir.Const):
+            return repr(float(e.value))
+        self.refuse("a comparison with a `beta` of its own that is not a number")
+
+    def compare(self, e):
+        if e.op.name not in _COMPARE:
+            self.refuse(f"`{e.op}` on relaxed values")
+        op, kind, sign = _COMPARE[e.op.name]
+        if e.dist is None:
+            dist = "DIST"
+        elif isinstance(e.dist, ir.Const) and e.dist.value in _DISTS:
+            dist = str(_DISTS.index(e.dist.value))
+        else:
+            self.refuse("a comparison with a `dist` of its own that is not a name")
+        same = "False" if e.same is None else self.hard_src(e.same)
+        params = (str(op), str(kind), str(sign), dist, self.beta(e.beta), same)
+        return kir.Prim("compare", (self.value(e.left), self.value(e.right)), params)
+
+    def extreme(self, e):
+        if e.infinite:
+            self.refuse("a soft `min`/`max` of values that may be infinite")
+        if e.op.name not in ("min", "max"):
+            self.refuse(f"`{e.op.name}` of relaxed values")
+        args = [self.value(a) for a in e.args]
+        if any(
+            isinstance(a, kir.Read) and self.ranks[a.loc.name] and not a.loc.index for a in args
+        ):
+            self.refuse(f"`{e.op.name}` of a whole array")
+        sign = "1" if e.op.name == "max" else "-1"
+        return kir.Prim("extreme", tuple(args), (sign, self.beta(e.beta)))
+
+    def call(self, e):
+        name = e.op.name if e.op is not None else None
+        if name == "sigmoid" or (
+            name in _FUNCTIONS and e.callee in (Callee.TORCH, Callee.BUILTIN, Callee.METHOD)
+        ):
+            args = e.args if e.callee is not Callee.METHOD else (e.func.value,) + tuple(e.args)
+            if len(args) == 1 and not e.kwargs:
+                return kir.Prim(name, (self.value(args[0]),))
+        self.refuse(f"the call `{e}`")
+
+    # ------------------------------------------------------------------------------ hard values
+
+    def hard_src(self, e):
+        """Python source of a hard value, as the kernel computes it."""
+        if isinstance(e, ir.Name):
+            if e.id in self.ranks:
+                self.refuse(f"`{e.id}` read as a hard value")
+            if e.id == "math":
+                return "math"
+            if e.id not in self.hard:
+                self.hard[e.id] = e.id in self.ints
+            return f"h_{e.id}"
+        if isinstance(e, ir.Const):
+            if isinstance(e.value, (bool, int, float)) or e.value is None:
+                return repr(e.value)
+            self.refuse(f"the constant {e.value!r}")
+        if isinstance(e, ir.BinOp):
+            return f"({self.hard_src(e.left)} {e.op.symbol} {self.hard_src(e.right)})"
+        if isinstance(e, ir.UnaryOp):
+            return f"({e.op.symbol}{self.hard_src(e.operand)})"
+        if isinstance(e, ir.Not):
+            return f"(not {self.hard_src(e.operand)})"
+        if isinstance(e, ir.Compare):
+            return f"({self.hard_src(e.left)} {e.op.symbol} {self.hard_src(e.right)})"
+        if isinstance(e, ir.BoolOp):
+            return "(" + f" {e.op.symbol} ".join(self.hard_src(v) for v in e.values) + ")"
+        if isinstance(e, ir.IfExp):
+            parts = (self.hard_src(e.body), self.hard_src(e.test), self.hard_src(e.orelse))
+            return "({} if {} else {})".format(*parts)
+        if isinstance(e, ir.Index) and isinstance(e.value, ir.Shape):
+            return f"v_{self.array_name(e.value.value)}.shape[{self.hard_src(e.index)}]"
+        if isinstance(e, ir.Attr) and isinstance(e.value, ir.Name) and e.value.id == "math":
+            return f"math.{e.attr}"
+        if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
+            name = e.op.name
+            if name == "len" and len(e.args) == 1:
+                return f"v_{self.array_name(e.args[0])}.shape[0]"
+            if name in ("int", "float", "abs", "min", "max", "bool") and not e.kwargs:
+                return f"{name}({', '.join(self.hard_src(a) for a in e.args)})"
+        if isinstance(e, ir.Call) and e.callee is Callee.MATH and not e.kwargs:
+            return f"math.{e.func.attr}({', '.join(self.hard_src(a) for a in e.args)})"
+        self.refuse(f"the hard value `{e}`")
+
+    def array_name(self, e):
+        if isinstance(e, ir.Name) and self.ranks.get(e.id, 0) > 0:
+            return e.id
+        self.refuse(f"the length of `{e}`, which is not a relaxed array of the program")
+
+
+def _symbolic(stmts):
+    """The value each location has after straight-line ``Set`` statements, as an expression of
+    the values before them; None where they are not all ``Set`` or an element is read after
+    another element of its array was written (the two might be one)."""
+    values = {}
+
+    def substitute(e):
+        if isinstance(e, kir.Read):
+            if e.loc in values:
+                return values[e.loc]
+            if any(not _distinct(w, e.loc) for w in values if w.name == e.loc.name):
+                raise _Aliased
+            return e
+        if isinstance(e, kir.Prim):
+            return kir.Prim(e.name, tuple(substitute(a) for a in e.args), e.params)
+        return e
+
+    try:
+        for st in stmts:
+            if not isinstance(st, kir.Set):
+                return None
+            value = substitute(st.expr)
+            if any(
+                w != st.loc and not _distinct(w, st.loc) for w in values if w.name == st.loc.name
+            ):
+                raise _Aliased
+            values[st.loc] = value
+    except _Aliased:
+        return None
+    return values
+
+
+class _Aliased(Exception):
+    pass
+
+
+_OFFSET = re.compile(r"^\(?(h_\w+)(?: ([+-]) (\d+))?\)?$")
+
+
+def _distinct(a, b):
+    """Whether two elements of one array are surely not one: at some position their indices
+    are different integers, or one hard name plus different offsets (``i`` and ``i + 1``)."""
+    for x, y in zip(a.index, b.index):
+        if x.lstrip("-").isdigit() and y.lstrip("-").isdigit():
+            if int(x) != int(y) and (int(x) < 0) == (int(y) < 0):
+                return True
+            continue
+        mx, my = _OFFSET.match(x), _OFFSET.match(y)
+        if mx and my and mx.group(1) == my.group(1):
+            ox = int(mx.group(3) or 0) * (-1 if mx.group(2) == "-" else 1)
+            oy = int(my.group(3) or 0) * (-1 if my.group(2) == "-" else 1)
+            if ox != oy:
+                return True
+    return False

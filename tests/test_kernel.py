@@ -1,0 +1,193 @@
+"""The kernel backend means what the torch backend means (SEMANTICS 12): values and gradients
+equal in float64 on every registry program and example in the kernel's subset, in every mode and
+family, with a learned ``beta``; ``gradcheck`` of its generated adjoint; and the subset check."""
+
+import warnings
+
+import pytest
+import torch
+from programs import PROGRAMS
+
+from avcompile import CompileError, relax
+from src_examples.bubble_sort import bubble_sort
+from src_examples.levenshtein import levenshtein
+
+TOL = dict(atol=1e-9, rtol=1e-9)
+
+
+def _kernel_or_none(fn, **options):
+    try:
+        return relax(fn, backend="kernel", **options)
+    except CompileError:
+        return None
+
+
+IN_SUBSET = [p for p in PROGRAMS if _kernel_or_none(p.fn) is not None]
+
+
+def _compare(fn, inputs, **options):
+    """Run both backends on ``inputs`` (float64) with random output weights; assert equal values
+    and gradients (of every input, and of ``beta`` when it is a tensor)."""
+    torch_module = relax(fn, **options)
+    kernel_module = relax(fn, backend="kernel", **options)
+    results = []
+    for module in (torch_module, kernel_module):
+        leaves = [x.detach().clone().requires_grad_() for x in inputs]
+        out = module(*leaves)
+        out = out if isinstance(out, tuple) else (out,)
+        generator = torch.Generator().manual_seed(0)
+        weights = [torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in out]
+        total = sum((o * w).sum() for o, w in zip(out, weights))
+        wrt = leaves + ([module.beta] if isinstance(module.beta, torch.Tensor) else [])
+        if total.requires_grad:
+            grads = torch.autograd.grad(total, wrt, allow_unused=True)
+        else:  # nothing the module returns depends on its inputs (hard mode, say)
+            grads = [None] * len(wrt)
+        results.append((out, grads))
+    (out_t, grads_t), (out_k, grads_k) = results
+    assert len(out_t) == len(out_k)
+    for a, b in zip(out_t, out_k):
+        torch.testing.assert_close(b, a, **TOL)
+    for a, b in zip(grads_t, grads_k):
+        a = torch.zeros(()) if a is None else a
+        b = torch.zeros(()) if b is None else b
+        torch.testing.assert_close(b.to(a.dtype), a.expand_as(b) if b.dim() else a, **TOL)
+    return out_k
+
+
+def test_the_subset_holds_enough_registry_programs():
+    names = {p.name for p in IN_SUBSET}
+    assert len(names) >= 12, sorted(names)
+    for name in ("bubble_sort", "odd_even_sort", "while_counter", "logic", "soft_min3"):
+        assert name in names, name
+
+
+@pytest.mark.parametrize("program", IN_SUBSET, ids=lambda p: p.name)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_kernel_equals_torch_backend_on_the_registry(program, seed):
+    generator = torch.Generator().manual_seed(seed)
+    n = program.n_range[seed % 2]
+    inputs = program.random_inputs(5, n, generator)
+    _compare(program.fn, inputs, beta=3.0)
+
+
+MODES_AND_FAMILIES = (
+    [("soft", "logistic"), ("hard", "logistic"), ("st", "logistic")]
+    + [("soft", dist) for dist in ("cauchy", "gaussian", "reciprocal", "optimal")]
+    + [("st", "optimal")]
+)
+
+
+@pytest.mark.parametrize("mode, dist", MODES_AND_FAMILIES)
+def test_modes_and_families(mode, dist):
+    x = torch.randn(4, 6, dtype=torch.float64)
+    _compare(bubble_sort.__wrapped__, (x,), beta=2.0, mode=mode, dist=dist)
+    t = x[:, 0].clone()
+    logic = next(p for p in PROGRAMS if p.name == "count_matches")
+    x[:, 1] = t  # ties: == is exact 1
+    _compare(logic.fn, (x, t), beta=2.0, mode=mode, dist=dist)
+
+
+@pytest.mark.parametrize("fn", [bubble_sort, levenshtein], ids=lambda f: type(f).__name__)
+def test_kernel_equals_torch_backend_on_the_examples(fn):
+    generator = torch.Generator().manual_seed(3)
+    if fn is levenshtein:
+        inputs = (
+            torch.randint(0, 3, (3, 4), generator=generator).double(),
+            torch.randint(0, 3, (3, 5), generator=generator).double(),
+        )
+    else:
+        inputs = (torch.randn(3, 7, generator=generator, dtype=torch.float64),)
+    _compare(fn.__wrapped__, inputs, beta=4.0)
+
+
+def test_gradcheck_of_the_generated_adjoint():
+    module = relax(bubble_sort.__wrapped__, beta=2.0, backend="kernel")
+    x = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-6)
+
+
+def test_a_learned_beta_gets_the_torch_backends_gradient():
+    x = torch.randn(4, 6, dtype=torch.float64)
+    beta = torch.nn.Parameter(torch.tensor(2.5, dtype=torch.float64))
+    _compare(bubble_sort.__wrapped__, (x,), beta=beta)
+
+
+def test_float32_runs_in_float32():
+    module = relax(bubble_sort.__wrapped__, beta=3.0, backend="kernel")
+    x = torch.randn(4, 5)
+    array, loss = module(x)
+    assert array.dtype == torch.float32 and loss.dtype == torch.float32
+    expected, _ = relax(bubble_sort.__wrapped__, beta=3.0)(x)
+    torch.testing.assert_close(array, expected, atol=1e-5, rtol=1e-5)
+
+
+class Net(torch.nn.Module):
+    def forward(self, v):
+        return v * 2.0
+
+
+net = Net()
+
+
+def calls_a_network(x):
+    y = net(x)  # error here
+    return y
+
+
+def test_the_subset_check_refuses_a_network_call():
+    with pytest.raises(CompileError) as info:
+        relax(calls_a_network, backend="kernel")
+    assert "call" in str(info.value) and "net" in str(info.value)
+    module = relax(calls_a_network, backend="auto")
+    assert not module.uses_kernel()
+    assert "runs the torch backend" in repr(module) and "net" in repr(module)
+    x = torch.randn(2, 3)
+    torch.testing.assert_close(module(x), x * 2.0)
+
+
+def test_auto_uses_the_kernel_in_the_subset():
+    module = relax(bubble_sort.__wrapped__, backend="auto")
+    assert module.uses_kernel()
+    assert "runs the torch backend" not in repr(module)
+
+
+def test_backend_is_an_attribute_checked_when_set():
+    module = relax(bubble_sort.__wrapped__)
+    assert module.backend == "torch"
+    module.backend = "kernel"
+    x = torch.randn(2, 4, dtype=torch.float64)
+    torch.testing.assert_close(module(x)[0], relax(bubble_sort.__wrapped__)(x)[0], **TOL)
+    with pytest.raises(ValueError, match="backend must be one of"):
+        module.backend = "gpu"
+
+
+def truth_of_a_value(x):
+    y = 0.0
+    if x[0]:
+        y = 1.0
+    return y
+
+
+def test_a_condition_outside_zero_one_raises_as_on_the_torch_backend():
+    module = relax(truth_of_a_value, backend="kernel")
+    with pytest.raises(ValueError, match="must lie in \\[0, 1\\]"):
+        module(torch.tensor([[2.0, 0.0]]))
+    torch.testing.assert_close(module(torch.tensor([[0.25, 0.0]])), torch.tensor([0.25]))
+
+
+def test_max_iter_cut_off_warns():
+    while_counter = next(p for p in PROGRAMS if p.name == "while_counter")
+    module = relax(while_counter.fn, max_iter=2, backend="kernel")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module(torch.zeros(2, dtype=torch.float64))
+    assert any("cut off" in str(w.message) for w in caught)
+
+
+def test_peak_tape_memory_per_example_is_reported():
+    module = relax(bubble_sort.__wrapped__, backend="kernel")
+    x = torch.randn(3, 8, requires_grad=True)
+    array, loss = module(x)
+    (array.sum() + loss.sum()).backward()
+    assert 0 < module.kernel_program().peak_tape_bytes < 10**6
