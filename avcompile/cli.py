@@ -65,6 +65,12 @@ def main(argv=None):
     show.add_argument("--eps", type=float, help="a relaxed while stops below this probability")
     show.add_argument("--static", default="", help="comma-separated names of hard parameters")
     show.add_argument(
+        "--backend",
+        choices=("torch", "kernel"),
+        default="torch",
+        help="torch: the generated module (default); kernel: the forward and adjoint kernels",
+    )
+    show.add_argument(
         "--color",
         choices=("auto", "always", "never"),
         default="auto",
@@ -124,7 +130,11 @@ def _show(args):
     elif static:
         obj = relax(obj, static=static, **options)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    if args.ir:
+    if args.backend == "kernel":
+        text = _kernel_source(obj)
+        if text is None:
+            return 1
+    elif args.ir:
         text = str(obj.ir)
     elif args.annotate:
         text = annotate(obj, color)
@@ -133,6 +143,20 @@ def _show(args):
         text = to_code(obj)
     print(highlight(text) if color else text, end="" if text.endswith("\n") else "\n")
     return 0
+
+
+def _kernel_source(module):
+    """The kernels' source of ``module`` (for relaxed arguments of the least rank its function
+    reads, in its mode and family), or None after printing why it has none."""
+    from .passes.ranks import example_ranks
+
+    program = module.kernel_program()
+    if program is None:
+        print(f"avcompile: no kernel: {module.kernel_reason}", file=sys.stderr)
+        return None
+    ranks = example_ranks(module.ir)
+    relaxed = {p.id: ranks.get(p.id, 0) for p in module.ir.params if p.kind.per_example}
+    return program.source(relaxed, module.mode, module.dist)
 
 
 def _load(target):

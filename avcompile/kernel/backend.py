@@ -24,7 +24,9 @@ from ..runtime import DISTRIBUTIONS, MODES, MaxIterWarning
 from . import codegen
 from .lower import NotInKernel, lower
 
-# Below this many examples per thread, the batch is run as one chunk.
+# A batch runs in chunks of at most this many examples (a chunk's values and tape stay in the
+# processor's caches), split further across threads down to MIN_CHUNK examples per chunk.
+CHUNK = 512
 MIN_CHUNK = 256
 
 _lock = threading.Lock()
@@ -66,6 +68,7 @@ class KernelProgram:
         self.fn_ir = fn_ir
         self.kernels = {}  # (ranks, mode, dist) -> (kir.Kernel, module)
         self.peak_tape_bytes = None  # per example, of the last backward
+        self.tape_rows = {}  # kernel -> rows of tape it needed last time (to allocate at once)
 
     def check(self, ranks=None):
         """The kernel IR of the program, or ``NotInKernel`` saying why it has none."""
@@ -79,7 +82,9 @@ class KernelProgram:
                 found = self.kernels.get(key)
                 if found is None:
                     kernel = lower(self.fn_ir, ranks)
-                    source = codegen.generate(kernel, MODES.index(mode), DISTRIBUTIONS.index(dist))
+                    source = codegen.generate(
+                        kernel, MODES.index(mode), DISTRIBUTIONS.index(dist), self.fn_ir.source
+                    )
                     found = self.kernels[key] = (kernel, _load(source), source)
         return found
 
@@ -88,20 +93,33 @@ class KernelProgram:
 
 
 def _chunks(batch):
+    """The ``(start, end)`` of each chunk of a batch: one chunk up to ``CHUNK`` examples on one
+    thread, else chunks of at most ``CHUNK`` and, for the threads, at least ``MIN_CHUNK``."""
     threads = max(1, torch.get_num_threads())
-    count = max(1, min(threads, batch // MIN_CHUNK))
-    edges = np.linspace(0, batch, count + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+    count = max(-(-batch // CHUNK), min(threads, batch // MIN_CHUNK), 1)
+    edges = [batch * k // count for k in range(count + 1)]
+    return list(zip(edges[:-1], edges[1:]))
+
+
+_pools = {}
+
+
+def _pool(threads):
+    pool = _pools.get(threads)
+    if pool is None:
+        pool = _pools[threads] = concurrent.futures.ThreadPoolExecutor(threads)
+    return pool
 
 
 def _run(function, chunks, make_args):
     """``function`` on each chunk ``(a, b)`` of the batch, with ``make_args(k, a, b)``, the
     chunks on threads of their own (the kernels release the GIL)."""
-    if len(chunks) == 1:
-        return [function(*make_args(0, *chunks[0]))]
-    with concurrent.futures.ThreadPoolExecutor(len(chunks)) as pool:
-        jobs = [pool.submit(function, *make_args(k, a, b)) for k, (a, b) in enumerate(chunks)]
-        return [job.result() for job in jobs]
+    threads = max(1, torch.get_num_threads())
+    if len(chunks) == 1 or threads == 1:
+        return [function(*make_args(k, a, b)) for k, (a, b) in enumerate(chunks)]
+    pool = _pool(threads)
+    jobs = [pool.submit(function, *make_args(k, a, b)) for k, (a, b) in enumerate(chunks)]
+    return [job.result() for job in jobs]
 
 
 def _float(value):
@@ -122,10 +140,11 @@ class _KernelCall(torch.autograd.Function):
         chunks = _chunks(arrays[0].shape[-1])
         scalars = list(hard) + [float(beta), *hyper]
         taping = any(ctx.needs_input_grad)
+        rows = [program.tape_rows.get(key, 64)] if taping else []  # the tape's size last time
         results = _run(
             module.taped if taping else module.forward,
             chunks,
-            lambda k, a, b: [x[..., a:b] for x in arrays] + scalars,
+            lambda k, a, b: [x[..., a:b] for x in arrays] + scalars + rows,
         )
         n_out = len(kernel.outputs)
         _raise_flags(kernel, [r[n_out] for r in results])
@@ -165,7 +184,9 @@ class _KernelCall(torch.autograd.Function):
         gbeta = None
         if ctx.beta_is_tensor:
             gbeta = torch.tensor(sum(float(r[n].sum()) for r in results), dtype=like.dtype)
-        ctx.program.peak_tape_bytes = max(int(r[n + 1]) for r in results) * dtype.itemsize
+        peak = max(int(r[n + 1]) for r in results)
+        ctx.program.peak_tape_bytes = peak * dtype.itemsize
+        ctx.program.tape_rows[ctx.key] = peak + peak // 8
         return (None, None, None, None, gbeta, *grads_in)
 
 

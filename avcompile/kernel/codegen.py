@@ -26,11 +26,12 @@ DIST = {dist}
 """
 
 
-def generate(kernel, mode, dist):
-    """The module source of ``kernel``'s ``forward`` and ``backward`` in relaxation ``mode`` and
-    family ``dist`` (codes of ``kruntime``)."""
-    forward = _Function(kernel, tape=False).source()
-    backward = _Function(kernel, tape=True).source()
+def generate(kernel, mode, dist, source=None):
+    """The module source of ``kernel``'s ``forward``, ``taped`` and ``backward`` in relaxation
+    ``mode`` and family ``dist`` (codes of ``kruntime``); ``source`` (a ``parse.Source``) puts
+    the user's line above the code it became."""
+    forward = _Function(kernel, tape=False, source=source).source()
+    backward = _Function(kernel, tape=True, source=source).source()
     return _HEADER.format(mode=mode, dist=dist) + "\n\n" + forward + "\n\n" + backward
 
 
@@ -39,11 +40,14 @@ def _indent(lines, n=1):
 
 
 class _Function:
-    def __init__(self, kernel, tape):
+    def __init__(self, kernel, tape, source=None):
         self.k = kernel
         self.tape = tape
+        self.user = source
+        self.last_line = None
         self.ranks = dict(kernel.relaxed)
         self.temps = _temporaries(kernel)
+        self.linear = _linear_only(kernel)
         self.counter = 0
 
     def local(self, base):
@@ -86,7 +90,7 @@ class _Function:
                 lines.append(f"h_{n} = {'0' if integer else '0.0'}")
         if self.tape:
             lines += [
-                "tape = np.empty((64, C), DT)",
+                "tape = np.empty((max(rows, 64), C), DT)",
                 "top = 0",
                 "peak = 0",
                 "htape = np.empty(64, np.float64)",
@@ -100,7 +104,7 @@ class _Function:
             return "\n".join([head, f"def forward({', '.join(params)}):"] + _indent(lines))
         state = self.state()
         lines.append(f"return ({', '.join(outs)}, ({', '.join(state)},))")
-        taped = "\n".join([head, f"def taped({', '.join(params)}):"] + _indent(lines))
+        taped = "\n".join([head, f"def taped({', '.join(params + ['rows'])}):"] + _indent(lines))
         seeds = [f"seed{i}" for i in range(len(k.outputs))]
         sweep = [f"{name} = state[{i}]" for i, name in enumerate(state)]
         sweep = [
@@ -141,10 +145,20 @@ class _Function:
 
     # ------------------------------------------------------------------------------ forward
 
+    def comment(self, line):
+        """``# Lnn: <the user's line>`` where the user's line changes, else nothing."""
+        if self.user is None or not line or line == self.last_line:
+            return []
+        self.last_line = line
+        return [f"# L{line}: {self.user.line(line).strip()}"]
+
     def block(self, stmts):
         out = []
         for run in _runs(stmts):
-            out += self.sets(run) if isinstance(run, list) else self.stmt(run)
+            if isinstance(run, list):
+                out += self.sets(run)
+            else:
+                out += self.comment(run.line) + self.stmt(run)
         return out or ["pass"]
 
     def stmt(self, s):
@@ -200,9 +214,11 @@ class _Function:
             "htop += 1",
         ]
 
-    def expression(self, e):
+    def expression(self, e, saved=None):
         """Lines computing ``e`` for example ``b`` into locals; ``(lines, result, nodes)`` with
-        ``nodes`` the (kind, local, argument locals, node) of each step, in order."""
+        ``nodes`` the (kind, local, argument locals, node) of each step, in order. ``saved``:
+        the source of ``e``'s value, which the root primitive then takes instead of computing it
+        (its arguments are still computed, for its adjoint)."""
         lines, nodes = [], []
 
         def visit(node):
@@ -218,7 +234,10 @@ class _Function:
             if isinstance(node, kir.Prim):
                 args = [visit(a) for a in node.args]
                 name = self.local("t")
-                lines.extend(PRIMS[node.name].forward(name, args, node.params))
+                if node is e and saved is not None:
+                    lines.append(f"{name} = {saved}")
+                else:
+                    lines.extend(PRIMS[node.name].forward(name, args, node.params))
                 nodes.append(("prim", name, tuple(args), node))
                 return name
             raise TypeError(f"no kernel rule for {node!r}")
@@ -230,35 +249,53 @@ class _Function:
         """Consecutive ``Set`` statements as one loop over the examples (each example's values
         depend on its own only), pushing the old value of each location that outlives the run
         on the tape when taping (a temporary of the run needs none: its adjoint recomputes it)."""
-        inner, kept = [], self.kept(run)
+        inner, kept, saved = [], self.kept(run), self.saved(run)
         for j, s in enumerate(run):
             lines, result, _ = self.expression(s.expr)
+            inner += self.comment(s.line)
             if self.tape and j in kept:
                 inner.append(f"tape[top + {kept.index(j)}, b] = {self.at(s.loc)}")
             inner += lines + [f"{self.at(s.loc)} = {result}"]
-        if not self.tape:
-            return ["for b in range(C):"] + _indent(inner)
-        if not kept:
+            if self.tape and j in saved:
+                inner.append(f"tape[top + {len(kept) + saved.index(j)}, b] = {result}")
+        slots = len(kept) + len(saved)
+        if not self.tape or not slots:
             return ["for b in range(C):"] + _indent(inner)
         return [
-            f"while top + {len(kept)} > tape.shape[0]:",
+            f"while top + {slots} > tape.shape[0]:",
             "    tape = kr.grow(tape)",
             "for b in range(C):",
             *_indent(inner),
-            f"top += {len(kept)}",
+            f"top += {slots}",
             "peak = max(peak, top)",
         ]
 
+    def saved(self, run):
+        """The positions in ``run`` of the statements whose value the tape keeps, so that the
+        adjoint need not compute it again: comparisons (their slope follows from their value)."""
+        return [
+            j for j, s in enumerate(run) if isinstance(s.expr, kir.Prim) and s.expr.name in _SAVED
+        ]
+
     def kept(self, run):
-        """The positions in ``run`` of the statements whose location outlives the run."""
-        return [j for j, s in enumerate(run) if s.loc.index or s.loc.name not in self.temps]
+        """The positions in ``run`` of the statements whose old value the adjoint needs: not a
+        temporary of the run, nor a name only ever added to (an accumulator), whose value no
+        derivative reads."""
+        return [
+            j
+            for j, s in enumerate(run)
+            if (s.loc.index or s.loc.name not in self.temps) and s.loc.name not in self.linear
+        ]
 
     # ------------------------------------------------------------------------------ adjoint
 
     def adjoint_block(self, stmts):
         out = []
         for run in reversed(_runs(stmts)):
-            out += self.adjoint_sets(run) if isinstance(run, list) else self.adjoint(run)
+            if isinstance(run, list):
+                out += self.adjoint_sets(run)
+            else:
+                out += self.comment(run.line) + self.adjoint(run)
         return out or ["pass"]
 
     def hard_pop(self, target):
@@ -295,7 +332,7 @@ class _Function:
         it wrote put back to their values before it (from the tape), the run recomputed with
         every value it read or made kept in locals, then each statement's adjoint in reverse,
         which puts its location back to the value before it."""
-        kept = self.kept(run)
+        kept, saved = self.kept(run), self.saved(run)
         body = [
             f"{self.at(run[j].loc)} = tape[top + {k}, b]"
             for k, j in reversed(list(enumerate(kept)))
@@ -304,7 +341,8 @@ class _Function:
         body += [f"GT_{name} = 0.0" for name in temps]
         steps = []
         for j, s in enumerate(run):
-            lines, result, nodes = self.expression(s.expr)
+            value = f"tape[top + {len(kept) + saved.index(j)}, b]" if j in saved else None
+            lines, result, nodes = self.expression(s.expr, value)
             old = self.local("old")
             body += lines
             if j in kept:
@@ -312,10 +350,11 @@ class _Function:
             body.append(f"{self.at(s.loc)} = {result}")
             steps.append((s, result, nodes, old if j in kept else None))
         for s, result, nodes, old in reversed(steps):
-            body += self.adjoint_step(s, result, nodes)
+            body += self.comment(s.line) + self.adjoint_step(s, result, nodes)
             if old is not None:
                 body.append(f"{self.at(s.loc)} = {old}")
-        head = [f"top -= {len(kept)}"] if kept else []
+        slots = len(kept) + len(saved)
+        head = [f"top -= {slots}"] if slots else []
         return head + ["for b in range(C):"] + _indent(body)
 
     def adjoint_step(self, s, result, nodes):
@@ -365,6 +404,42 @@ def _temporaries(kernel):
 
     visit(kernel.body)
     return out
+
+
+# Primitives whose value the tape keeps rather than the adjoint computing it again.
+_SAVED = {"compare"}
+# Primitives whose partial derivatives are constants: a value read through them only is never
+# needed by the adjoint.
+_LINEAR = {"add", "sub", "neg", "pos"}
+
+
+def _linear_only(kernel):
+    """Relaxed names whose values no derivative reads: read only through sums and differences
+    (an accumulator ``acc = acc + w * x``, a count ``loss = loss + p``) or copied, never in a
+    hard value; their old values need no tape."""
+    outside = " ".join(_hard_sources(kernel.body))
+    names = {n for n, _ in kernel.relaxed} - {n for n, _ in kernel.inputs}
+    names = {n for n in names if f"v_{n}" not in outside}
+
+    def visit_expr(e, linear):
+        if isinstance(e, kir.Read):
+            if not linear:
+                names.discard(e.loc.name)
+        elif isinstance(e, kir.Prim):
+            for a in e.args:
+                visit_expr(a, linear and e.name in _LINEAR)
+
+    def visit(stmts):
+        for s in stmts:
+            if isinstance(s, kir.Set):
+                visit_expr(s.expr, True)
+            elif isinstance(s, kir.Alloc) and s.like is not None:
+                pass
+            for body in (getattr(s, "body", ()), getattr(s, "orelse", ())):
+                visit(body)
+
+    visit(kernel.body)
+    return names
 
 
 def _reads(e):
