@@ -191,7 +191,7 @@ def relaxed_sort(engine, beta, device="cpu"):
         _, swaps = relaxed_sort("avcompile", 8.0)(torch.tensor([[3.0, 1.0, 2.0]]))   # ~[2.]
     """
     if engine == "avcompile":
-        return relax(bubble_sort, beta=beta)
+        return relax(bubble_sort, beta=beta, backend="auto")
     if engine == "algovision":
         import algovision
 

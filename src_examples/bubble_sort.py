@@ -30,10 +30,19 @@ def bubble_sort(array):
     return array, loss
 
 
-def demo(steps=300, n=8, batch=100, seed=0):
-    """Train a small network to score items so that relaxed bubble sort finds them in order."""
+def demo(steps=300, n=8, batch=100, seed=0, backend="auto"):
+    """Train a small network to score items so that relaxed bubble sort finds them in order.
+
+    ``backend`` is the relaxed module's (``'auto'``: the kernel backend, this program lying in
+    its subset; ``'torch'``: the generated torch code printed first).
+
+    Example::
+
+        demo(steps=20)
+    """
     torch.manual_seed(seed)
     print(bubble_sort.code)
+    sort = relax(bubble_sort.__wrapped__, beta=bubble_sort.beta, backend=backend)
     # Each item is a noisy 4-dimensional encoding of its rank; the network must learn to score
     # items so that a sequence given in true order needs no swaps.
     codes = torch.randn(n, 4)
@@ -42,7 +51,7 @@ def demo(steps=300, n=8, batch=100, seed=0):
     for step in range(steps + 1):
         items = codes + 0.3 * torch.randn(batch, n, 4)
         scores = net(items).squeeze(-1)
-        _, swaps = bubble_sort(scores)
+        _, swaps = sort(scores)
         loss = swaps.mean()
         opt.zero_grad()
         loss.backward()
