@@ -99,7 +99,10 @@ class RelaxedModule(torch.nn.Module):
         reason in ``kernel_reason`` where the program lies outside the kernel's subset or numba
         cannot be imported."""
         if "_kernel" not in self.__dict__:
-            self._kernel, self.kernel_reason = _kernel_program(getattr(self, "ir", None))
+            numbers = [
+                n for n, t in getattr(self, "compiled_free", {}).items() if t in _NUMBER_TYPES
+            ]
+            self._kernel, self.kernel_reason = _kernel_program(getattr(self, "ir", None), numbers)
         return self._kernel
 
     def uses_kernel(self):
@@ -113,13 +116,12 @@ class RelaxedModule(torch.nn.Module):
         bound = dict(zip(self._params, args))
         bound.update(kwargs)
         relaxed = [n for n in self._params if n in self._relaxed]
-        hard = [n for n in self._params if n not in self._relaxed]
         for name in self._params:
             if name not in bound:
                 raise TypeError(f"{type(self).__name__}() missing argument '{name}'")
         ranks = {n: bound[n].dim() - 1 for n in relaxed}
         try:
-            return backend.call(self, self._kernel, bound, relaxed, hard, ranks)
+            return backend.call(self, self._kernel, bound, relaxed, ranks)
         except backend.NotInKernel as err:
             if self._backend == "kernel":
                 raise TypeError(
@@ -344,7 +346,10 @@ BACKENDS = ("auto", "torch", "kernel")
 _numba_warned = False
 
 
-def _kernel_program(fn_ir):
+_NUMBER_TYPES = ("int", "float", "bool")
+
+
+def _kernel_program(fn_ir, numbers=()):
     """``(program, None)`` of the kernel backend for ``fn_ir``, or ``(None, why not)``."""
     global _numba_warned
     if fn_ir is None:
@@ -363,7 +368,7 @@ def _kernel_program(fn_ir):
         return None, f"numba cannot be imported ({err})"
     from .passes.ranks import example_ranks
 
-    program = backend.KernelProgram(fn_ir)
+    program = backend.KernelProgram(fn_ir, numbers)
     try:
         program.check(example_ranks(fn_ir))
     except backend.NotInKernel as err:

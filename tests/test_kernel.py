@@ -203,3 +203,28 @@ def test_peak_tape_memory_per_example_is_reported():
     array, loss = module(x)
     (array.sum() + loss.sum()).backward()
     assert 0 < module.kernel_program().peak_tape_bytes < 10**6
+
+
+SCALE = 2.0
+
+
+def scaled_max(x):
+    m = x[0]
+    for i in range(1, len(x)):
+        if x[i] * SCALE > m:
+            m = x[i] * SCALE
+    return m
+
+
+def test_a_free_name_holding_a_number_is_read_at_each_call():
+    global SCALE
+    x = torch.randn(3, 5, dtype=torch.float64)
+    _compare(scaled_max, (x,), beta=2.0)
+    module = relax(scaled_max, backend="kernel")
+    before = module(x)
+    SCALE = 3.0
+    try:
+        torch.testing.assert_close(module(x), relax(scaled_max)(x), **TOL)
+        assert not torch.allclose(module(x), before)
+    finally:
+        SCALE = 2.0

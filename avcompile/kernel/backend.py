@@ -64,15 +64,16 @@ def _load(source):
 class KernelProgram:
     """The kernels of one relaxed function, made on demand."""
 
-    def __init__(self, fn_ir):
+    def __init__(self, fn_ir, numbers=()):
         self.fn_ir = fn_ir
+        self.numbers = tuple(numbers)  # free names holding numbers: hard inputs of the kernels
         self.kernels = {}  # (ranks, mode, dist) -> (kir.Kernel, module)
         self.peak_tape_bytes = None  # per example, of the last backward
         self.tape_rows = {}  # kernel -> rows of tape it needed last time (to allocate at once)
 
     def check(self, ranks=None):
         """The kernel IR of the program, or ``NotInKernel`` saying why it has none."""
-        return lower(self.fn_ir, ranks or {})
+        return lower(self.fn_ir, ranks or {}, self.numbers)
 
     def get(self, ranks, mode, dist):
         key = (tuple(sorted(ranks.items())), mode, dist)
@@ -81,7 +82,7 @@ class KernelProgram:
             with _lock:
                 found = self.kernels.get(key)
                 if found is None:
-                    kernel = lower(self.fn_ir, ranks)
+                    kernel = lower(self.fn_ir, ranks, self.numbers)
                     source = codegen.generate(
                         kernel, MODES.index(mode), DISTRIBUTIONS.index(dist), self.fn_ir.source
                     )
@@ -210,12 +211,13 @@ def _raise_flags(kernel, flag_arrays):
             )
 
 
-def call(module, program, args, relaxed_names, hard_names, ranks):
-    """Run ``program``'s kernel for ``module``'s call with arguments ``args`` (by name)."""
+def call(module, program, args, relaxed_names, ranks):
+    """Run ``program``'s kernel for ``module``'s call with arguments ``args`` (by name); a hard
+    input that is no argument is a free name, read as it is now."""
     key = (tuple(sorted(ranks.items())), module.mode, module.dist)
-    program.get(ranks, module.mode, module.dist)
+    kernel = program.get(ranks, module.mode, module.dist)[0]
     inputs = [args[n] for n in relaxed_names]
-    hard = tuple(args[n] for n in hard_names)
+    hard = tuple(args[n] if n in args else module.free(n) for n in kernel.hard_inputs)
     beta = module.beta
     hyper = (int(module.max_iter), float(module.eps))
     return _KernelCall.apply(program, key, hyper, hard, beta, *inputs)

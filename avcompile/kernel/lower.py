@@ -51,15 +51,17 @@ class NotInKernel(Exception):
         self.what, self.line = what, line
 
 
-def lower(fn, ranks):
+def lower(fn, ranks, numbers=()):
     """The kernel of IR function ``fn`` (after the passes) for relaxed parameters of ``ranks``
-    (``{name: dimensions of one example}``)."""
-    return _Lowering(fn, ranks).kernel()
+    (``{name: dimensions of one example}``); ``numbers``: the free names that hold a number
+    (read at each call, hard inputs of the kernel)."""
+    return _Lowering(fn, ranks, numbers).kernel()
 
 
 class _Lowering:
-    def __init__(self, fn, ranks):
+    def __init__(self, fn, ranks, numbers=()):
         self.fn = fn
+        self.numbers = tuple(sorted(set(numbers) & set(fn.free)))
         self.ranks = {}  # relaxed name -> rank of its storage (0: one value per example)
         self.hard = {}  # hard name -> whether it is an integer
         self.ints = integer_names(fn)
@@ -107,9 +109,6 @@ class _Lowering:
             raise NotInKernel("a recursive helper (a function the generated code calls)")
         if fn.alive is not None or fn.returns:
             raise NotInKernel("a `return` under a relaxed condition")
-        for name in fn.free:
-            if name not in ("math", "torch"):
-                raise NotInKernel(f"the free name `{name}` (read from the module at each call)")
         body = list(fn.body)
         if not body or not isinstance(body[-1], ir.Return):
             raise NotInKernel("a function that does not end with its `return`")
@@ -117,7 +116,7 @@ class _Lowering:
         self.line = body[-1].line
         extra, outputs = self.outputs(body[-1].value)
         inputs = tuple((p.id, self.ranks[p.id]) for p in fn.params if p.kind == RELAXED)
-        hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD)
+        hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD) + self.numbers
         return kir.Kernel(
             name=fn.name,
             inputs=inputs,
@@ -708,6 +707,8 @@ class _Lowering:
                 self.refuse(f"`{e.id}` read as a hard value")
             if e.id == "math":
                 return "math"
+            if e.id in self.fn.free and e.id not in self.numbers:
+                self.refuse(f"the free name `{e.id}`, which does not hold a number")
             if e.id not in self.hard:
                 self.hard[e.id] = e.id in self.ints
             return f"h_{e.id}"
