@@ -322,3 +322,15 @@ def test_a_list_whose_length_a_relaxed_condition_decides_is_an_error_at_the_call
     module = relax(list_length_by_condition)
     with pytest.raises(ValueError, match="a list's length cannot depend on a relaxed condition"):
         module(torch.ones(2, 3))
+
+
+def f_grows_a_shared_list(x):
+    xs = [x[0]]
+    ys = xs
+    xs.append(x[1])  # error here
+    return len(ys) * x[0]
+
+
+def test_a_list_grown_under_one_of_two_names_is_refused():
+    message = compile_error(f_grows_a_shared_list)
+    assert "shares its value with `ys`" in message and "list(" in message

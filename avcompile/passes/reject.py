@@ -24,39 +24,48 @@ def reject(fn):
 def _no_aliases(fn):
     """``y = x`` of a relaxed array, then an element write to either: in Python both names are one
     list and the write shows through both; avcompile's values never share, so that is refused."""
+    assigns = [n for s in fn.body for n in ir.walk(s) if isinstance(n, ir.Assign)]
+    grown = {t.id for a in assigns if a.grows for t in a.targets if isinstance(t, ir.Name)}
     aliases = {}  # name -> (the name it was assigned from, line)
-    for s in fn.body:
-        for node in ir.walk(s):
-            if not isinstance(node, ir.Assign):
-                continue
-            for target in node.targets:
-                if (
-                    isinstance(target, ir.Name)
-                    and isinstance(node.value, ir.Name)
-                    and node.value.kind == RELAXED
-                ):
-                    aliases[target.id] = (node.value.id, node.line)
-                    aliases.setdefault(node.value.id, (target.id, node.line))
+    for node in assigns:
+        for target in node.targets:
+            if (
+                isinstance(target, ir.Name)
+                and isinstance(node.value, ir.Name)
+                and (node.value.kind == RELAXED or {target.id, node.value.id} & grown)
+            ):
+                aliases[target.id] = (node.value.id, node.line)
+                aliases.setdefault(node.value.id, (target.id, node.line))
     if not aliases:
         return
-    for s in fn.body:
-        for node in ir.walk(s):
-            if not isinstance(node, ir.Assign):
-                continue
-            for target in node.targets:
-                root = ir.root(target)
-                if isinstance(target, ir.Index) and isinstance(root, ir.Name):
-                    other, line = aliases.get(root.id, (None, 0))
-                    if other is not None and node.line > line:
-                        raise CompileError(
-                            f"an element write to `{root.id}`, which shares its value with "
-                            f"`{other}` since line {line}: in Python both names are one list and "
-                            f"the write changes both, but avcompile's values are never shared. "
-                            f"Copy it where you mean a copy (`{root.id} = list({other})`), or "
-                            f"write to one name only.",
-                            fn.source,
-                            Position.of_line(fn.source, node.line),
-                        )
+    for node in assigns:
+        if node.grows:  # `xs.append(v)` is `xs = xs + [v]`, which the other name does not see
+            name = node.targets[0].id
+            other, line = aliases.get(name, (None, 0))
+            if other is not None and node.line > line:
+                raise CompileError(
+                    f"a list grown (`append`, `extend`, `insert`) under the name `{name}`, "
+                    f"which shares its value with `{other}` since line {line}: in Python both "
+                    f"names are one list and see the growth, but avcompile's values are never "
+                    f"shared. Copy it where you mean a copy (`{name} = list({other})`), or use "
+                    f"one name only.",
+                    fn.source,
+                    Position.of_line(fn.source, node.line),
+                )
+        for target in node.targets:
+            root = ir.root(target)
+            if isinstance(target, ir.Index) and isinstance(root, ir.Name):
+                other, line = aliases.get(root.id, (None, 0))
+                if other is not None and node.line > line:
+                    raise CompileError(
+                        f"an element write to `{root.id}`, which shares its value with "
+                        f"`{other}` since line {line}: in Python both names are one list and "
+                        f"the write changes both, but avcompile's values are never shared. "
+                        f"Copy it where you mean a copy (`{root.id} = list({other})`), or "
+                        f"write to one name only.",
+                        fn.source,
+                        Position.of_line(fn.source, node.line),
+                    )
 
 
 def _mutates_in_place(e, relaxed=False):
