@@ -218,8 +218,17 @@ def matrix_transpose(value):
 
 
 def put(x, index, value):
-    """``x`` with ``x[index] = value``, leaving ``x`` itself unchanged (value semantics)."""
-    out = list(x) if isinstance(x, list) else x.clone()
+    """``x`` with ``x[index] = value``, leaving ``x`` itself unchanged (value semantics). In a
+    list of per-example values (a list the program grew) a number becomes one for every example,
+    like its neighbours."""
+    if isinstance(x, list):
+        out = list(x)
+        like = next((v for v in out if isinstance(v, torch.Tensor)), None)
+        if like is not None and isinstance(value, (int, float)) and isinstance(index, int):
+            value = torch.full_like(like, value)
+        out[index] = value
+        return out
+    out = x.clone()
     out[index] = value
     return out
 

@@ -623,3 +623,17 @@ def test_a_sentinel_in_a_guarded_branch_that_returns():
         got = relax(guarded_return_with_sentinel, hard=True)(x)
         for b, row in enumerate(rows):
             assert tuple(g[b].item() for g in got) == guarded_return_with_sentinel(row)
+
+
+def number_written_into_a_list_of_values(x):
+    ys = [v for v in x]
+    ys[0] = -1.0
+    return min(ys)
+
+
+def test_a_number_written_into_a_grown_list_of_values():
+    # a list the program grew holds per-example values; a number written into it was kept a
+    # Python float, and min() of the list failed to stack it (found by minmax_of_mixed_list)
+    assert_hard_equals_python(number_written_into_a_list_of_values)
+    soft = relax(number_written_into_a_list_of_values, beta=1.0)(torch.tensor(ROWS))
+    assert torch.isfinite(soft).all()
