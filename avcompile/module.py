@@ -102,8 +102,14 @@ class RelaxedModule(torch.nn.Module):
             numbers = [
                 n for n, t in getattr(self, "compiled_free", {}).items() if t in _NUMBER_TYPES
             ]
-            self._kernel, self.kernel_reason = _kernel_program(getattr(self, "ir", None), numbers)
+            self._kernel, self._kernel_reason = _kernel_program(getattr(self, "ir", None), numbers)
         return self._kernel
+
+    @property
+    def kernel_reason(self):
+        """Why the kernel backend cannot run this module (None when it can)."""
+        self.kernel_program()
+        return self.__dict__.get("_kernel_reason")
 
     def uses_kernel(self):
         """Whether the next call runs the kernel backend."""
@@ -177,7 +183,7 @@ class RelaxedModule(torch.nn.Module):
         "_relaxed",
         "_ranks",
         "_kernel",
-        "kernel_reason",
+        "_kernel_reason",
     )
 
     def __deepcopy__(self, memo):

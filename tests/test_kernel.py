@@ -228,3 +228,15 @@ def test_a_free_name_holding_a_number_is_read_at_each_call():
         assert not torch.allclose(module(x), before)
     finally:
         SCALE = 2.0
+
+
+def test_a_module_that_ran_its_kernel_copies_and_pickles():
+    import copy
+    import pickle
+
+    x = torch.randn(2, 5, dtype=torch.float64)
+    module = relax(bubble_sort.__wrapped__, beta=bubble_sort.beta, backend="kernel")
+    expected = module(x)
+    for other in (copy.deepcopy(module), pickle.loads(pickle.dumps(bubble_sort))):
+        other.backend = "kernel"
+        torch.testing.assert_close(other(x), expected, **TOL)

@@ -71,6 +71,9 @@ class KernelProgram:
         self.peak_tape_bytes = None  # per example, of the last backward
         self.tape_rows = {}  # kernel -> rows of tape it needed last time (to allocate at once)
 
+    def __deepcopy__(self, memo):
+        return self  # compiled code, shared by copies of a module as its generated class is
+
     def check(self, ranks=None):
         """The kernel IR of the program, or ``NotInKernel`` saying why it has none."""
         return lower(self.fn_ir, ranks or {}, self.numbers)
