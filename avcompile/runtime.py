@@ -283,6 +283,11 @@ def _exact(m, a, b):
     return m.to(torch.get_default_dtype())
 
 
+# How far outside [0, 1] a value used as a condition may lie: rounding moves probabilities
+# combined by arithmetic (p + q - p * q, 1 - p) by a few ulps.
+TRUTH_SLACK = 1e-6
+
+
 class Relaxation:
     """How one call relaxes its conditions: ``beta``, ``mode`` and ``dist``.
 
@@ -356,7 +361,7 @@ class Relaxation:
         if (
             self.mode != "hard"
             and not torch.compiler.is_compiling()
-            and bool(((value < 0) | (value > 1)).any())
+            and bool(((value < -TRUTH_SLACK) | (value > 1 + TRUTH_SLACK)).any())
         ):
             raise ValueError(
                 "a relaxed value used as a condition must lie in [0, 1] (it is its own "

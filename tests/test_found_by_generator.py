@@ -637,3 +637,20 @@ def test_a_number_written_into_a_grown_list_of_values():
     assert_hard_equals_python(number_written_into_a_list_of_values)
     soft = relax(number_written_into_a_list_of_values, beta=1.0)(torch.tensor(ROWS))
     assert torch.isfinite(soft).all()
+
+
+def test_a_probability_a_few_ulps_outside_zero_one_is_a_condition():
+    # rounding moved a probability combined by arithmetic just below 0, and `if` on it raised
+    # (found by the generator's comprehension features); a margin of 1e-6 is allowed
+    module = relax(lambda_free_truth)
+    x = torch.tensor([[-2.220446049250313e-16, 1.0]], dtype=torch.float64)
+    assert module(x).shape == (1,)
+    with pytest.raises(ValueError, match="must lie in"):
+        module(torch.tensor([[-0.01, 1.0]], dtype=torch.float64))
+
+
+def lambda_free_truth(x):
+    y = 0.0
+    if x[0]:
+        y = x[1]
+    return y

@@ -12,6 +12,8 @@ of the generated module; ``kr`` is ``kernel/kruntime.py``.
 from dataclasses import dataclass
 from typing import Callable
 
+from ..runtime import TRUTH_SLACK
+
 
 @dataclass(frozen=True)
 class PrimRule:
@@ -119,7 +121,7 @@ def _truth_forward(out, args, params):
     records that it did not, for the caller to raise as the torch backend does)."""
     (v,), (slot,) = args, params
     return [
-        f"if MODE != kr.HARD and ({v} < 0.0 or {v} > 1.0):",
+        f"if MODE != kr.HARD and ({v} < -{TRUTH_SLACK!r} or {v} > 1.0 + {TRUTH_SLACK!r}):",
         f"    flags[{slot}] = 1.0",
         f"{out} = {v} if MODE == kr.SOFT else (1.0 if {v} > 0.5 else 0.0)",
     ]
