@@ -78,6 +78,13 @@ FEATURES = {
     "copy": True,  # z = list(x); z[i] = e; s = s + z[j]
     "hard_exit": True,  # break / continue / return under a hard if
     "relaxed_exit": True,  # break / continue / return under a relaxed if (SEMANTICS 11)
+    "listcomp": True,  # ys = [x[i] * 2.0 for i in range(n) if i % 2 == 0]; s = s + ys[0] (sum(ys))
+    "genexp": True,  # sum(v for v in x if v > a), max(x[i] + x[j] for ... for ...), if any(...):
+    "comprehension_reuse": True,  # a comprehension's variable named as a local outside it (i, s0)
+    "listcomp_table": True,  # t = [[0.0] * (n + 1) for _ in range(n + 1)]; t[i][j] = e; t[n][n]
+    "table_from_inf": True,  # t = [[math.inf] * (n + 1) ...]; t[i][j] = c + min(t[i - 1][j], ...)
+    "minmax_of_mixed_list": True,  # min(t[k]), min(ys) after ys[i] = e: numbers among x's values
+    "table_at_relaxed_int": True,  # t[m][j]: a table of lists read at a relaxed row m
 }
 
 HELPERS = {
@@ -97,6 +104,7 @@ HELPERS = {
 }
 
 SENTINEL = "best"  # the name of the math.inf sentinel
+INF_TABLE = "cost"  # the prefix of the names of tables started at math.inf (table_from_inf)
 MAX_N = 5  # inputs have n in [program.n_min, MAX_N]
 LITERALS = ("0.0", "1.0", "0.5", "-2.0", "3.0")
 SCALES = ("0.5", "2.0", "-1.0")
@@ -126,6 +134,23 @@ class Program:
 
 
 @dataclasses.dataclass(frozen=True)
+class _Comprehension:
+    """The ``for`` clauses of a comprehension (``text``), the scope of its value (``inner``), the
+    values worth reading there (``x[i]``, ``v``), its hard integer variables, the least number of
+    values it gives, whether it gives exactly n, the outer names its variables reuse and whether
+    it has a relaxed ``if``."""
+
+    text: str
+    inner: "_Scope"
+    focus: tuple
+    ints: tuple
+    least: int
+    full: bool
+    reused: tuple
+    relaxed: bool
+
+
+@dataclasses.dataclass(frozen=True)
 class _Scope:
     """What a statement may use: float locals, hard counters (name -> (lo, d): lo <= c <= n - d),
     relaxed integers (the same, lo or d None where Python's value has no such bound), per-element
@@ -141,6 +166,7 @@ class _Scope:
     loop: str = None
     ints: tuple = ()
     guarded: bool = False  # under a hard if on a counter of a hard while in a relaxed branch
+    comprehension: int = 0  # how many comprehensions this is inside
 
     def with_counter(self, name, lo, d):
         return dataclasses.replace(self, counters=(*self.counters, (name, lo, d)))
@@ -415,9 +441,13 @@ class _Writer:
         if depth == 0:
             options += [("and", "bool_ops"), ("or", "bool_ops"), ("not", "bool_ops")]
             options.append(("chain", "relaxed_chain"))
+        if scope.comprehension < 2:  # any(...) / all(...), in one comprehension at most
+            options.append(("reduction", "genexp"))
         kind = self.choose(options)
         if kind == "compare":
             return self.comparison(scope)
+        if kind == "reduction":
+            return self.truth_reduction(scope)[0]
         if kind == "int_compare":
             return self.int_comparison(scope, chain=depth == 0)
         if kind == "not":
@@ -503,6 +533,8 @@ class _Writer:
             ("alias", "alias"),
             ("copy", "copy"),
             ("relaxed_exit", "relaxed_exit"),
+            ("listcomp", "listcomp"),
+            ("genexp", "genexp"),
         ]
         if not scope.relaxed:  # under relaxed control an exit is relaxed_exit's
             simple.append(("hard_exit", "hard_exit"))
@@ -523,6 +555,7 @@ class _Writer:
                 ("relaxed_int_bisect", "relaxed_int_index", "relaxed_int_arith"),
             ),
             ("relaxed_int_table", ("relaxed_int_table", "relaxed_int_index")),
+            ("listcomp_table", "listcomp_table"),
         ]
         if scope.branch:  # an int assigned in a relaxed branch: SEMANTICS 2 and 10
             ints = (
@@ -684,6 +717,462 @@ class _Writer:
             self.loop_ints.add(j)
             after += self.use_int(scope.with_int(j, 0, None))
         return lines + step + after
+
+    # -- comprehensions -------------------------------------------------------------------
+
+    def loop_variable(self, scope, taken, prefix):
+        """A comprehension's loop variable: a fresh name or, with ``comprehension_reuse``, at
+        times a name the function also uses outside it (a counter, a relaxed integer, a loop
+        value, a float local), which Python 3 keeps apart from the comprehension's own; not one
+        of ``taken``. Returns the name and whether it is reused."""
+        outside = [
+            *(name for name, _, _ in scope.counters),
+            *(name for name, _, _ in scope.ints),
+            *scope.elements,
+            *scope.floats,
+        ]
+        outside = [name for name in dict.fromkeys(outside) if name not in taken]
+        if outside and self.draw(st.integers(0, 2)) == 0 and self.maybe("comprehension_reuse"):
+            return self.pick(outside), True
+        return self.fresh(prefix), False
+
+    @staticmethod
+    def bind(scope, name, counter=None):
+        """``scope`` inside a comprehension whose variable ``name`` is a hard integer (``counter``
+        its bounds (lo, d)) or, with ``counter`` None, a value: the name's outer meaning, if it
+        has one, is hidden there (a float local keeps being a number)."""
+        counters = tuple(c for c in scope.counters if c[0] != name)
+        elements = tuple(e for e in scope.elements if e != name)
+        if counter is None:
+            elements += (name,)
+        elif counter[0] >= 0 and counter[1] >= 1:  # an index of x, as every counter is
+            counters += ((name, *counter),)
+        ints = tuple(k for k in scope.ints if k[0] != name)
+        return dataclasses.replace(scope, counters=counters, elements=elements, ints=ints)
+
+    def generators(self, scope, need=0, relaxed_filter=False):
+        """One or two ``for`` clauses over a hard range, an array or ``enumerate`` of one, each at
+        times with a hard ``if`` (with ``relaxed_filter`` a relaxed one too), giving at least
+        ``need`` values for every n >= n_min: the count at n_min is the least, as every range and
+        hard filter only gains values as n grows."""
+        inner = dataclasses.replace(scope, comprehension=scope.comprehension + 1)
+        clauses, counted, taken, reused, focus, ints = [], [], [], [], [], []
+        relaxed = False
+        for number in range(1 + (self.draw(st.integers(0, 2)) == 0)):
+            # a name read in an earlier clause or filter is not rebound by a later clause: in
+            # Python it is the comprehension's own there, read before it is bound
+            taken += re.findall(r"[A-Za-z_]\w*", " ".join(clauses))
+            kind = self.pick(("range", "array", "enumerate"))
+            if kind in ("array", "enumerate"):
+                array = self.pick(self.arrays)
+                value, again = self.loop_variable(inner, taken, "v")
+                taken.append(value)
+                reused += [value] * again
+                name = value
+                if kind == "enumerate":
+                    index, again = self.loop_variable(inner, taken, "k")
+                    taken.append(index)
+                    reused += [index] * again
+                    inner = self.bind(inner, index, (0, 1))
+                    ints.append((index, 0, 1))
+                    name = f"{index}, {value}"
+                inner = self.bind(inner, value)
+                focus.append(value)
+                source = f"{array}" if kind == "array" else f"enumerate({array})"
+                clauses.append(f"for {name} in {source}")
+                counted.append(f"for {name} in {source.replace(array, 'range(n)')}")
+            else:
+                if ints and number:
+                    outer, lo, d = self.pick(ints)
+                    bounds = (
+                        ("range(n)", 0, 1),
+                        (f"range({outer})", 0, d + 1),
+                        (f"range({outer} + 1, n)", lo + 1, 1),
+                    )
+                else:
+                    bounds = FOR_RANGES
+                source, lo, d = self.pick(bounds)
+                name, again = self.loop_variable(inner, taken, "i")
+                taken.append(name)
+                reused += [name] * again
+                inner = self.bind(inner, name, (lo, d))
+                ints.append((name, lo, d))
+                focus.append(f"{self.pick(self.arrays)}[{shifted(name, self.pick(range(-lo, d)))}]")
+                clauses.append(f"for {name} in {source}")
+                counted.append(clauses[-1])
+            if self.draw(st.integers(0, 2)) == 0:  # an if after this clause
+                if relaxed_filter and self.draw(st.booleans()):
+                    relaxed = True
+                    value = self.pick(focus)
+                    op = self.pick(("<", ">", "<=", ">="))
+                    if self.draw(st.booleans()):
+                        test = f"{value} {op} {self.atom(inner)}"
+                    else:
+                        test = self.relaxed_cond(inner, 1)
+                    clauses.append(f"if {test}")
+                elif ints:
+                    k, _, _ = self.pick(ints)
+                    tests = [f"{k} % 2 == 0", f"{k} > 0", f"{k} < n - 1", f"{k} != 1"]
+                    if len(ints) > 1:
+                        a, b = ints[0][0], ints[-1][0]
+                        tests += [f"{a} != {b}", f"{b} < {a}"]
+                    clauses.append(f"if {self.pick(tests)}")
+                    counted.append(clauses[-1])
+        least = eval(f"len([0 {' '.join(counted)}])", {"n": self.n_min})  # noqa: S307
+        if least < need:  # min / max of nothing raises in Python
+            array = self.pick(self.arrays)
+            name = self.fresh("v")
+            inner = self.bind(dataclasses.replace(scope, comprehension=inner.comprehension), name)
+            return _Comprehension(
+                f"for {name} in {array}", inner, (name,), (), self.n_min, True, (), False
+            )
+        full = len(clauses) == 1 and (kind != "range" or source == "range(n)")
+        return _Comprehension(
+            " ".join(clauses),
+            inner,
+            tuple(focus),
+            tuple(ints),
+            least,
+            full,
+            tuple(dict.fromkeys(reused)),
+            relaxed,
+        )
+
+    def comp_value(self, comp):
+        """The value of a comprehension: one of its values (``x[i]``, ``v``, ``x[i] * x[j]``, a
+        hard integer), at times scaled and added to an expression, or a conditional expression
+        on a relaxed comparison of it (``v if v > 0.0 else 0.0``)."""
+        inner = comp.inner
+        values = list(comp.focus) or [self.atom(inner)]
+        if comp.ints and self.draw(st.integers(0, 4)) == 0:
+            name = self.pick(comp.ints)[0]
+            values = [name, f"{name} * 0.5", f"({name} + 1) * {self.pick(comp.focus or ('1.0',))}"]
+        value = self.pick(values)
+        if len(comp.focus) >= 2 and self.draw(st.booleans()):
+            a, b = self.pick(comp.focus), self.pick(comp.focus)
+            value = f"{a} {self.pick(('+', '-', '*'))} {b}"
+        kinds = ["value", "combined", "expr", "ifexp"] + ["hard_ifexp"] * bool(comp.ints)
+        kind = self.pick(kinds)
+        if kind == "hard_ifexp":  # x[i] if i > 0 else 0.0: numbers among per-example values
+            name = self.pick(comp.ints)[0]
+            test = self.pick((f"{name} > 0", f"{name} % 2 == 0", f"{name} < n - 1"))
+            return f"{value} if {test} else {self.pick(LITERALS)}"
+        if kind == "combined":
+            return f"({value}) * {self.pick(SCALES)} + {self.expr(inner, 1)}"
+        if kind == "expr":
+            return self.expr(inner)
+        if kind == "ifexp":
+            if self.draw(st.booleans()):
+                test = f"{value} {self.pick(('<', '>', '<=', '>='))} {self.atom(inner)}"
+            else:
+                test = self.relaxed_cond(inner)
+            other = self.pick(LITERALS) if self.draw(st.booleans()) else self.expr(inner, 1)
+            if self.draw(st.booleans()):
+                return f"{value} if {test} else {other}"
+            return f"{other} if {test} else {value}"
+        return value
+
+    def reread(self, scope, reused):
+        """Reads of the outer names a comprehension's variables reused: still their values."""
+        lines = []
+        for name in reused:
+            target = self.pick(scope.floats)
+            lines.append(f"{target} = {target} + {name}")
+        return lines
+
+    def s_listcomp(self, scope):
+        """``ys = [... for ...]``, then read: an element, ``sum``, ``min``/``max``, a loop over
+        it; at times the input changes before (``ys`` keeps its values)."""
+        ys = self.fresh("ys")
+        comp = self.generators(scope)
+        lines = [f"{ys} = [{self.comp_value(comp)} {comp.text}]", *self.reread(scope, comp.reused)]
+        if self.draw(st.integers(0, 3)) == 0:
+            lines += self.block(scope, 0, most=1)
+        target = self.pick(scope.floats)
+        options = ["sum", "loop"]
+        if comp.least >= 1:
+            options += ["index", "index", "minmax"]
+        if comp.full:
+            options.append("write")
+        kind = self.pick(options)
+        if kind == "sum":
+            return lines + [f"{target} = {target} + sum({ys})"]
+        if kind == "minmax":
+            return lines + [f"{target} = {target} + {self.pick(('min', 'max'))}({ys})"]
+        if kind == "index":
+            if comp.full and self.draw(st.booleans()):
+                k = self.index(scope)
+            else:
+                k = self.pick([*map(str, range(min(comp.least, 6))), "-1"])
+            return lines + [f"{target} = {target} + {ys}[{k}]"]
+        if kind == "write":
+            read = f"{ys}[{self.index(scope)}]"
+            if "minmax_of_mixed_list" in self.on and self.draw(st.booleans()):
+                self.used.add("minmax_of_mixed_list")
+                read = f"{self.pick(('min', 'max'))}({ys})"
+            return lines + [
+                f"{ys}[{self.index(scope, write=True)}] = {self.expr(scope)}",
+                f"{target} = {target} + {read}",
+            ]
+        v = self.fresh("v")
+        if scope.depth < self.MAX_DEPTH and self.draw(st.booleans()):
+            inner = dataclasses.replace(scope, elements=(*scope.elements, v))
+            body = self.nested(inner, loop="for")
+        else:
+            body = [f"    {target} = {target} * 0.5 + {v}"]
+        return lines + [f"for {v} in {ys}:", *body]
+
+    def truth_reduction(self, scope):
+        """``any(...)`` or ``all(...)`` of relaxed comparisons over a comprehension (``not`` at
+        times); returns it and the outer names its variables reused."""
+        comp = self.generators(scope)
+        inner = comp.inner
+        value = self.pick(comp.focus) if comp.focus else self.atom(inner)
+        op = self.pick(("<", ">", "<=", ">="))
+        test = f"{value} {op} {self.expr(inner, 1)}"
+        if self.draw(st.integers(0, 2)) == 0:
+            test = self.relaxed_cond(inner, 1)
+        call = f"{self.pick(('any', 'all'))}({test} {comp.text})"
+        if self.draw(st.integers(0, 3)) == 0:
+            call = f"not {call}"
+        return call, comp.reused
+
+    def s_genexp(self, scope):
+        """``s = s + sum(... for ...)`` (a relaxed ``if`` allowed), ``min``/``max`` of a generator
+        that never gives nothing, ``any``/``all`` as a relaxed condition or as a number."""
+        target = self.pick(scope.floats)
+        fn = self.pick(("sum", "min", "max", "any", "all"))
+        if fn in ("any", "all"):
+            test, reused = self.truth_reduction(scope)
+            if scope.depth < self.MAX_DEPTH and self.draw(st.booleans()):
+                lines = [f"if {test}:", *self.nested(scope, branch=True)]
+                if self.draw(st.booleans()):
+                    lines += ["else:", *self.nested(scope, branch=True)]
+            else:
+                lines = [f"{target} = {target} + 1.0 * ({test})"]
+            return lines + self.reread(scope, reused)
+        comp = self.generators(scope, need=int(fn != "sum"), relaxed_filter=fn == "sum")
+        value = self.comp_value(comp)
+        if comp.relaxed and self.draw(st.integers(0, 2)) == 0:
+            value = self.pick(("1", "1.0"))  # a count
+        call = f"{fn}({value} {comp.text})"
+        if fn == "sum" and self.draw(st.integers(0, 3)) == 0:
+            call = f"sum(({value} {comp.text}), {self.pick(LITERALS)})"
+        line = self.pick((f"{target} = {target} + {call}", f"{target} += {call}"))
+        return [line, *self.reread(scope, comp.reused)]
+
+    # -- tables of lists ------------------------------------------------------------------
+
+    def table_rows(self, scope, rows, cols):
+        """A comprehension making a table of ``rows`` lists of ``cols`` numbers each: of one
+        literal (``[[0.0] * (n + 1) for _ in range(n + 1)]``, or by a comprehension in the
+        comprehension), or of values from the input when a row has n of them. Returns it and
+        the outer names its variables reused."""
+        lit = self.pick(LITERALS)
+        width = cols if cols == "n" else f"({cols})"
+        er = rows != "n"
+        forms = ["literal", "nested"] + ["array", "copy"] * (cols == "n")
+        if rows == cols == "n":
+            forms.append("values")
+        form = self.pick(forms)
+        if form == "values":  # [[... x[i] ... x[j] ... for j in range(n)] for i in range(n)]
+            i, again_i = self.loop_variable(scope, [], "i")
+            j, again_j = self.loop_variable(scope, [i], "j")
+            inner = dataclasses.replace(scope, comprehension=scope.comprehension + 2)
+            inner = self.bind(self.bind(inner, i, (0, 1)), j, (0, 1))
+            focus = tuple(f"{self.pick(self.arrays)}[{k}]" for k in (i, j))
+            comp = _Comprehension("", inner, focus, ((i, 0, 1), (j, 0, 1)), 0, False, (), False)
+            value = self.comp_value(comp)
+            reused = (i,) * again_i + (j,) * again_j
+            return f"[[{value} for {j} in range(n)] for {i} in range({rows})]", reused
+        if self.draw(st.booleans()):
+            u, reused = "_", ()
+        else:
+            u, again = self.loop_variable(scope, [], "u")
+            reused = (u,) * again
+        if form == "literal":
+            return f"[[{lit}] * {width} for {u} in range({rows})]", reused
+        if form == "nested":
+            w = "_" if self.draw(st.booleans()) else self.fresh("w")
+            return f"[[{lit} for {w} in range({cols})] for {u} in range({rows})]", reused
+        array = self.pick(self.arrays)
+        if form == "copy":
+            return f"[list({array}) for {u} in range({rows})]", reused
+        v = self.fresh("v")
+        inner = dataclasses.replace(scope, comprehension=scope.comprehension + 2)
+        inner = self.bind(self.bind(inner, u, (0, 1 - er)), v)
+        comp = _Comprehension("", inner, (v,), (), 0, False, (), False)
+        return f"[[{self.comp_value(comp)} for {v} in {array}] for {u} in range({rows})]", reused
+
+    def table_cell(self, deep, t, i, j, focus):
+        """The statements that fill the cell ``t[i][j]`` of a table from its neighbours above
+        and to the left (as a DP does) or from an expression, with the input's values of the
+        cell's row and column (``focus``: ``x[i - 1]``, ``y[j - 1]``); at times under a hard if."""
+        cell = f"{t}[{i}][{j}]"
+        term = f"{self.pick(focus)} * {self.pick(SCALES)}"
+        if self.draw(st.booleans()):
+            term = self.expr(deep, 1)
+        test = f"{focus[0]} {self.pick(('<', '>', '<=', '>='))} {focus[1]}"
+        if self.draw(st.booleans()):
+            test = self.relaxed_cond(deep)
+        up, left, diag = f"{t}[{i} - 1][{j}]", f"{t}[{i}][{j} - 1]", f"{t}[{i} - 1][{j} - 1]"
+        kind = self.choose(
+            [
+                ("value", None),
+                ("neighbours", None),
+                ("aug", "aug_assign"),
+                ("lcs", "relaxed_if"),
+                ("edit", "ifexp_numbers"),
+            ]
+        )
+        if kind == "value":
+            value = self.expr(deep) if self.draw(st.booleans()) else f"{term} + {self.atom(deep)}"
+            lines = [f"{cell} = {value}"]
+        elif kind == "neighbours":
+            combined = self.pick(
+                (
+                    f"max({up}, {left})",
+                    f"min({up}, {left}, {diag})",
+                    f"0.5 * ({up} + {left})",
+                    f"{diag} * 0.5",
+                    up,
+                )
+            )
+            lines = [f"{cell} = {combined} + {term}"]
+        elif kind == "aug":
+            value = left if self.draw(st.booleans()) else self.expr(deep)
+            lines = [f"{cell} {self.pick(('+=', '-='))} {value}"]
+        elif kind == "lcs":
+            lines = [
+                f"if {test}:",
+                f"    {cell} = {diag} + {'1.0' if self.draw(st.booleans()) else term}",
+                "else:",
+                f"    {cell} = max({up}, {left})",
+            ]
+        else:
+            cost = f"({self.pick(LITERALS)} if {test} else 1.0)"
+            lines = [f"{cell} = min({up} + 1.0, {left} + 1.0, {diag} + {cost})"]
+        if self.draw(st.integers(0, 3)) == 0:
+            lines = [f"if {self.hard_cond(deep)}:", *(f"    {line}" for line in lines)]
+        if self.draw(st.integers(0, 3)) == 0:
+            lines += self.block(deep, 0, most=1)
+        return lines
+
+    def row(self, scope, row):
+        """A row of a table at least n long: a hard counter, or with ``table_at_relaxed_int`` a
+        relaxed integer (shifted at times); ``row`` if there is neither."""
+        relaxed = {"table_at_relaxed_int", "relaxed_int_index"} <= self.on
+        if relaxed and self.positions(scope) and self.draw(st.booleans()):
+            self.used.update(("table_at_relaxed_int", "relaxed_int_index"))
+            return self.position(scope)
+        if scope.counters:
+            return self.pick(scope.counters)[0]
+        return row
+
+    def table_reads(self, scope, t, rows, cols, first=0):
+        """Reads of the table's cells into a float local: at hard positions (from ``first`` on),
+        a row's ``sum`` (``min``/``max`` with ``minmax_of_mixed_list``), a column in a loop."""
+        target = self.pick(scope.floats)
+        minmax = "minmax_of_mixed_list" in self.on
+
+        def positions(size):
+            found = [*map(str, range(first, self.n_min)), "n - 1", "-1"]
+            return found + ["n"] * (size != "n")
+
+        lines = []
+        for _ in range(self.draw(st.integers(1, 2))):
+            a, b = self.pick(positions(rows)), self.pick(positions(cols))
+            kind = self.pick(("cell", "cell", "column") + ("row",) * (minmax or not first))
+            if kind == "cell":
+                if not first and self.draw(st.integers(0, 2)) == 0:
+                    a = self.row(scope, a)
+                lines.append(f"{target} = {target} + {t}[{a}][{b}]")
+            elif kind == "row":  # from the first row on, or the row's least: DTW's t[a][0] is inf
+                fn = self.pick((("sum",) if not first else ()) + ("min", "max") * minmax)
+                if fn != "sum":  # the cells written may mix numbers and per-example values
+                    self.used.add("minmax_of_mixed_list")
+                    fn = "min" if first else fn
+                lines.append(f"{target} = {target} + {fn}({t}[{a}])")
+            else:
+                k = self.fresh("k")
+                start = f"range({first}, n)" if first else "range(n)"
+                lines += [f"for {k} in {start}:", f"    {target} = {target} + {t}[{k}][{b}]"]
+        return lines
+
+    def s_listcomp_table(self, scope):
+        """A table of lists made by a comprehension, filled at hard positions in two loops (a
+        border or the diagonal first at times) and read back; with ``table_from_inf`` at times
+        started at ``math.inf``, filled so that no cell read is infinite."""
+        if self.maybe("table_from_inf"):
+            return self.inf_table(scope)
+        t = self.fresh("t")
+        rows, cols = self.pick(("n", "n + 1")), self.pick(("n", "n + 1"))
+        er, ec = int(rows != "n"), int(cols != "n")
+        made, reused = self.table_rows(scope, rows, cols)
+        lines = [f"{t} = {made}", *self.reread(scope, reused)]
+        if self.draw(st.booleans()):  # a border or the diagonal
+            k = self.fresh("k")
+            border = self.pick(("column", "row", "diagonal"))
+            if border == "diagonal":
+                value = self.expr(scope.with_counter(k, 0, 1).deeper(loop="for"))
+                lines += [f"for {k} in range(n):", f"    {t}[{k}][{k}] = {value}"]
+            else:
+                size, e = (rows, er) if border == "column" else (cols, ec)
+                value = f"{k} * {self.pick(SCALES)}"
+                if not e and self.draw(st.booleans()):
+                    value = self.expr(scope.with_counter(k, 0, 1).deeper(loop="for"))
+                cell = f"{t}[{k}][0]" if border == "column" else f"{t}[0][{k}]"
+                lines += [f"for {k} in range({size}):", f"    {cell} = {value}"]
+        i, j = self.fresh("i"), self.fresh("j")
+        cells = scope
+        for name, e in ((i, er), (j, ec)):
+            if not e:  # 1 <= i <= n - 1: a counter; up to n it is not an index of x itself
+                cells = cells.with_counter(name, 1, 1)
+        deep = cells.deeper(loop="for").deeper(loop="for")
+        focus = [f"{self.pick(self.arrays)}[{name} - 1]" for name in (i, j)]
+        lines += [
+            f"for {i} in range(1, {rows}):",
+            f"    for {j} in range(1, {cols}):",
+            *(f"        {line}" for line in self.table_cell(deep, t, i, j, focus)),
+        ]
+        return lines + self.table_reads(scope, t, rows, cols)
+
+    def inf_table(self, scope):
+        """A table started at ``math.inf`` (named ``INF_TABLE...``: tests/test_generated_programs.py
+        lets its cells be infinite), filled with ``min`` as dynamic time warping (``t[0][0] =
+        0.0``, cells from 1) or a cheapest path (from ``t[0][0]``) do; every cell read is
+        finite."""
+        t, i, j = self.fresh(INF_TABLE), self.fresh("i"), self.fresh("j")
+        up, left, diag = f"{t}[{i} - 1][{j}]", f"{t}[{i}][{j} - 1]", f"{t}[{i} - 1][{j} - 1]"
+        if self.draw(st.booleans()):  # dynamic time warping
+            deep = scope.deeper(loop="for").deeper(loop="for")  # i, j up to n: not counters
+            array, other = self.pick(self.arrays), self.pick(self.arrays)
+            cost = f"abs({array}[{i} - 1] - {other}[{j} - 1])"
+            if self.draw(st.booleans()):
+                cost = f"{array}[{i} - 1] * {other}[{j} - 1] + {self.expr(deep, 1)}"
+            best = self.pick((f"min({up}, {left}, {diag})", f"min({diag}, min({up}, {left}))"))
+            lines = [
+                f"{t} = [[math.inf] * (n + 1) for _ in range(n + 1)]",
+                f"{t}[0][0] = 0.0",
+                f"for {i} in range(1, n + 1):",
+                f"    for {j} in range(1, n + 1):",
+                f"        {t}[{i}][{j}] = {cost} + {best}",
+            ]
+            return lines + self.table_reads(scope, t, "n + 1", "n + 1", first=1)
+        cells = scope.with_counter(i, 0, 1).with_counter(j, 0, 1)
+        deep = cells.deeper(loop="for").deeper(loop="for")
+        step = self.expr(deep)
+        lines = [
+            f"{t} = [[math.inf] * n for _ in range(n)]",
+            f"{t}[0][0] = {self.expr(scope)}",
+            f"for {i} in range(n):",
+            f"    for {j} in range(n):",
+            f"        if {i} > 0:",
+            f"            {t}[{i}][{j}] = min({t}[{i}][{j}], {up} + {step})",
+            f"        if {j} > 0:",
+            f"            {t}[{i}][{j}] = min({t}[{i}][{j}], {left} + {step})",
+        ]
+        return lines + self.table_reads(scope, t, "n", "n")
 
     # -- relaxed integers (SEMANTICS 10) --------------------------------------------------
 
