@@ -496,58 +496,19 @@ class _Lowering:
         k = self.hard_name(f"k_L{line}")
         cond = self.value(s.test)
         carried = [v.id for v in s.carried if v.kind == RELAXED]
-        acc = {}
         start, step, last, back = [], [], [], []
         for name in carried:
             rank = self.ranks.get(name)
             if rank is None:
                 self.refuse(f"`{name}`, carried before it has a value")
-            acc[name] = a = self.fresh(f"{name}_acc")
+            a = self.fresh(f"{name}_acc")
             self.ranks[a] = rank
             if rank:
                 self.alloc_check(a)
                 start.append(kir.Alloc(a, like=name, line=line))
-
-            def each(make, name=name, rank=rank):
-                return self.elementwise(name, make) if rank else make(())
-
-            def read(n, idx):
-                return kir.Read(kir.Loc(n, idx))
-
-            start += each(
-                lambda idx, n=name, a=a: [
-                    kir.Set(
-                        kir.Loc(a, idx),
-                        kir.Prim(
-                            "mul", (kir.Prim("sub", (kir.Const(1.0), read(p, ()))), read(n, idx))
-                        ),
-                        line,
-                    )
-                ]
-            )
-            step += each(
-                lambda idx, n=name, a=a: [
-                    kir.Set(
-                        kir.Loc(a, idx),
-                        kir.Prim(
-                            "add", (read(a, idx), kir.Prim("mul", (read(weight, ()), read(n, idx))))
-                        ),
-                        line,
-                    )
-                ]
-            )
-            last += each(
-                lambda idx, n=name, a=a: [
-                    kir.Set(
-                        kir.Loc(a, idx),
-                        kir.Prim(
-                            "add", (read(a, idx), kir.Prim("mul", (read(p, ()), read(n, idx))))
-                        ),
-                        line,
-                    )
-                ]
-            )
-            back += each(lambda idx, n=name, a=a: [kir.Set(kir.Loc(n, idx), read(a, idx), line)])
+            parts = self.accumulator(name, a, p, weight, line)
+            for out, part in zip((start, step, last, back), parts):
+                out += part
         if self.depth and any(self.ranks[n] for n in carried):
             self.refuse("a relaxed `while` inside a loop that carries an array")
         body = self.loop_body(s.body)
@@ -572,6 +533,33 @@ class _Lowering:
             + [kir.Flag(slot, f"h_{k} == {max_iter} and kr.bmax(v_{p}) > {eps}", line)]
             + last
             + back
+        )
+
+    def accumulator(self, name, acc, p, weight, line):
+        """The statements that accumulate carried ``name`` in ``acc`` over a relaxed
+        ``while``: at the start ``acc = (1 - p) * name``, after each iteration ``acc += w * name``,
+        at the end ``acc += p * name`` (the mass still running), then ``name = acc``."""
+
+        def read(n, idx=()):
+            return kir.Read(kir.Loc(n, idx))
+
+        def each(value, target=acc):
+            def make(idx):
+                return [kir.Set(kir.Loc(target, idx), value(idx), line)]
+
+            return self.elementwise(name, make) if self.ranks[name] else make(())
+
+        def plus(w):
+            return lambda idx: kir.Prim(
+                "add", (read(acc, idx), kir.Prim("mul", (read(w), read(name, idx))))
+            )
+
+        rest = kir.Prim("sub", (kir.Const(1.0), read(p)))
+        return (
+            each(lambda idx: kir.Prim("mul", (rest, read(name, idx)))),
+            each(plus(weight)),
+            each(plus(p)),
+            each(lambda idx: read(acc, idx), target=name),
         )
 
     def own_limit(self, e, name):
