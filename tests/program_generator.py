@@ -928,10 +928,10 @@ class _Writer:
         comp = self.generators(scope)
         inner = comp.inner
         value = self.pick(comp.focus) if comp.focus else self.atom(inner)
-        op = self.pick(("<", ">", "<=", ">="))
-        test = f"{value} {op} {self.expr(inner, 1)}"
         if self.draw(st.integers(0, 2)) == 0:
             test = self.relaxed_cond(inner, 1)
+        else:
+            test = f"{value} {self.pick(('<', '>', '<=', '>='))} {self.expr(inner, 1)}"
         call = f"{self.pick(('any', 'all'))}({test} {comp.text})"
         if self.draw(st.integers(0, 3)) == 0:
             call = f"not {call}"
@@ -952,9 +952,10 @@ class _Writer:
                 lines = [f"{target} = {target} + 1.0 * ({test})"]
             return lines + self.reread(scope, reused)
         comp = self.generators(scope, need=int(fn != "sum"), relaxed_filter=fn == "sum")
-        value = self.comp_value(comp)
         if comp.relaxed and self.draw(st.integers(0, 2)) == 0:
             value = self.pick(("1", "1.0"))  # a count
+        else:
+            value = self.comp_value(comp)
         call = f"{fn}({value} {comp.text})"
         if fn == "sum" and self.draw(st.integers(0, 3)) == 0:
             call = f"sum(({value} {comp.text}), {self.pick(LITERALS)})"
@@ -1009,12 +1010,17 @@ class _Writer:
         and to the left (as a DP does) or from an expression, with the input's values of the
         cell's row and column (``focus``: ``x[i - 1]``, ``y[j - 1]``); at times under a hard if."""
         cell = f"{t}[{i}][{j}]"
-        term = f"{self.pick(focus)} * {self.pick(SCALES)}"
-        if self.draw(st.booleans()):
-            term = self.expr(deep, 1)
-        test = f"{focus[0]} {self.pick(('<', '>', '<=', '>='))} {focus[1]}"
-        if self.draw(st.booleans()):
-            test = self.relaxed_cond(deep)
+
+        def term():  # a number from the cell's row or column, or any expression
+            if self.draw(st.booleans()):
+                return self.expr(deep, 1)
+            return f"{self.pick(focus)} * {self.pick(SCALES)}"
+
+        def test():  # a relaxed test, of the cell's row against its column at times
+            if self.draw(st.booleans()):
+                return self.relaxed_cond(deep)
+            return f"{focus[0]} {self.pick(('<', '>', '<=', '>='))} {focus[1]}"
+
         up, left, diag = f"{t}[{i} - 1][{j}]", f"{t}[{i}][{j} - 1]", f"{t}[{i} - 1][{j} - 1]"
         kind = self.choose(
             [
@@ -1026,7 +1032,7 @@ class _Writer:
             ]
         )
         if kind == "value":
-            value = self.expr(deep) if self.draw(st.booleans()) else f"{term} + {self.atom(deep)}"
+            value = self.expr(deep) if self.draw(st.booleans()) else f"{term()} + {self.atom(deep)}"
             lines = [f"{cell} = {value}"]
         elif kind == "neighbours":
             combined = self.pick(
@@ -1038,19 +1044,19 @@ class _Writer:
                     up,
                 )
             )
-            lines = [f"{cell} = {combined} + {term}"]
+            lines = [f"{cell} = {combined} + {term()}"]
         elif kind == "aug":
             value = left if self.draw(st.booleans()) else self.expr(deep)
             lines = [f"{cell} {self.pick(('+=', '-='))} {value}"]
         elif kind == "lcs":
             lines = [
-                f"if {test}:",
-                f"    {cell} = {diag} + {'1.0' if self.draw(st.booleans()) else term}",
+                f"if {test()}:",
+                f"    {cell} = {diag} + {'1.0' if self.draw(st.booleans()) else term()}",
                 "else:",
                 f"    {cell} = max({up}, {left})",
             ]
         else:
-            cost = f"({self.pick(LITERALS)} if {test} else 1.0)"
+            cost = f"({self.pick(LITERALS)} if {test()} else 1.0)"
             lines = [f"{cell} = min({up} + 1.0, {left} + 1.0, {diag} + {cost})"]
         if self.draw(st.integers(0, 3)) == 0:
             lines = [f"if {self.hard_cond(deep)}:", *(f"    {line}" for line in lines)]
