@@ -654,3 +654,58 @@ def lambda_free_truth(x):
     if x[0]:
         y = x[1]
     return y
+
+
+# Open defects found by the comprehension features' runs (their features are in DISABLED).
+
+
+def guarded_value_through_an_infinite_sentinel(x):
+    s = x[0]
+    if s > 0.0:
+        s = math.sqrt(s)
+    t = math.inf
+    t = s
+    s = t
+    return s
+
+
+@pytest.mark.xfail(strict=True, reason="soft mode gives NaN (feature table_from_inf)")
+def test_guarded_value_through_an_infinite_sentinel_is_finite_in_soft_mode():
+    x = torch.tensor([[-2.0, 1.0]], requires_grad=True)
+    y = relax(guarded_value_through_an_infinite_sentinel, beta=5.0)(x)
+    y.sum().backward()
+    assert torch.isfinite(y).all() and torch.isfinite(x.grad).all()
+
+
+def table_of_values_at_a_relaxed_row(x):
+    n = len(x)
+    t = [[v for v in x] for _ in range(n)]
+    m = 0
+    for j in range(1, n):
+        if x[j] > x[m]:
+            m = j
+    return t[m][0]
+
+
+@pytest.mark.xfail(strict=True, reason="TypeError at the call (feature table_at_relaxed_int)")
+def test_table_of_values_read_at_a_relaxed_row():
+    assert_hard_equals_python(table_of_values_at_a_relaxed_row)
+
+
+def counter_after_a_break_under_a_loop_counter(x):
+    n = len(x)
+    for i in range(n):
+        j = 0
+        while j < n - 1 and x[j] < x[i]:
+            j = j + 1
+        if j != 0:
+            break
+    return i * 1.0 + x[0]
+
+
+@pytest.mark.xfail(strict=True, reason="hard mode gives i = n - 1 (feature counter_after_for)")
+def test_counter_after_a_break_under_a_relaxed_while_counter():
+    assert_hard_equals_python(
+        counter_after_a_break_under_a_loop_counter,
+        rows=[[-0.5, 3.0, -1.0, -2.0], [1.0, -1.0, 0.5, 2.0]],
+    )
