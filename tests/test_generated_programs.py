@@ -37,9 +37,6 @@ DISABLED = {
     "not taken), stored where math.inf was and read back into itself, is NaN in soft mode",
     "table_at_relaxed_int": "a table of lists of per-example values read at a relaxed row "
     "(t = [[v for v in x] for _ in range(n)]; m an argmax; t[m][0]) raises TypeError at the call",
-    "counter_after_for": "a for loop's counter read after the loop is its last value in every "
-    "example when the loop's break is under a test of a relaxed while's counter (j = 0; while "
-    "j < n - 1 and x[j] < x[i]: j = j + 1; if j != 0: break)",
 }
 # Features that pass but only ever give a CompileError today: off in CI so that its examples are
 # spent on programs that run. Enable them when the compiler accepts them. (int_loop_in_branch,

@@ -15,6 +15,7 @@ from .specialize import specialize
 from .stopped import leave_per_example
 from .unpack import unpack
 
+
 # In order: kinds first (everything after reads them); early exits under relaxed control
 # lowered (which loops examples leave to an extent); the hard values relaxed loops leave per
 # example (read through relaxed twins, which changes kinds again); rejections of what relaxed values cannot
@@ -22,11 +23,21 @@ from .unpack import unpack
 # relaxed `if` blends and `while` carries; NaN guards in relaxed branches; the blends that may see
 # an infinite sentinel; liveness of names across
 # relaxed constructs; fusion last (it only rewrites blends into fewer tensor ops).
+def exits_and_per_example_values(fn):
+    """Early exits lowered and the values relaxed loops leave per example made twins, to a fixed
+    point: a value a loop leaves per example can make an exit's ``if`` relaxed, and a loop that
+    examples then leave to an extent leaves its own counter per example in turn."""
+    fn = lower_exits(fn)
+    while True:
+        after = lower_exits(leave_per_example(fn))
+        if after == fn:
+            return fn
+        fn = after
+
+
 PIPELINE = (
     infer_kinds,
-    lower_exits,
-    leave_per_example,
-    lower_exits,  # again: a value a loop leaves per example can make an exit's `if` relaxed
+    exits_and_per_example_values,
     reject,
     unpack,
     specialize,

@@ -44,7 +44,8 @@ def leave_per_example(fn):
     if not rewrite.read:
         return fn
     ints = _integer_twins(fn, body, rewrite, twins)
-    body = _keep_read_twins(body, rewrite.read, ints)
+    earlier = {t for s in fn.body for n in ir.walk(s) for _, t in getattr(n, "stopped", ())}
+    body = _keep_read_twins(body, rewrite.read | earlier, ints)
     # the twins keep their kinds, and the names they stand for stay hard inside their loops
     stay = {name for (_, name), twin in twins.items() if twin in rewrite.read}
     declared = tuple(fn.declared) + tuple(sorted(rewrite.read | stay))
@@ -73,8 +74,9 @@ def _integer_twins(fn, body, rewrite, twins):
 
 
 def _keep_read_twins(stmts, read, ints):
-    """``stmts`` where each loop makes only the twins that some statement reads, those read as
-    relaxed integers marked so, on the loop and on every read."""
+    """``stmts`` where each loop makes only the twins that some statement reads (or an earlier run
+    of this pass kept), those read as relaxed integers marked so, on the loop and on every
+    read."""
 
     def prune(node):
         node = ir.map_children(node, prune)
@@ -82,7 +84,7 @@ def _keep_read_twins(stmts, read, ints):
             return replace(node, kind=RELAXED_INT)
         if isinstance(node, (ir.While, ir.For)) and node.stopped:
             stopped = tuple(p for p in node.stopped if p[1] in read)
-            kept = tuple(t for _, t in stopped if t in ints)
+            kept = tuple(t for _, t in stopped if t in ints or t in node.stopped_ints)
             return replace(node, stopped=stopped, stopped_ints=kept)
         return node
 
@@ -254,13 +256,14 @@ class _Rewrite:
             )
         if isinstance(s, ir.While):
             twins = tuple((n, self.twins[id(s), n]) for n in sorted(self.flow.loops.get(id(s), ())))
-            return replace(s, test=expr(s.test), body=self.block(s.body), stopped=twins)
+            body = self.block(s.body)
+            return replace(s, test=expr(s.test), body=body, stopped=s.stopped + twins)
         if isinstance(s, ir.For):
             it = expr(s.iter)
             if is_range(s.iter) and it != s.iter:
                 self.use_error(s.iter, state, line, "as a bound of `range`")
             twins = tuple((n, self.twins[id(s), n]) for n in sorted(self.flow.loops.get(id(s), ())))
-            return replace(s, iter=it, body=self.block(s.body), stopped=twins)
+            return replace(s, iter=it, body=self.block(s.body), stopped=s.stopped + twins)
         return ir.map_children(s, expr)
 
     def no_per_example_into_hard(self, targets, value, state, line):
