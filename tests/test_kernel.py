@@ -94,7 +94,7 @@ EXAMPLES_IN_SUBSET = [
 
 
 def test_the_subset_holds_the_examples_it_should():
-    assert {"bubble_sort", "levenshtein", "median_filter", "integer_sqrt"} <= set(
+    assert {"bubble_sort", "odd_even_sort", "levenshtein", "median_filter", "integer_sqrt"} <= set(
         EXAMPLES_IN_SUBSET
     )
 
@@ -240,3 +240,34 @@ def test_a_module_that_ran_its_kernel_copies_and_pickles():
     for other in (copy.deepcopy(module), pickle.loads(pickle.dumps(bubble_sort))):
         other.backend = "kernel"
         torch.testing.assert_close(other(x), expected, **TOL)
+
+
+def rows_moved(x):
+    n = x.shape[0]
+    order = torch.eye(n)
+    x[0] = x[n - 1]  # a row copied
+    for i in range(n - 1):
+        if x[i, 0] > x[i + 1, 0]:  # rows swapped under a relaxed if, with the identity's
+            x[i], x[i + 1] = x[i + 1], x[i]
+            order[i], order[i + 1] = order[i + 1], order[i]
+        if x[i, 1] < 0.0:  # a row swapped with itself: blended once
+            x[i], x[i] = x[i], x[i]
+    x[1], x[0] = x[0], x[1]  # rows swapped unconditionally
+    return x, order
+
+
+def rows_from_another_array(x, y):
+    x[0] = y[0]
+    return x
+
+
+def test_rows_and_the_identity_matrix():
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 5, 3, generator=generator, dtype=torch.float64)
+    _compare(rows_moved, (x,), beta=2.0)
+    _compare(rows_moved, (x,), beta=2.0, mode="hard")
+
+
+def test_a_row_from_another_array_is_outside_the_subset():
+    with pytest.raises(TypeError, match="rows of `x` assigned from other than rows of `x`"):
+        relax(rows_from_another_array, backend="kernel")(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))

@@ -70,6 +70,7 @@ class _Lowering:
         self.counter = 0
         self.depth = 0  # loops around the statement being lowered
         self.allocated = set()
+        self.hoisted = []  # allocations made inside loops, put before the top-level statement
         self.flags = []
         self.line = 0
         for p in fn.params:
@@ -112,7 +113,11 @@ class _Lowering:
         body = list(fn.body)
         if not body or not isinstance(body[-1], ir.Return):
             raise NotInKernel("a function that does not end with its `return`")
-        statements = self.block(body[:-1])
+        statements = []
+        for s in body[:-1]:
+            lowered = self.block([s])
+            statements += self.hoisted + lowered
+            self.hoisted = []
         self.line = body[-1].line
         extra, outputs = self.outputs(body[-1].value)
         inputs = tuple((p.id, self.ranks[p.id]) for p in fn.params if p.kind == RELAXED)
@@ -190,7 +195,44 @@ class _Lowering:
             self.refuse(f"the {what} `{target.id}`")
         if isinstance(target, ir.Name):
             return self.assign_relaxed(target.id, value)
+        if self.is_row(target):
+            return self.rows([target], [value])
         return [kir.Set(self.location(target), self.value(value), self.line)]
+
+    def is_row(self, e):
+        """Whether ``e`` is a row of a relaxed array: fewer positions than its rank."""
+        if not isinstance(e, ir.Index) or e.kind == HARD:
+            return False
+        loc = self.location(e, partial=True)
+        return len(loc.index) < self.ranks[loc.name]
+
+    def rows(self, targets, values):
+        """``targets = values`` of rows of one array (a swap of rows, a row copied to
+        another): every value read before any is written, element by element."""
+        dests = [self.location(t, partial=True) for t in targets]
+        sources = [
+            self.location(v, partial=True) if isinstance(v, ir.Index) else None for v in values
+        ]
+        name = dests[0].name
+        depth = len(dests[0].index)
+        if any(
+            loc is None or loc.name != name or len(loc.index) != depth for loc in dests + sources
+        ):
+            self.refuse(f"rows of `{name}` assigned from other than rows of `{name}`")
+
+        def elements(idx):
+            temps = [self.relaxed_name("t") for _ in sources]
+            reads = [
+                kir.Set(kir.Loc(t, ()), kir.Read(kir.Loc(name, src.index + idx)), self.line)
+                for t, src in zip(temps, sources)
+            ]
+            writes = [
+                kir.Set(kir.Loc(name, dest.index + idx), kir.Read(kir.Loc(t)), self.line)
+                for t, dest in zip(temps, dests)
+            ]
+            return reads + writes
+
+        return self.elementwise(name, elements, dests[0].index)
 
     def hard_set(self, name, value):
         integer = name in self.ints or isinstance(value, ir.Const) and type(value.value) is int
@@ -215,16 +257,22 @@ class _Lowering:
         is not an array made in the body."""
         inner = value.value if isinstance(value, ir.Lift) and value.to is LiftTo.BATCH else value
         dims = fill = None
-        elements = None
+        elements, after = None, []  # a list display's values; statements that fill the array
         if isinstance(inner, ir.BinOp) and inner.op.symbol == "*":
             lst, count = inner.left, inner.right
             if isinstance(lst, ir.Tuple_) and lst.is_list and len(lst.elts) == 1:
                 if isinstance(lst.elts[0], ir.Const):
                     dims, fill = (self.hard_src(count),), float(lst.elts[0].value)
         elif isinstance(inner, ir.Call) and inner.callee is Callee.TORCH and inner.op is not None:
-            fills = {"zeros": 0.0, "ones": 1.0}
+            fills = {"zeros": 0.0, "ones": 1.0, "eye": 0.0}
             if inner.op.name in fills and not inner.kwargs:
                 dims, fill = tuple(self.hard_src(a) for a in inner.args), fills[inner.op.name]
+                if inner.op.name == "eye":
+                    dims = dims * 2 if len(dims) == 1 else dims
+                    diagonal = self.hard_name("k")
+                    one = kir.Set(kir.Loc(name, (f"h_{diagonal}",) * 2), kir.Const(1.0), self.line)
+                    last = f"min({dims[0]}, {dims[1]})"
+                    after = [kir.For(diagonal, "0", last, "1", (one,), self.line)]
         elif isinstance(inner, ir.Tuple_) and inner.is_list:
             elements = inner.elts
             dims = (str(len(elements)),)
@@ -235,7 +283,7 @@ class _Lowering:
         out = [kir.Alloc(name, dims, fill if fill is not None else 0.0, line=self.line)]
         for k, e in enumerate(elements or ()):
             out.append(kir.Set(kir.Loc(name, (str(k),)), self.value(e), self.line))
-        return out
+        return out + after
 
     def alloc_check(self, name):
         if self.depth or name in self.allocated:
@@ -256,19 +304,23 @@ class _Lowering:
             lambda idx: [kir.Set(kir.Loc(name, idx), kir.Read(kir.Loc(source, idx)), self.line)],
         )
 
-    def elementwise(self, like, make):
-        """Statements ``make(index)`` for every element of array ``like``, in nested loops."""
+    def elementwise(self, like, make, prefix=()):
+        """Statements ``make(index)`` for every element of array ``like`` (of its row at
+        positions ``prefix``), in nested loops; ``index`` is the element's within the row."""
         rank = self.ranks[like]
-        counters = [self.hard_name("e") for _ in range(rank)]
+        counters = [self.hard_name("e") for _ in range(len(prefix), rank)]
         body = tuple(make(tuple(f"h_{c}" for c in counters)))
-        for k in reversed(range(rank)):
-            body = (kir.For(counters[k], "0", f"v_{like}.shape[{k}]", "1", body, self.line),)
+        for k in reversed(range(len(counters))):
+            hi = f"v_{like}.shape[{len(prefix) + k}]"
+            body = (kir.For(counters[k], "0", hi, "1", body, self.line),)
         return list(body)
 
     def unpack(self, target, value):
         """``a, b = c, d``: every value read before any is written (a swap)."""
         if not isinstance(value, ir.Tuple_) or len(value.elts) != len(target.elts):
             self.refuse("unpacking a value that is not a tuple display")
+        if any(self.is_row(t) for t in target.elts):
+            return self.rows(target.elts, value.elts)
         temps, out = [], []
         for t, v in zip(target.elts, value.elts):
             if isinstance(t, ir.Tuple_):
@@ -356,7 +408,16 @@ class _Lowering:
                 locs = [kir.Loc(name)]
             else:
                 locs = self.written_elements(name, s)
-            for loc in locs:
+            rows = [loc for loc in locs if len(loc.index) < rank]
+            if rows and (len(rows) < len(locs) or len({len(r.index) for r in rows}) > 1):
+                self.refuse(f"rows and elements of `{name}` written in one relaxed `if`")
+            for k, loc in enumerate(rows):
+                before, then = self.row_temporary(loc), self.row_temporary(loc)
+                saves += self.row_copy(kir.Loc(before), loc)
+                thens += self.row_copy(kir.Loc(then), loc)
+                restores += self.row_copy(loc, kir.Loc(before))
+                blends += self.row_blend(p, loc, then, rows[:k])
+            for loc in locs if not rows else ():
                 before = self.relaxed_name(f"{name}_before")
                 then = self.relaxed_name(f"{name}_then")
                 saves.append(kir.Set(kir.Loc(before), kir.Read(loc), s.line))
@@ -449,6 +510,52 @@ class _Lowering:
             return stmt
         return kir.If(" or ".join(f"({t})" for t in same), (), (stmt,), self.line)
 
+    def row_temporary(self, row):
+        """A new array shaped as ``row``, made before the top-level statement that needs it (so
+        that the kernel allocates it once, not in every iteration of a loop around it)."""
+        rank = self.ranks[row.name]
+        dims = tuple(f"v_{row.name}.shape[{k}]" for k in range(len(row.index), rank))
+        name = self.relaxed_name(f"{row.name}_row", len(dims))
+        self.hoisted.append(kir.Alloc(name, dims, 0.0, line=self.line))
+        return name
+
+    def row_copy(self, dest, source):
+        """``dest = source`` element by element, one of them a row of an array and the other a
+        temporary of its shape."""
+        row = dest if dest.index else source
+        return self.elementwise(
+            row.name,
+            lambda idx: [
+                kir.Set(
+                    kir.Loc(dest.name, dest.index + idx),
+                    kir.Read(kir.Loc(source.name, source.index + idx)),
+                    self.line,
+                )
+            ],
+            row.index,
+        )
+
+    def row_blend(self, p, row, then, earlier):
+        """``row = blend(p, then, row)`` element by element, skipped where ``row`` is one of
+        the rows ``earlier`` (blended once)."""
+
+        def blend(idx):
+            loc = kir.Loc(row.name, row.index + idx)
+            value = kir.Prim(
+                "blend", (kir.Read(kir.Loc(p)), kir.Read(kir.Loc(then, idx)), kir.Read(loc))
+            )
+            return [kir.Set(loc, value, self.line)]
+
+        body = self.elementwise(row.name, blend, row.index)
+        same = [
+            " and ".join(f"({a}) == ({b})" for a, b in zip(row.index, e.index))
+            for e in earlier
+            if not _distinct(e, row)
+        ]
+        if not same:
+            return body
+        return [kir.If(" or ".join(f"({t})" for t in same), (), tuple(body), self.line)]
+
     def written_elements(self, name, s):
         """The elements of array ``name`` that the branches of relaxed ``if`` ``s`` write, each
         at positions fixed before the branches run; refused where they are not."""
@@ -471,7 +578,7 @@ class _Lowering:
                                 used = {n.id for n in ir.walk(elt.index) if isinstance(n, ir.Name)}
                                 if used & changed:
                                     self.refuse(f"`{name}` written where the branch moves")
-                                loc = self.location(elt)
+                                loc = self.location(elt, partial=True)
                                 if loc not in found:
                                     found.append(loc)
                 elif isinstance(st, ir.If):
@@ -571,8 +678,9 @@ class _Lowering:
 
     # ------------------------------------------------------------------------------ expressions
 
-    def location(self, e):
-        """The relaxed location of a name or an element read or written at hard positions."""
+    def location(self, e, partial=False):
+        """The relaxed location of a name or an element read or written at hard positions;
+        with ``partial``, also of a row (fewer positions than the array has)."""
         index = []
         while isinstance(e, ir.Index):
             part = e.index
@@ -583,7 +691,7 @@ class _Lowering:
             e = e.value
         if not isinstance(e, ir.Name) or e.id not in self.ranks:
             self.refuse(f"an element of `{e}`, which is not a relaxed array of the program")
-        if len(index) != self.ranks[e.id]:
+        if len(index) != self.ranks[e.id] and not (partial and len(index) < self.ranks[e.id]):
             self.refuse(
                 f"`{e.id}` read or written with {len(index)} of its {self.ranks[e.id]} positions"
             )
@@ -704,6 +812,8 @@ class _Lowering:
             if isinstance(e.value, (bool, int, float)) or e.value is None:
                 return repr(e.value)
             self.refuse(f"the constant {e.value!r}")
+        if isinstance(e, ir.Tuple_) and not e.is_list:
+            return "(" + "".join(f"{self.hard_src(x)}, " for x in e.elts) + ")"
         if isinstance(e, ir.BinOp):
             return f"({self.hard_src(e.left)} {e.op.symbol} {self.hard_src(e.right)})"
         if isinstance(e, ir.UnaryOp):
