@@ -9,6 +9,7 @@ lies outside the kernel's subset raises ``NotInKernel`` naming the construct and
 """
 
 import re
+from dataclasses import replace
 
 from .. import ir
 from ..ir import HARD, RELAXED, Callee, FuseOp, LiftTo
@@ -71,6 +72,7 @@ class _Lowering:
         self.depth = 0  # loops around the statement being lowered
         self.allocated = set()
         self.hoisted = []  # allocations made inside loops, put before the top-level statement
+        self.column = None  # the column counters while rows are moved column by column
         self.flags = []
         self.line = 0
         for p in fn.params:
@@ -232,6 +234,8 @@ class _Lowering:
             ]
             return reads + writes
 
+        if self.column is not None:  # one column of them (``rows_by_column``)
+            return elements(self.column)
         return self.elementwise(name, elements, dests[0].index)
 
     def hard_set(self, name, value):
@@ -390,6 +394,9 @@ class _Lowering:
             self.refuse("a blend of values that may be infinite")
         p = self.relaxed_name(f"p_L{s.line}")
         out = [kir.Set(kir.Loc(p), self.value(s.test), s.line)]
+        s, rows = self.split_rows(s)
+        if rows is not None:
+            out += self.rows_by_column(rows, p)
         straight = self.straight_if(s, p)
         if straight is not None:
             return out + straight + self.fused(s, p)
@@ -426,6 +433,71 @@ class _Lowering:
                 blends.append(self.blend(p, loc, kir.Loc(then), locs[: locs.index(loc)]))
         out += saves + self.block(s.body) + thens + restores + self.block(s.orelse) + blends
         return out + self.fused(s, p)
+
+    def split_rows(self, s):
+        """Relaxed ``if`` ``s`` as the ``if`` of its other statements and the ``if`` of the
+        statements that move rows of one array (a swap of rows), where the two are independent:
+        the rest neither reads nor writes that array. The rows are then blended column by
+        column (``rows_by_column``) rather than saved and put back whole. ``None`` for the
+        second where there is no such split."""
+        moves = {}
+        for st in s.body + s.orelse:
+            if isinstance(st, ir.Assign) and len(st.targets) == 1:
+                t = st.targets[0]
+                elts = t.elts if isinstance(t, ir.Tuple_) else (t,)
+                if all(self.is_row(e) for e in elts):
+                    moves[id(st)] = {ir.root(e).id for e in elts}
+        arrays = set().union(*moves.values()) if moves else set()
+        if len(arrays) != 1 or s.fused:
+            return s, None
+        (array,) = arrays
+        rest = [st for st in s.body + s.orelse if id(st) not in moves]
+        if any(isinstance(n, ir.Name) and n.id == array for st in rest for n in ir.walk(st)):
+            return s, None
+
+        def keep(stmts, rows):
+            return tuple(st for st in stmts if (id(st) in moves) == rows)
+
+        blended = tuple(v for v in s.blended if v.id != array)
+        row_if = replace(s, body=keep(s.body, True), orelse=keep(s.orelse, True), blended=())
+        return replace(
+            s, body=keep(s.body, False), orelse=keep(s.orelse, False), blended=blended
+        ), row_if
+
+    def rows_by_column(self, s, p):
+        """The row moves of relaxed ``if`` ``s`` (``split_rows``) as one loop over the columns,
+        each column's elements blended as a straight-line ``if`` of single values."""
+        first = s.body[0] if s.body else s.orelse[0]
+        target = first.targets[0]
+        row = self.location(target.elts[0] if isinstance(target, ir.Tuple_) else target, True)
+        rank = self.ranks[row.name]
+        counters = [self.hard_name("col") for _ in range(len(row.index), rank)]
+        self.column = tuple(f"h_{c}" for c in counters)
+        try:
+            branches = [_symbolic(self.block(b)) for b in (s.body, s.orelse)]
+        finally:
+            self.column = None
+        if any(b is None for b in branches):
+            self.refuse(f"rows of `{row.name}` moved where a row is read after another is written")
+        locs = []
+        for values in branches:  # the elements moved (not the temporaries of a swap)
+            locs += [loc for loc in values if loc.name == row.name and loc not in locs]
+        out, blends = [], []
+        for k, loc in enumerate(locs):
+            parts = []
+            for values in branches:
+                value = values.get(loc, kir.Read(loc))
+                if value != kir.Read(loc):
+                    tmp = self.relaxed_name(f"{loc.name}_branch")
+                    out.append(kir.Set(kir.Loc(tmp), value, s.line))
+                    value = kir.Read(kir.Loc(tmp))
+                parts.append(value)
+            blends.append(self.blend_values(p, loc, parts, locs[:k]))
+        body = tuple(out + blends)
+        for k in reversed(range(len(counters))):
+            hi = f"v_{row.name}.shape[{len(row.index) + k}]"
+            body = (kir.For(counters[k], "0", hi, "1", body, s.line),)
+        return list(body)
 
     def fused(self, s, p):
         """The blends the optimiser took out of the branches (``ir.Fused``)."""
