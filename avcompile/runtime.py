@@ -307,8 +307,8 @@ class Relaxation:
             return soft()
         if self.mode == "hard":
             return exact()
-        relaxed = soft()
-        return exact() + (relaxed - relaxed.detach())
+        relaxed = soft()  # straight-through: the exact value, the relaxation's gradient only
+        return exact().detach() + (relaxed - relaxed.detach())
 
     def _x(self, a, b, beta):
         return (a - b) * (self.beta if beta is None else beta)
@@ -489,8 +489,11 @@ def blend_inf(p, then, orelse):
         return then if p >= 0.5 else orelse
     take_then, take_else = p >= 1, p <= 0
     same = then == orelse  # (an infinity on both sides, say): as it is, with no slope in p
-    then_part = torch.where(take_else | same, 0.0, then)
-    else_part = torch.where(take_then | same, 0.0, orelse)
+    # outside the mixture both parts are 0, so that no infinity meets a zero gradient there
+    # (p exactly 0 or 1 may still carry a slope: straight-through, a saturated sigmoid)
+    apart = take_then | take_else | same
+    then_part = torch.where(apart, 0.0, then)
+    else_part = torch.where(apart, 0.0, orelse)
     mixed = p * then_part + (1 - p) * else_part
     mixed = torch.where(same, then, mixed)
     return torch.where(take_then, then, torch.where(take_else, orelse, mixed))

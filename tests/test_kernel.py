@@ -2,6 +2,7 @@
 equal in float64 on every registry program and example in the kernel's subset, in every mode and
 family, with a learned ``beta``; ``gradcheck`` of its generated adjoint; and the subset check."""
 
+import math
 import warnings
 
 import pytest
@@ -271,3 +272,38 @@ def test_rows_and_the_identity_matrix():
 def test_a_row_from_another_array_is_outside_the_subset():
     with pytest.raises(TypeError, match="rows of `x` assigned from other than rows of `x`"):
         relax(rows_from_another_array, backend="kernel")(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))
+
+
+def guarded_branches(x):
+    r = 0.0
+    if x[1] != 0.0:
+        r = x[0] / x[1]  # divides by zero where the branch is not taken
+    s = math.sqrt(x[2]) if x[2] > 0.0 else 0.0
+    if x[3] > 0.0:
+        s = s + torch.log(x[3])
+    return r + s
+
+
+def smallest_positive_from_inf(x):
+    best = math.inf
+    for i in range(len(x)):
+        if x[i] > 0.0:
+            if x[i] < best:
+                best = x[i]
+    return min(best, 10.0), best
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+def test_nan_guards_and_infinite_sentinels_mean_what_they_mean_on_the_torch_backend(mode):
+    """SEMANTICS 12: a guarded op's value that is not finite counts as its branch not taken, and
+    an infinite sentinel is blended as a value, on both backends alike."""
+    x = torch.tensor(
+        [[1.0, 0.0, -4.0, 0.0], [2.0, 4.0, 9.0, 2.0], [-1.0, 0.5, 0.0, -1.0]], dtype=torch.float64
+    )
+    out = _compare(guarded_branches, (x,), beta=3.0, mode=mode)
+    assert torch.isfinite(out[0]).all()
+    leaf = x.clone().requires_grad_()
+    relax(guarded_branches, beta=3.0, mode=mode, backend="kernel")(leaf).sum().backward()
+    assert torch.isfinite(leaf.grad).all()
+    y = torch.tensor([[-1.0, -2.0, -3.0], [0.5, -1.0, 2.0], [3.0, 1.0, -1.0]], dtype=torch.float64)
+    _compare(smallest_positive_from_inf, (y,), beta=3.0, mode=mode)

@@ -98,7 +98,7 @@ class _Function:
             ]
         lines += self.block(k.body)
         outs = [f"v_{value}.copy()" for _, value in k.outputs] + ["flags"]
-        head = "@numba.njit(cache=True, nogil=True)"
+        head = '@numba.njit(cache=True, nogil=True, error_model="numpy")'
         if not self.tape:
             lines.append(f"return ({', '.join(outs)},)")
             return "\n".join([head, f"def forward({', '.join(params)}):"] + _indent(lines))

@@ -21,7 +21,7 @@ CDF, DENSITY, NOT_DENSITY = range(3)
 # Comparison operators, for their exact values.
 GT, GE, LT, LE, EQ, NE = range(6)
 
-_inline = numba.njit(inline="always", cache=True)
+_inline = numba.njit(inline="always", cache=True, error_model="numpy")
 
 
 @_inline

@@ -16,6 +16,7 @@ from ..ir import HARD, RELAXED, Callee, FuseOp, LiftTo
 from ..passes.kinds import integer_names, is_range
 from . import kir
 from .kruntime import CDF, DENSITY, EQ, GE, GT, LE, LT, NE, NOT_DENSITY
+from .prims import GUARDED
 
 # Elementwise torch functions (and builtins) with a kernel primitive of the same meaning.
 _FUNCTIONS = {
@@ -265,8 +266,17 @@ class _Lowering:
         if isinstance(inner, ir.BinOp) and inner.op.symbol == "*":
             lst, count = inner.left, inner.right
             if isinstance(lst, ir.Tuple_) and lst.is_list and len(lst.elts) == 1:
-                if isinstance(lst.elts[0], ir.Const):
-                    dims, fill = (self.hard_src(count),), float(lst.elts[0].value)
+                element = lst.elts[0]
+                dims = (self.hard_src(count),)
+                if isinstance(element, ir.Const):
+                    fill = float(element.value)
+                elif element.kind == HARD:  # `[math.inf] * n`: filled in a loop
+                    k = self.hard_name("k")
+                    value = kir.Hard(self.hard_src(element))
+                    one = kir.Set(kir.Loc(name, (f"h_{k}",)), value, self.line)
+                    after = [kir.For(k, "0", dims[0], "1", (one,), self.line)]
+                else:
+                    dims = None
         elif isinstance(inner, ir.Call) and inner.callee is Callee.TORCH and inner.op is not None:
             fills = {"zeros": 0.0, "ones": 1.0, "eye": 0.0}
             if inner.op.name in fills and not inner.kwargs:
@@ -388,10 +398,6 @@ class _Lowering:
         the storage put back before the second; then each blended value is mixed by ``p``."""
         if s.exits:
             self.refuse("an early exit under a relaxed condition")
-        if s.guarded:
-            self.refuse("a relaxed branch guarded against values that are not finite")
-        if s.infinite:
-            self.refuse("a blend of values that may be infinite")
         p = self.relaxed_name(f"p_L{s.line}")
         out = [kir.Set(kir.Loc(p), self.value(s.test), s.line)]
         s, rows = self.split_rows(s)
@@ -406,7 +412,8 @@ class _Lowering:
             if name in s.new:
                 then = self.relaxed_name(f"{name}_then")
                 thens.append(kir.Set(kir.Loc(then), kir.Read(kir.Loc(name)), s.line))
-                blends.append(self.blend(p, kir.Loc(name), kir.Loc(then)))
+                how = self.blend_kind(s, name)
+                blends.append(self.blend(p, kir.Loc(name), kir.Loc(then), how=how))
                 continue
             rank = self.ranks.get(name)
             if rank is None:
@@ -423,14 +430,16 @@ class _Lowering:
                 saves += self.row_copy(kir.Loc(before), loc)
                 thens += self.row_copy(kir.Loc(then), loc)
                 restores += self.row_copy(loc, kir.Loc(before))
-                blends += self.row_blend(p, loc, then, rows[:k])
+                blends += self.row_blend(p, loc, then, rows[:k], self.blend_kind(s, name))
             for loc in locs if not rows else ():
                 before = self.relaxed_name(f"{name}_before")
                 then = self.relaxed_name(f"{name}_then")
                 saves.append(kir.Set(kir.Loc(before), kir.Read(loc), s.line))
                 thens.append(kir.Set(kir.Loc(then), kir.Read(loc), s.line))
                 restores.append(kir.Set(loc, kir.Read(kir.Loc(before)), s.line))
-                blends.append(self.blend(p, loc, kir.Loc(then), locs[: locs.index(loc)]))
+                earlier = locs[: locs.index(loc)]
+                how = self.blend_kind(s, name)
+                blends.append(self.blend(p, loc, kir.Loc(then), earlier, how))
         out += saves + self.block(s.body) + thens + restores + self.block(s.orelse) + blends
         return out + self.fused(s, p)
 
@@ -492,7 +501,8 @@ class _Lowering:
                     out.append(kir.Set(kir.Loc(tmp), value, s.line))
                     value = kir.Read(kir.Loc(tmp))
                 parts.append(value)
-            blends.append(self.blend_values(p, loc, parts, locs[:k]))
+            how = self.blend_kind(s, loc.name)
+            blends.append(self.blend_values(p, loc, parts, locs[:k], how))
         body = tuple(out + blends)
         for k in reversed(range(len(counters))):
             hi = f"v_{row.name}.shape[{len(row.index) + k}]"
@@ -553,13 +563,21 @@ class _Lowering:
                     out.append(kir.Set(kir.Loc(tmp), value, s.line))
                     value = kir.Read(kir.Loc(tmp))
                 parts.append(value)
-            blends.append(self.blend_values(p, loc, parts, locs[:k]))
+            how = self.blend_kind(s, loc.name)
+            blends.append(self.blend_values(p, loc, parts, locs[:k], how))
         return out + blends
 
-    def blend_values(self, p, loc, parts, earlier):
+    def blend_kind(self, s, name):
+        """The blend of ``name`` after relaxed ``if`` ``s`` (``emit``'s rule): an infinite
+        sentinel is blended as a value; a guarded op's value that is not finite is not."""
+        if name in s.infinite:
+            return "blend_inf"
+        return "blend_finite" if s.guarded else "blend"
+
+    def blend_values(self, p, loc, parts, earlier, how="blend"):
         """``loc = blend(p, then, else)``, skipped where ``loc`` is an element listed ``earlier``
         (the same element written twice: blended once)."""
-        value = kir.Prim("blend", (kir.Read(kir.Loc(p)), parts[0], parts[1]))
+        value = kir.Prim(how, (kir.Read(kir.Loc(p)), parts[0], parts[1]))
         stmt = kir.Set(loc, value, self.line)
         same = [
             " and ".join(f"({a}) == ({b})" for a, b in zip(loc.index, e.index))
@@ -570,10 +588,10 @@ class _Lowering:
             return stmt
         return kir.If(" or ".join(f"({t})" for t in same), (), (stmt,), self.line)
 
-    def blend(self, p, loc, then, earlier=()):
+    def blend(self, p, loc, then, earlier=(), how="blend"):
         """``loc = blend(p, then, loc)``, skipped where ``loc`` is an element listed ``earlier``
         (the same element written twice: blended once)."""
-        value = kir.Prim("blend", (kir.Read(kir.Loc(p)), kir.Read(then), kir.Read(loc)))
+        value = kir.Prim(how, (kir.Read(kir.Loc(p)), kir.Read(then), kir.Read(loc)))
         stmt = kir.Set(loc, value, self.line)
         same = [
             " and ".join(f"({a}) == ({b})" for a, b in zip(loc.index, e.index)) for e in earlier
@@ -607,14 +625,14 @@ class _Lowering:
             row.index,
         )
 
-    def row_blend(self, p, row, then, earlier):
+    def row_blend(self, p, row, then, earlier, how="blend"):
         """``row = blend(p, then, row)`` element by element, skipped where ``row`` is one of
         the rows ``earlier`` (blended once)."""
 
         def blend(idx):
             loc = kir.Loc(row.name, row.index + idx)
             value = kir.Prim(
-                "blend", (kir.Read(kir.Loc(p)), kir.Read(kir.Loc(then, idx)), kir.Read(loc))
+                how, (kir.Read(kir.Loc(p)), kir.Read(kir.Loc(then, idx)), kir.Read(loc))
             )
             return [kir.Set(loc, value, self.line)]
 
@@ -808,19 +826,35 @@ class _Lowering:
             self.flags.append(("truth", self.line))
             return kir.Prim("truth", (self.value(e.operand),), (str(slot),))
         if isinstance(e, ir.IfExp):
-            if e.infinite:
-                self.refuse("a blend of values that may be infinite")
             if e.test.kind == HARD:
                 args = (self.value(e.body), self.value(e.orelse))
                 return kir.Prim("select", args, (self.hard_src(e.test),))
-            return kir.Prim("blend", (self.value(e.test), self.value(e.body), self.value(e.orelse)))
+            arms = (e.body, e.orelse)
+            guarded = any(isinstance(n, ir.Guarded) for a in arms for n in ir.walk(a))
+            how = "blend_inf" if e.infinite else ("blend_finite" if guarded else "blend")
+            return kir.Prim(how, (self.value(e.test), self.value(e.body), self.value(e.orelse)))
         if isinstance(e, ir.MinMax):
             return self.extreme(e)
         if isinstance(e, ir.Call):
             return self.call(e)
         if isinstance(e, ir.Guarded):
-            self.refuse("an operation guarded against values that are not finite")
+            return self.guarded(e)
         self.refuse(f"`{e}`")
+
+    def guarded(self, e):
+        """A risky op inside a relaxed branch (SEMANTICS 12): its value, with no adjoint where
+        its value or slope is not finite."""
+        if e.op is not None:
+            inner = self.value(ir.BinOp(e.op, e.args[0], e.args[1], RELAXED))
+        else:
+            func = e.func
+            name = func.attr if isinstance(func, ir.Attr) else getattr(func, "id", None)
+            if name not in _FUNCTIONS or len(e.args) != 1:
+                self.refuse(f"the guarded operation `{e}`")
+            inner = kir.Prim(name, (self.value(e.args[0]),))
+        if not isinstance(inner, kir.Prim) or inner.name not in GUARDED:
+            self.refuse(f"the guarded operation `{e}`")
+        return kir.Prim(f"guarded_{inner.name}", inner.args, inner.params)
 
     def beta(self, e):
         if e is None:
@@ -844,8 +878,6 @@ class _Lowering:
         return kir.Prim("compare", (self.value(e.left), self.value(e.right)), params)
 
     def extreme(self, e):
-        if e.infinite:
-            self.refuse("a soft `min`/`max` of values that may be infinite")
         if e.op.name not in ("min", "max"):
             self.refuse(f"`{e.op.name}` of relaxed values")
         args = [self.value(a) for a in e.args]
@@ -854,7 +886,8 @@ class _Lowering:
         ):
             self.refuse(f"`{e.op.name}` of a whole array")
         sign = "1" if e.op.name == "max" else "-1"
-        return kir.Prim("extreme", tuple(args), (sign, self.beta(e.beta)))
+        how = "extreme_inf" if e.infinite else "extreme"
+        return kir.Prim(how, tuple(args), (sign, self.beta(e.beta)))
 
     def call(self, e):
         name = e.op.name if e.op is not None else None

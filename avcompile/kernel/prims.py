@@ -186,3 +186,124 @@ def _extreme_adjoint(out, g, args, params, grads):
 
 
 PRIMS["extreme"] = PrimRule(_extreme_forward, _extreme_adjoint, reads_beta=True)
+
+
+# ------------------------------------------------------------------------------ guards (SEMANTICS 12)
+
+
+def _guarded(inner):
+    """``inner`` inside a relaxed branch, where it may make a value that is not finite or a slope
+    that is not (``1 / d`` at 0, ``sqrt`` at 0): the value is kept, but where either is not
+    finite no adjoint flows through it, as ``runtime.guarded`` does."""
+
+    def adjoint(out, g, args, params, grads):
+        slopes = [f"{out}_d{k}" if grads[k] is not None else None for k in range(len(args))]
+        lines = [f"{s} = 0.0" for s in slopes if s is not None]
+        lines += inner.adjoint(out, "1.0", args, params, slopes)
+        finite = " and ".join(
+            [f"math.isfinite({out})"] + [f"math.isfinite({s})" for s in slopes if s is not None]
+        )
+        added = [line for k, s in enumerate(slopes) if s for line in _add(grads, k, f"{g} * {s}")]
+        return lines + [f"if {finite}:"] + ["    " + line for line in added or ["pass"]]
+
+    return PrimRule(inner.forward, adjoint, inner.reads_beta)
+
+
+GUARDED = ("truediv", "pow", "exp", "log", "sqrt")
+for _name in GUARDED:
+    PRIMS[f"guarded_{_name}"] = _guarded(PRIMS[_name])
+
+# ``blend`` where a branch may make values that are not finite: such a value counts as its branch
+# not taken (``runtime.blend_finite``, whose torch.where the partials follow).
+_THEN = "(math.isfinite({a1}))"
+_ELSE = "(math.isfinite({a2}))"
+_SAFE_THEN = f"({{a1}} if {_THEN} else {{a2}})"
+_SAFE_ELSE = f"({{a2}} if {_ELSE} else {_SAFE_THEN})"
+PRIMS["blend_finite"] = _elementwise(
+    f"{{a0}} * {_SAFE_THEN} + (1.0 - {{a0}}) * {_SAFE_ELSE}",
+    f"{_SAFE_THEN} - {_SAFE_ELSE}",
+    f"(({{a0}} + (0.0 if {_ELSE} else 1.0 - {{a0}})) if {_THEN} else 0.0)",
+    f"((1.0 - {{a0}}) if {_ELSE} else 0.0)"
+    f" + (({{a0}} + (0.0 if {_ELSE} else 1.0 - {{a0}})) if not {_THEN} else 0.0)",
+)
+
+# ``blend`` where a value may be an infinite sentinel (``runtime.blend_inf``): a branch of
+# probability 0 contributes nothing, even infinity; equal values are kept as they are.
+_MIXED = "(0.0 < {a0} < 1.0 and {a1} != {a2})"
+PRIMS["blend_inf"] = _elementwise(
+    "({a1} if {a0} >= 1.0 else ({a2} if {a0} <= 0.0 else ({a1} if {a1} == {a2} else "
+    "{a0} * {a1} + (1.0 - {a0}) * {a2})))",
+    f"(({{a1}} - {{a2}}) if {_MIXED} else 0.0)",
+    f"({{a0}} if {_MIXED} else (1.0 if {{a0}} >= 1.0 or ({{a0}} > 0.0 and {{a1}} == {{a2}}) else 0.0))",
+    f"((1.0 - {{a0}}) if {_MIXED} else (1.0 if {{a0}} <= 0.0 else 0.0))",
+)
+
+
+def _extreme_inf_weights(out, args, params):
+    """Lines setting ``{out}_fin`` (how many arguments are finite), ``{out}_near`` (how many
+    are infinite at the end the extreme goes to) and, where some are finite, the softmax weights
+    ``{out}_w<k>`` of the finite ones (0 for the others) and their total ``{out}_z``."""
+    sign, beta = params
+    finite = [f"math.isfinite({a})" for a in args]
+    z = [f"({sign} * {beta} * {a} if {f} else -math.inf)" for a, f in zip(args, finite)]
+    lines = [
+        f"{out}_fin = " + " + ".join(f"(1.0 if {f} else 0.0)" for f in finite),
+        f"{out}_near = " + " + ".join(f"(1.0 if {sign} * {a} == math.inf else 0.0)" for a in args),
+        f"{out}_z = 1.0",
+        f"if {out}_fin > 0.0:",
+        f"    {out}_m = max({', '.join(z)})" if len(z) > 1 else f"    {out}_m = {z[0]}",
+    ]
+    for k, (zk, f) in enumerate(zip(z, finite)):
+        lines.append(f"    {out}_w{k} = math.exp({zk} - {out}_m) if {f} else 0.0")
+    lines.append(f"    {out}_z = " + " + ".join(f"{out}_w{k}" for k in range(len(args))))
+    return lines
+
+
+def _extreme_inf_soft(out, args):
+    """The soft extreme over the finite arguments (the weights of the others are 0)."""
+    terms = " + ".join(
+        f"({out}_w{k} * {a} if math.isfinite({a}) else 0.0)" for k, a in enumerate(args)
+    )
+    return f"({terms}) / {out}_z"
+
+
+def _extreme_inf_forward(out, args, params):
+    """Soft ``max``/``min`` where some values may be infinite (``runtime.extreme`` with ``inf``):
+    one at the far end gets weight 0, those at the near end make the result infinite, and with
+    no finite value at all the result is the far end."""
+    sign = params[0]
+    best = f"{'max' if sign == 1 else 'min'}({', '.join(args)})" if len(args) > 1 else args[0]
+    return _extreme_inf_weights(out, args, params) + [
+        "if MODE != kr.SOFT:",
+        f"    {out} = {best}",
+        f"elif {out}_near > 0.0:",
+        f"    {out} = {sign} * math.inf",
+        f"elif {out}_fin == 0.0:",
+        f"    {out} = -{sign} * math.inf",
+        "else:",
+        f"    {out} = {_extreme_inf_soft(out, args)}",
+    ]
+
+
+def _extreme_inf_adjoint(out, g, args, params, grads):
+    sign, beta = params
+    hard = _extreme_adjoint(out, g, args, params, grads)
+    start, split = hard.index("if MODE == kr.HARD:"), hard.index("else:")
+    lines = _extreme_inf_weights(f"{out}_f", args, params) + hard[start:split]
+    lines += [f"elif {out}_f_near == 0.0 and {out}_f_fin > 0.0:"]
+    lines.append(f"    {out}_soft = {_extreme_inf_soft(f'{out}_f', args)}")
+    for k, a in enumerate(args):
+        weight = f"{out}_f_w{k} / {out}_f_z"
+        term = f"({g} * {weight} * (1.0 + {sign} * {beta} * ({a} - {out}_soft)) if math.isfinite({a}) else 0.0)"
+        lines += ["    " + x for x in _add(grads, k, term)]
+    if beta == "beta":
+        second = " + ".join(
+            f"({out}_f_w{k} * {a} * {a} if math.isfinite({a}) else 0.0)" for k, a in enumerate(args)
+        )
+        lines.append(
+            f"    gbeta += {g} * {sign} * (({second}) / {out}_f_z - {out}_soft * {out}_soft)"
+        )
+    return lines
+
+
+PRIMS["extreme_inf"] = PrimRule(_extreme_inf_forward, _extreme_inf_adjoint, reads_beta=True)
