@@ -307,3 +307,31 @@ def test_nan_guards_and_infinite_sentinels_mean_what_they_mean_on_the_torch_back
     assert torch.isfinite(leaf.grad).all()
     y = torch.tensor([[-1.0, -2.0, -3.0], [0.5, -1.0, 2.0], [3.0, 1.0, -1.0]], dtype=torch.float64)
     _compare(smallest_positive_from_inf, (y,), beta=3.0, mode=mode)
+
+
+def far_position(x):
+    k = 0
+    if x[0] > 0.0:
+        k = 3 * len(x) + 5  # further from 0 than any dimension of the input
+    y = 0.0
+    if k > 4:  # read off k's distribution: k is a relaxed integer
+        y = 1.0
+    return y
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+def test_relaxed_integers_in_every_mode(mode):
+    """SEMANTICS 10 on the kernel: a position chosen under relaxed conditions, read, written,
+    moved, compared and used as a number."""
+    generator = torch.Generator().manual_seed(7)
+    for name in ("selection_sort_textbook", "shifted_positions", "counted_then_compared"):
+        program = next(p for p in PROGRAMS if p.name == name)
+        inputs = program.random_inputs(4, program.n_range[1], generator)
+        _compare(program.fn, inputs, beta=2.0, mode=mode)
+
+
+def test_a_relaxed_integer_beyond_its_storage_is_refused_at_the_call_not_wrong():
+    x = torch.tensor([[1.0, 2.0], [-1.0, 2.0]], dtype=torch.float64)
+    with pytest.raises(TypeError, match="relaxed integer takes a value further from 0"):
+        relax(far_position, backend="kernel")(x)
+    torch.testing.assert_close(relax(far_position, backend="auto")(x), relax(far_position)(x))

@@ -199,6 +199,12 @@ def _raise_flags(kernel, flag_arrays):
     for (what, line), value in zip(kernel.flags, raised):
         if value <= 0.5:
             continue
+        if what == "support":
+            raise NotInKernel(
+                "a relaxed integer takes a value further from 0 than every dimension of the "
+                "inputs, beyond the storage the kernel gives it",
+                line,
+            )
         if what == "truth":
             raise ValueError(
                 "a relaxed value used as a condition must lie in [0, 1] (it is its own "

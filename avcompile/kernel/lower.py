@@ -12,7 +12,7 @@ import re
 from dataclasses import replace
 
 from .. import ir
-from ..ir import HARD, RELAXED, Callee, FuseOp, LiftTo
+from ..ir import HARD, RELAXED, RELAXED_INT, Callee, FuseOp, LiftTo
 from ..passes.kinds import integer_names, is_range
 from . import kir
 from .kruntime import CDF, DENSITY, EQ, GE, GT, LE, LT, NE, NOT_DENSITY
@@ -74,6 +74,9 @@ class _Lowering:
         self.allocated = set()
         self.hoisted = []  # allocations made inside loops, put before the top-level statement
         self.column = None  # the column counters while rows are moved column by column
+        self.laws = {}  # relaxed integer -> the hard names of its support's bounds [lo, hi)
+        self.pre = []  # statements an expression needs before the statement that holds it
+        self.as_hard = {}  # a relaxed integer read as one value of its support (a hard name)
         self.flags = []
         self.line = 0
         for p in fn.params:
@@ -116,13 +119,14 @@ class _Lowering:
         body = list(fn.body)
         if not body or not isinstance(body[-1], ir.Return):
             raise NotInKernel("a function that does not end with its `return`")
-        statements = []
+        statements = self.law_capacity()
         for s in body[:-1]:
             lowered = self.block([s])
             statements += self.hoisted + lowered
             self.hoisted = []
         self.line = body[-1].line
         extra, outputs = self.outputs(body[-1].value)
+        extra, self.pre = self.pre + extra, []
         inputs = tuple((p.id, self.ranks[p.id]) for p in fn.params if p.kind == RELAXED)
         hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD) + self.numbers
         return kir.Kernel(
@@ -156,7 +160,12 @@ class _Lowering:
         out = []
         for s in stmts:
             self.line = s.line
-            out += self.stmt(s)
+            outer, self.pre = self.pre, []
+            try:
+                lowered = self.stmt(s)
+                out += self.pre + lowered
+            finally:
+                self.pre = outer
         return out
 
     def stmt(self, s):
@@ -193,9 +202,12 @@ class _Lowering:
             return self.unpack(target, value)
         if isinstance(target, ir.Name) and target.kind == HARD:
             return [self.hard_set(target.id, value)]
+        if isinstance(target, ir.Name) and target.kind == RELAXED_INT:
+            return self.law_assign(target.id, value)
         if isinstance(target, ir.Name) and target.kind != RELAXED:
-            what = "relaxed integer" if target.kind.per_example else "shared tensor"
-            self.refuse(f"the {what} `{target.id}`")
+            self.refuse(f"the shared tensor `{target.id}`")
+        if isinstance(target, ir.Index) and _at_law(target):
+            return self.law_write(target, self.value(value))
         if isinstance(target, ir.Name):
             return self.assign_relaxed(target.id, value)
         if self.is_row(target):
@@ -204,7 +216,7 @@ class _Lowering:
 
     def is_row(self, e):
         """Whether ``e`` is a row of a relaxed array: fewer positions than its rank."""
-        if not isinstance(e, ir.Index) or e.kind == HARD:
+        if not isinstance(e, ir.Index) or e.kind == HARD or _at_law(e):
             return False
         loc = self.location(e, partial=True)
         return len(loc.index) < self.ranks[loc.name]
@@ -339,6 +351,8 @@ class _Lowering:
         for t, v in zip(target.elts, value.elts):
             if isinstance(t, ir.Tuple_):
                 self.refuse("a nested unpacking")
+            if isinstance(t, ir.Name) and t.kind == RELAXED_INT:
+                self.refuse(f"the relaxed integer `{t.id}` unpacked from a tuple")
             if t.kind == HARD and isinstance(t, ir.Name):
                 tmp = self.hard_name("t", t.id in self.ints)
                 out.append(kir.HardSet(tmp, self.hard_src(v), self.hard[tmp], self.line))
@@ -356,6 +370,8 @@ class _Lowering:
                     self.refuse(f"an array `{t.id}` unpacked from a tuple")
                 self.ranks[t.id] = 0
                 out.append(kir.Set(kir.Loc(t.id), kir.Read(kir.Loc(tmp)), self.line))
+            elif _at_law(t):
+                out += self.law_write(t, kir.Read(kir.Loc(tmp)))
             else:
                 out.append(kir.Set(self.location(t), kir.Read(kir.Loc(tmp)), self.line))
         return out
@@ -403,9 +419,10 @@ class _Lowering:
         s, rows = self.split_rows(s)
         if rows is not None:
             out += self.rows_by_column(rows, p)
+        s, laws = self.split_laws(s)
         straight = self.straight_if(s, p)
         if straight is not None:
-            return out + straight + self.fused(s, p)
+            return out + straight + self.fused(s, p) + laws(p)
         saves, restores, thens, blends = [], [], [], []
         for var in s.blended:
             name = var.id
@@ -441,7 +458,321 @@ class _Lowering:
                 how = self.blend_kind(s, name)
                 blends.append(self.blend(p, loc, kir.Loc(then), earlier, how))
         out += saves + self.block(s.body) + thens + restores + self.block(s.orelse) + blends
-        return out + self.fused(s, p)
+        return out + self.fused(s, p) + laws(p)
+
+    # ------------------------------------------------------------------------------ relaxed integers
+
+    # A relaxed integer (SEMANTICS 10) is held as its probabilities over absolute positions: value v
+    # at element v + h_lawoff of an array of 2 * h_lawoff + 1, with the bounds [lo, hi) of its
+    # support as hard names (the same for the whole chunk, as the hard control flow is), and 0
+    # outside them. h_lawoff exceeds every dimension of the inputs; a value beyond it raises a flag
+    # (the call then refuses, or `auto` runs the torch backend) rather than write elsewhere.
+
+    def law_capacity(self):
+        if not any(
+            isinstance(n, ir.Name) and n.kind == RELAXED_INT
+            for st in self.fn.body
+            for n in ir.walk(st)
+        ):
+            return []
+        dims = [
+            f"v_{p.id}.shape[{k}]"
+            for p in self.fn.params
+            if p.kind == RELAXED
+            for k in range(self.ranks[p.id])
+        ]
+        self.hard["lawoff"] = True
+        return [kir.HardSet("lawoff", f"max({', '.join(dims + ['1', '1'])}) + 1", True, 0)]
+
+    def law_storage(self, name):
+        if name not in self.laws:
+            if self.depth:
+                self.hoisted.append(kir.Alloc(name, ("2 * h_lawoff + 1",), 0.0, line=self.line))
+            else:
+                self.pre.append(kir.Alloc(name, ("2 * h_lawoff + 1",), 0.0, line=self.line))
+            self.ranks[name] = 1
+            self.laws[name] = (self.hard_name(f"{name}_lo"), self.hard_name(f"{name}_hi"))
+        return self.laws[name]
+
+    def law_at(self, name, position):
+        """The location of the probability of value ``position`` (hard source), kept inside the
+        storage (a value outside it has raised the support flag)."""
+        return kir.Loc(name, (f"min(max({position} + h_lawoff, 0), 2 * h_lawoff)",))
+
+    def law_flag(self, lo, hi):
+        slot = len(self.flags)
+        self.flags.append(("support", self.line))
+        return kir.Flag(slot, f"{hi} > {lo} and ({lo} < -h_lawoff or {hi} > h_lawoff + 1)")
+
+    def law_clear(self, name, copy=None):
+        """Statements that set the probabilities of ``name`` to 0 (``copy``: after copying them
+        into that array)."""
+        lo, hi = self.laws[name]
+        e = self.hard_name("e")
+        body = [kir.Set(self.law_at(name, f"h_{e}"), kir.Const(0.0), self.line)]
+        if copy is not None:
+            read = kir.Read(self.law_at(name, f"h_{e}"))
+            body.insert(0, kir.Set(self.law_at(copy, f"h_{e}"), read, self.line))
+        return [kir.For(e, f"h_{lo}", f"h_{hi}", "1", tuple(body), self.line)]
+
+    def law_assign(self, name, value):
+        """``k = value`` of a relaxed integer outside a relaxed ``if``: a value certain in every
+        example."""
+        if isinstance(value, ir.Name) and value.id == name:
+            return []
+        if value.kind != HARD:
+            self.refuse(f"the relaxed integer `{name}` given a value other than a hard one")
+        lo, hi = self.law_storage(name)
+        t = self.hard_name("t")
+        return [
+            kir.HardSet(t, self.hard_src(value), True, self.line),
+            *self.law_clear(name),
+            self.law_flag(f"h_{t}", f"h_{t} + 1"),
+            kir.HardSet(lo, f"h_{t}", True, self.line),
+            kir.HardSet(hi, f"h_{t} + 1", True, self.line),
+            kir.Set(self.law_at(name, f"h_{t}"), kir.Const(1.0), self.line),
+        ]
+
+    def split_laws(self, s):
+        """Relaxed ``if`` ``s`` without its assignments of relaxed integers, and a function of
+        ``p`` giving the statements that blend those after the rest. A branch may give a
+        relaxed integer a hard value or move it by a hard offset (``c = c + 1``), in one
+        statement of its own that nothing else in the branches reads past."""
+        names = [v.id for v in s.blended if v.kind == RELAXED_INT]
+        if not names:
+            return s, lambda p: []
+        changes = {}
+        for k, branch in enumerate((s.body, s.orelse)):
+            for st in branch:
+                if (
+                    isinstance(st, ir.Assign)
+                    and len(st.targets) == 1
+                    and isinstance(st.targets[0], ir.Name)
+                    and st.targets[0].id in names
+                    and (k, st.targets[0].id) not in changes
+                ):
+                    changes[k, st.targets[0].id] = st
+        moved = {id(st) for st in changes.values()}
+        for branch in (s.body, s.orelse):
+            for st in branch:
+                if id(st) in moved:
+                    continue
+                for n in ir.walk(st):
+                    if isinstance(n, ir.Name) and n.id in names:
+                        self.refuse(f"the relaxed integer `{n.id}` used beside its change")
+        body = tuple(st for st in s.body if id(st) not in moved)
+        orelse = tuple(st for st in s.orelse if id(st) not in moved)
+        blended = tuple(v for v in s.blended if v.id not in names)
+        new = tuple(n for n in s.new if n not in names)
+        rest = replace(s, body=body, orelse=orelse, blended=blended, new=new)
+
+        def blends(p):
+            out = []
+            for name in names:
+                sides = [self.law_change(name, changes.get((k, name))) for k in (0, 1)]
+                out += self.law_blend(name, p, *sides)
+            return out
+
+        return rest, blends
+
+    def law_change(self, name, st):
+        """How a branch changes relaxed integer ``name``: (hard statements, kind, hard source)
+        with kind None (unchanged), 'point' (a hard value) or 'shift' (moved by an offset)."""
+        if st is None:
+            return [], None, None
+        self.line = st.line
+        value = st.value
+        if value.kind == HARD:
+            t = self.hard_name("t")
+            return [kir.HardSet(t, self.hard_src(value), True, st.line)], "point", f"h_{t}"
+        if (
+            isinstance(value, ir.BinOp)
+            and value.op.name in ("add", "sub")
+            and isinstance(value.left, ir.Name)
+            and value.left.id == name
+            and value.right.kind == HARD
+        ):
+            t = self.hard_name("t")
+            sign = "" if value.op.name == "add" else "-"
+            offset = kir.HardSet(t, f"{sign}{self.hard_src(value.right)}", True, st.line)
+            return [offset], "shift", f"h_{t}"
+        if isinstance(value, ir.Name) and value.id == name:
+            return [], None, None
+        self.refuse(f"the relaxed integer `{name}` given a value other than a hard one or a move")
+
+    def law_blend(self, name, p, then, orelse):
+        """``name = then`` with probability ``p``, else ``orelse`` (each from ``law_change``):
+        the probabilities over the hull of both supports, blended."""
+        if then[1] is None and orelse[1] is None:
+            return []
+        lo, hi = self.law_storage(name)
+        copy = self.relaxed_name(f"{name}_old", 1)
+        self.hoisted.append(kir.Alloc(copy, ("2 * h_lawoff + 1",), 0.0, line=self.line))
+        out = then[0] + orelse[0]
+
+        def bounds(side):
+            kind, src = side[1], side[2]
+            if kind == "point":
+                return src, f"{src} + 1"
+            if kind == "shift":
+                return f"h_{lo} + {src}", f"h_{hi} + {src}"
+            return f"h_{lo}", f"h_{hi}"
+
+        def value(side, v):
+            kind, src = side[1], side[2]
+            if kind == "point":
+                return kir.Hard(f"(1.0 if {v} == {src} else 0.0)")
+            at = f"{v} - {src}" if kind == "shift" else v
+            old = kir.Read(self.law_at(copy, at))
+            return kir.Prim("select", (old, kir.Const(0.0)), (f"h_{lo} <= {at} < h_{hi}",))
+
+        new_lo, new_hi = self.hard_name("lo"), self.hard_name("hi")
+        (tl, th), (el, eh) = bounds(then), bounds(orelse)
+        out += [
+            kir.HardSet(new_lo, f"min({tl}, {el})", True, self.line),
+            kir.HardSet(new_hi, f"max({th}, {eh})", True, self.line),
+            self.law_flag(f"h_{new_lo}", f"h_{new_hi}"),
+            *self.law_clear(name, copy),
+        ]
+        v = self.hard_name("v")
+        mixed = kir.Prim(
+            "blend", (kir.Read(kir.Loc(p)), value(then, f"h_{v}"), value(orelse, f"h_{v}"))
+        )
+        set_ = kir.Set(self.law_at(name, f"h_{v}"), mixed, self.line)
+        out.append(kir.For(v, f"h_{new_lo}", f"h_{new_hi}", "1", (set_,), self.line))
+        out += [
+            kir.HardSet(lo, f"h_{new_lo}", True, self.line),
+            kir.HardSet(hi, f"h_{new_hi}", True, self.line),
+        ]
+        return out
+
+    def law_of(self, e):
+        """The one relaxed integer that expression ``e`` reads (with hard values)."""
+        names = {n.id for n in ir.walk(e) if isinstance(n, ir.Name) and n.kind == RELAXED_INT}
+        if len(names) != 1:
+            self.refuse(f"`{e}`, an expression of {len(names)} relaxed integers")
+        (name,) = names
+        if name not in self.laws:
+            self.refuse(f"the relaxed integer `{name}` read before it has a value")
+        return name
+
+    def at_value(self, name, e, v):
+        """Hard source of ``e`` with relaxed integer ``name`` as the value in hard name ``v``."""
+        self.as_hard[name] = v
+        try:
+            return self.hard_src(e)
+        finally:
+            del self.as_hard[name]
+
+    def law_sum(self, e, weight):
+        """The expectation over the relaxed integer in ``e`` of ``weight(source of e)``: a sum
+        over its support, made in statements before the one being lowered."""
+        name = self.law_of(e)
+        lo, hi = self.laws[name]
+        acc, v = self.relaxed_name("law"), self.hard_name("v")
+        term = kir.Prim(
+            "mul", (kir.Read(self.law_at(name, f"h_{v}")), weight(self.at_value(name, e, f"h_{v}")))
+        )
+        add = kir.Set(kir.Loc(acc), kir.Prim("add", (kir.Read(kir.Loc(acc)), term)), self.line)
+        self.pre += [
+            kir.Set(kir.Loc(acc), kir.Const(0.0), self.line),
+            kir.For(v, f"h_{lo}", f"h_{hi}", "1", (add,), self.line),
+        ]
+        return kir.Read(kir.Loc(acc))
+
+    def law_position(self, e):
+        """For ``x[f(k)]``, ``k`` a relaxed integer: the array, the relaxed integer, and a
+        function of a hard name ``v`` (a value of ``k``) giving the hard statements that set
+        hard name ``q`` to the position ``f(v)`` names (negative positions count from the end)
+        and the test that it lies in the array."""
+        if e.infinite:
+            self.refuse(
+                "an element at a relaxed position of an array that may hold infinite values"
+            )
+        if not isinstance(e.value, ir.Name) or self.ranks.get(e.value.id) != 1:
+            self.refuse("an element at a relaxed position of other than a one-dimensional array")
+        array, name = e.value.id, self.law_of(e.index)
+
+        def position(v, q):
+            f = self.at_value(name, e.index, v)
+            n = f"v_{array}.shape[0]"
+            return kir.HardSet(
+                q, f"({f}) + {n} if ({f}) < 0 else ({f})", True, self.line
+            ), f"0 <= h_{q} < {n}"
+
+        return array, name, position
+
+    def law_read(self, e):
+        """``x[f(k)]``: sum over the support of P(k = v) x[f(v)], positions outside the array
+        reading nothing (SEMANTICS 7)."""
+        array, name, position = self.law_position(e)
+        lo, hi = self.laws[name]
+        acc, v, q = self.relaxed_name("law"), self.hard_name("v"), self.hard_name("q")
+        at, inside = position(f"h_{v}", q)
+        term = kir.Prim(
+            "mul", (kir.Read(self.law_at(name, f"h_{v}")), kir.Read(kir.Loc(array, (f"h_{q}",))))
+        )
+        add = kir.Set(kir.Loc(acc), kir.Prim("add", (kir.Read(kir.Loc(acc)), term)), self.line)
+        self.pre += [
+            kir.Set(kir.Loc(acc), kir.Const(0.0), self.line),
+            kir.For(
+                v, f"h_{lo}", f"h_{hi}", "1", (at, kir.If(inside, (add,), (), self.line)), self.line
+            ),
+        ]
+        return kir.Read(kir.Loc(acc))
+
+    def law_write(self, target, value):
+        """``x[f(k)] = value``: each position m of the array set to
+        P(f(k) = m) value + (1 - P(f(k) = m)) x[m] (SEMANTICS 7), value read once before."""
+        array, name, position = self.law_position(target)
+        lo, hi = self.laws[name]
+        weights = self.relaxed_name(f"{array}_weights", 1)
+        self.hoisted.append(kir.Alloc(weights, (f"v_{array}.shape[0]",), 0.0, line=self.line))
+        tmp, v, q, m = (
+            self.relaxed_name("t"),
+            self.hard_name("v"),
+            self.hard_name("q"),
+            self.hard_name("m"),
+        )
+        at, inside = position(f"h_{v}", q)
+        w = kir.Loc(weights, (f"h_{q}",))
+        gather = kir.Set(
+            w, kir.Prim("add", (kir.Read(w), kir.Read(self.law_at(name, f"h_{v}")))), self.line
+        )
+        element = kir.Loc(array, (f"h_{m}",))
+        put = kir.Set(
+            element,
+            kir.Prim(
+                "blend",
+                (
+                    kir.Read(kir.Loc(weights, (f"h_{m}",))),
+                    kir.Read(kir.Loc(tmp)),
+                    kir.Read(element),
+                ),
+            ),
+            self.line,
+        )
+        n = f"v_{array}.shape[0]"
+        return [
+            kir.Set(kir.Loc(tmp), value, self.line),
+            kir.For(
+                m,
+                "0",
+                n,
+                "1",
+                (kir.Set(kir.Loc(weights, (f"h_{m}",)), kir.Const(0.0), self.line),),
+                self.line,
+            ),
+            kir.For(
+                v,
+                f"h_{lo}",
+                f"h_{hi}",
+                "1",
+                (at, kir.If(inside, (gather,), (), self.line)),
+                self.line,
+            ),
+            kir.For(m, "0", n, "1", (put,), self.line),
+        ]
 
     def split_rows(self, s):
         """Relaxed ``if`` ``s`` as the ``if`` of its other statements and the ``if`` of the
@@ -691,7 +1022,12 @@ class _Lowering:
         line = s.line
         p, p_next, weight = (self.relaxed_name(f"{b}_L{line}") for b in ("p", "p_next", "w"))
         k = self.hard_name(f"k_L{line}")
+        if any(v.kind == RELAXED_INT for v in s.carried):
+            self.refuse("a relaxed integer changed in a relaxed `while`")
+        before = len(self.pre)
         cond = self.value(s.test)
+        if len(self.pre) > before:
+            self.refuse("a relaxed integer read in a relaxed `while`'s condition")
         carried = [v.id for v in s.carried if v.kind == RELAXED]
         start, step, last, back = [], [], [], []
         for name in carried:
@@ -797,8 +1133,16 @@ class _Lowering:
             if e.value.kind == HARD:
                 return kir.Hard(self.hard_src(e.value))
             self.refuse("a shared tensor read by every example")
+        if isinstance(e, ir.Index) and _at_law(e):
+            return self.law_read(e)
+        if isinstance(e, ir.Name) and e.kind == RELAXED_INT:
+            self.refuse(f"the relaxed integer `{e.id}` used as a value")
         if isinstance(e, (ir.Name, ir.Index)):
             return kir.Read(self.location(e))
+        if isinstance(e, ir.Expect):
+            return self.law_sum(e.value, lambda v: kir.Hard(f"float({v})"))
+        if isinstance(e, ir.Compare) and RELAXED_INT in (e.left.kind, e.right.kind):
+            return self.law_sum(e, lambda v: kir.Hard(f"(1.0 if {v} else 0.0)"))
         if isinstance(e, ir.BinOp):
             if e.op.name not in _BINARY:
                 self.refuse(f"`{e.op}` on relaxed values")
@@ -904,6 +1248,8 @@ class _Lowering:
     def hard_src(self, e):
         """Python source of a hard value, as the kernel computes it."""
         if isinstance(e, ir.Name):
+            if e.id in self.as_hard:
+                return self.as_hard[e.id]
             if e.id in self.ranks:
                 self.refuse(f"`{e.id}` read as a hard value")
             if e.id == "math":
@@ -1006,3 +1352,10 @@ def _distinct(a, b):
             if ox != oy:
                 return True
     return False
+
+
+def _at_law(e):
+    """Whether an element is read or written at a relaxed integer's position."""
+    return isinstance(e, ir.Index) and any(
+        isinstance(n, ir.Name) and n.kind == RELAXED_INT for n in ir.walk(e.index)
+    )
