@@ -324,7 +324,12 @@ def test_relaxed_integers_in_every_mode(mode):
     """SEMANTICS 10 on the kernel: a position chosen under relaxed conditions, read, written,
     moved, compared and used as a number."""
     generator = torch.Generator().manual_seed(7)
-    for name in ("selection_sort_textbook", "shifted_positions", "counted_then_compared"):
+    for name in (
+        "selection_sort_textbook",
+        "insertion_sort_textbook",
+        "shifted_positions",
+        "counted_then_compared",
+    ):
         program = next(p for p in PROGRAMS if p.name == name)
         inputs = program.random_inputs(4, program.n_range[1], generator)
         _compare(program.fn, inputs, beta=2.0, mode=mode)

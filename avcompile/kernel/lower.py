@@ -1013,8 +1013,8 @@ class _Lowering:
 
     def relaxed_while(self, s):
         """The expectation over the stopping iteration (``runtime.relaxed_while``)."""
-        if s.exits or s.stopped or s.stopped_ints:
-            self.refuse("a relaxed loop whose counter is read after it")
+        if s.exits:
+            self.refuse("an early exit under a relaxed condition")
         if s.infinite:
             self.refuse("a relaxed `while` whose values may be infinite")
         max_iter = self.own_limit(s.max_iter, "max_iter")
@@ -1036,14 +1036,22 @@ class _Lowering:
                 self.refuse(f"`{name}`, carried before it has a value")
             a = self.fresh(f"{name}_acc")
             self.ranks[a] = rank
-            if rank:
+            if rank and self.depth:  # made once, before the top-level statement
+                self.hoisted.append(kir.Alloc(a, like=name, line=line))
+            elif rank:
                 self.alloc_check(a)
                 start.append(kir.Alloc(a, like=name, line=line))
             parts = self.accumulator(name, a, p, weight, line)
             for out, part in zip((start, step, last, back), parts):
                 out += part
-        if self.depth and any(self.ranks[n] for n in carried):
-            self.refuse("a relaxed `while` inside a loop that carries an array")
+        for name, twin in s.stopped:  # hard values the loop leaves per example (SEMANTICS 10)
+            if twin in s.stopped_ints:
+                parts = self.law_accumulator(twin, f"h_{name}", p, weight)
+            else:
+                self.ranks[twin] = 0
+                parts = self.hard_accumulator(twin, f"h_{name}", p, weight)
+            for out, part in zip((start, step, last), parts):
+                out += part
         body = self.loop_body(s.body)
         more = f"h_{k} < {max_iter} and kr.bmax(v_{p}) > {eps}"
         loop_body = body + (
@@ -1067,6 +1075,46 @@ class _Lowering:
             + last
             + back
         )
+
+    def hard_accumulator(self, twin, value, p, weight):
+        """The expectation in ``twin`` of hard ``value`` over the iteration at which a relaxed
+        ``while`` stops: the statements at its start, after each iteration and at its end."""
+
+        def plus(w):
+            term = kir.Prim("mul", (kir.Read(kir.Loc(w)), kir.Hard(f"float({value})")))
+            return [
+                kir.Set(kir.Loc(twin), kir.Prim("add", (kir.Read(kir.Loc(twin)), term)), self.line)
+            ]
+
+        rest = kir.Prim("sub", (kir.Const(1.0), kir.Read(kir.Loc(p))))
+        first = kir.Set(
+            kir.Loc(twin), kir.Prim("mul", (rest, kir.Hard(f"float({value})"))), self.line
+        )
+        return [first], plus(weight), plus(p)
+
+    def law_accumulator(self, twin, value, p, weight):
+        """The distribution in relaxed integer ``twin`` of hard integer ``value`` over the
+        iteration at which a relaxed ``while`` stops (as ``hard_accumulator``)."""
+        lo, hi = self.law_storage(twin)
+        at = self.law_at(twin, value)
+
+        def plus(w):
+            return [
+                kir.HardSet(lo, f"min(h_{lo}, {value})", True, self.line),
+                kir.HardSet(hi, f"max(h_{hi}, {value} + 1)", True, self.line),
+                self.law_flag(f"h_{lo}", f"h_{hi}"),
+                kir.Set(at, kir.Prim("add", (kir.Read(at), kir.Read(kir.Loc(w)))), self.line),
+            ]
+
+        rest = kir.Prim("sub", (kir.Const(1.0), kir.Read(kir.Loc(p))))
+        first = [
+            *self.law_clear(twin),
+            kir.HardSet(lo, value, True, self.line),
+            kir.HardSet(hi, f"{value} + 1", True, self.line),
+            self.law_flag(f"h_{lo}", f"h_{hi}"),
+            kir.Set(at, rest, self.line),
+        ]
+        return first, plus(weight), plus(p)
 
     def accumulator(self, name, acc, p, weight, line):
         """The statements that accumulate carried ``name`` in ``acc`` over a relaxed
