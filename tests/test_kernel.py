@@ -340,3 +340,37 @@ def test_a_relaxed_integer_beyond_its_storage_is_refused_at_the_call_not_wrong()
     with pytest.raises(TypeError, match="relaxed integer takes a value further from 0"):
         relax(far_position, backend="kernel")(x)
     torch.testing.assert_close(relax(far_position, backend="auto")(x), relax(far_position)(x))
+
+
+_WITHOUT_NUMBA = """
+import sys, warnings
+sys.modules["numba"] = None  # as if numba were not installed
+import torch
+from avcompile import relax
+from src_examples.bubble_sort import bubble_sort
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    first = relax(bubble_sort.__wrapped__, backend="auto")
+    second = relax(bubble_sort.__wrapped__, backend="auto")
+    x = torch.randn(2, 4)
+    torch.testing.assert_close(first(x)[0], relax(bubble_sort.__wrapped__)(x)[0])
+    assert not first.uses_kernel() and not second.uses_kernel()
+    assert "numba" in repr(first)
+print(sum("needs numba" in str(w.message) for w in caught))
+"""
+
+
+def test_without_numba_auto_runs_the_torch_backend_with_one_warning():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_NUMBA],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "1"
