@@ -5,7 +5,9 @@ Kernels are made per relaxation mode and family and per the ranks of the relaxed
 the first call that needs them. Their source is written to a cache directory under a name that
 is its hash, and numba caches the compiled code beside it, so a second process compiles nothing.
 The batch is split into chunks run on ``torch.get_num_threads()`` threads (numba releases the
-GIL); each chunk stops a relaxed ``while`` by its own examples (SEMANTICS 12).
+GIL); each chunk stops a relaxed ``while`` by its own examples (SEMANTICS 12). CUDA tensors run
+the CUDA kernels of ``cuda.py`` instead, one thread per example (each stops a relaxed ``while``
+by itself), where the CUDA target compiles the kernel; elsewhere the CPU kernels, with a warning.
 """
 
 import concurrent.futures
@@ -30,6 +32,10 @@ CHUNK = 512
 MIN_CHUNK = 256
 
 _lock = threading.Lock()
+
+# Run CPU tensors through the CUDA kernels too: for tests under numba's CUDA simulator
+# (``NUMBA_ENABLE_CUDASIM=1`` before numba is imported), where device arrays are numpy arrays.
+FORCE_CUDA = False
 
 
 def cache_dir():
@@ -70,6 +76,7 @@ class KernelProgram:
         self.kernels = {}  # (ranks, mode, dist) -> (kir.Kernel, module)
         self.peak_tape_bytes = None  # per example, of the last backward
         self.tape_rows = {}  # kernel -> rows of tape it needed last time (to allocate at once)
+        self.devices = {}  # kernel -> its CUDA kernels (cuda.DeviceKernels), or None: it has none
 
     def __deepcopy__(self, memo):
         return self  # compiled code, shared by copies of a module as its generated class is
@@ -94,6 +101,34 @@ class KernelProgram:
 
     def source(self, ranks, mode="soft", dist="logistic"):
         return self.get(ranks, mode, dist)[2]
+
+    def device(self, key):
+        """The CUDA kernels of kernel ``key`` (``get`` made it), or None where the CUDA target
+        does not compile it: it warns once, saying why, and the CPU kernels run."""
+        if key not in self.devices:
+            with _lock:
+                if key not in self.devices:
+                    self.devices[key] = self.make_device(key)
+        return self.devices[key]
+
+    def make_device(self, key):
+        """The CUDA kernels of kernel ``key``, or None (warned) where it has none."""
+        from . import cuda
+
+        kernel = self.kernels[key][0]
+        _, mode, dist = key
+        try:
+            source = cuda.generate(
+                kernel, MODES.index(mode), DISTRIBUTIONS.index(dist), self.fn_ir.source
+            )
+        except NotInKernel as err:
+            warnings.warn(
+                f"`{kernel.name}` runs on the CPU kernel: the CUDA target does not compile {err}",
+                RuntimeWarning,
+                stacklevel=10,  # the module's caller
+            )
+            return None
+        return cuda.DeviceKernels(kernel, _load(source))
 
 
 def _chunks(batch):
@@ -128,70 +163,110 @@ def _run(function, chunks, make_args):
 
 def _float(value):
     """A tensor as the float32 / float64 numpy array the kernel computes in."""
+    return _float_tensor(value).cpu().numpy()
+
+
+def _float_tensor(value):
+    """A tensor as the float32 / float64 tensor the kernel computes in, where it is."""
     if value.dtype not in (torch.float32, torch.float64):
         value = value.to(torch.float32)
-    return value.detach().cpu().numpy()
+    return value.detach()
 
 
 class _KernelCall(torch.autograd.Function):
-    """The kernel's forward and its generated adjoint, run chunk by chunk."""
+    """The kernel's forward and its generated adjoint: on the CPU chunk by chunk, on a CUDA
+    device (or forced, ``FORCE_CUDA``) one thread per example."""
 
     @staticmethod
     def forward(ctx, program, key, hyper, hard, beta, *inputs):
-        kernel, module, _ = program.kernels[key]
+        kernel = program.kernels[key][0]
         like = inputs[0]
-        arrays = [np.ascontiguousarray(_float(x.movedim(0, -1))) for x in inputs]
-        chunks = _chunks(arrays[0].shape[-1])
-        scalars = list(hard) + [float(beta), *hyper]
         taping = any(ctx.needs_input_grad)
-        rows = [program.tape_rows.get(key, 64)] if taping else []  # the tape's size last time
-        results = _run(
-            module.taped if taping else module.forward,
-            chunks,
-            lambda k, a, b: [x[..., a:b] for x in arrays] + scalars + rows,
-        )
-        n_out = len(kernel.outputs)
-        _raise_flags(kernel, [r[n_out] for r in results])
-        outputs = [np.concatenate([r[k] for r in results], axis=-1) for k in range(n_out)]
-        ctx.states = [r[n_out + 1] for r in results] if taping else None
-        ctx.program, ctx.key, ctx.beta, ctx.chunks = program, key, float(beta), chunks
+        ctx.device_kernels = program.device(key) if like.is_cuda or FORCE_CUDA else None
+        ctx.program, ctx.key, ctx.beta = program, key, float(beta)
         ctx.like = like
-        ctx.shapes = [o.shape for o in outputs]
         ctx.beta_is_tensor = isinstance(beta, torch.Tensor)
+        run = _forward if ctx.device_kernels is None else _forward_on_device
+        outputs, flags = run(ctx, kernel, hyper, hard, inputs, taping)
+        _raise_flags(kernel, flags)
+        ctx.shapes = [o.shape for o in outputs]
         dtype = like.dtype if like.is_floating_point() else torch.float32
-        result = tuple(torch.from_numpy(o).to(like.device, dtype).movedim(-1, 0) for o in outputs)
+        result = tuple(o.to(like.device, dtype).movedim(-1, 0) for o in outputs)
         return result if len(result) > 1 else result[0]
 
     @staticmethod
     def backward(ctx, *grads):
-        kernel, module, _ = ctx.program.kernels[ctx.key]
         like = ctx.like
-        dtype = ctx.states[0][0].dtype
-        seeds = [
-            np.zeros(shape, dtype)
-            if g is None
-            else np.ascontiguousarray(g.detach().movedim(0, -1).cpu().numpy().astype(dtype))
-            for g, shape in zip(grads, ctx.shapes)
-        ]
-
-        def args(k, a, b):
-            return [ctx.beta, ctx.states[k]] + [np.ascontiguousarray(s[..., a:b]) for s in seeds]
-
-        results = _run(module.backward, ctx.chunks, args)
-        n = len(kernel.inputs)
-        grads_in = [
-            torch.from_numpy(np.concatenate([r[k] for r in results], axis=-1))
-            .to(like.device, like.dtype)
-            .movedim(-1, 0)
-            for k in range(n)
-        ]
-        gbeta = None
-        if ctx.beta_is_tensor:
-            gbeta = torch.tensor(sum(float(r[n].sum()) for r in results), dtype=like.dtype)
-        peak = max(int(r[n + 1]) for r in results)
-        ctx.program.peak_tape_bytes = peak * dtype.itemsize
-        ctx.program.tape_rows[ctx.key] = peak + peak // 8
+        run = _backward if ctx.device_kernels is None else _backward_on_device
+        grads_in, gbeta, ctx.program.peak_tape_bytes = run(ctx, grads)
+        grads_in = [g.to(like.device, like.dtype).movedim(-1, 0) for g in grads_in]
+        if gbeta is not None:
+            gbeta = torch.tensor(gbeta, dtype=like.dtype)
         return (None, None, None, None, gbeta, *grads_in)
+
+
+def _forward(ctx, kernel, hyper, hard, inputs, taping):
+    """The CPU kernels on the batch's chunks: the outputs (batch last) and each chunk's flags."""
+    module = ctx.program.kernels[ctx.key][1]
+    arrays = [np.ascontiguousarray(_float(x.movedim(0, -1))) for x in inputs]
+    ctx.chunks = _chunks(arrays[0].shape[-1])
+    scalars = list(hard) + [ctx.beta, *hyper]
+    rows = [ctx.program.tape_rows.get(ctx.key, 64)] if taping else []  # the tape's size last time
+    results = _run(
+        module.taped if taping else module.forward,
+        ctx.chunks,
+        lambda k, a, b: [x[..., a:b] for x in arrays] + scalars + rows,
+    )
+    n_out = len(kernel.outputs)
+    ctx.states = [r[n_out + 1] for r in results] if taping else None
+    outputs = [
+        torch.from_numpy(np.concatenate([r[k] for r in results], axis=-1)) for k in range(n_out)
+    ]
+    return outputs, [r[n_out] for r in results]
+
+
+def _backward(ctx, grads):
+    """The CPU adjoint on each chunk: the inputs' adjoints (batch last), that of ``beta`` where
+    it is a tensor, and the bytes of tape an example needed."""
+    kernel, module, _ = ctx.program.kernels[ctx.key]
+    dtype = ctx.states[0][0].dtype
+    seeds = [
+        np.zeros(shape, dtype)
+        if g is None
+        else np.ascontiguousarray(g.detach().movedim(0, -1).cpu().numpy().astype(dtype))
+        for g, shape in zip(grads, ctx.shapes)
+    ]
+
+    def args(k, a, b):
+        return [ctx.beta, ctx.states[k]] + [np.ascontiguousarray(s[..., a:b]) for s in seeds]
+
+    results = _run(module.backward, ctx.chunks, args)
+    n = len(kernel.inputs)
+    grads_in = [
+        torch.from_numpy(np.concatenate([r[k] for r in results], axis=-1)) for k in range(n)
+    ]
+    gbeta = sum(float(r[n].sum()) for r in results) if ctx.beta_is_tensor else None
+    peak = max(int(r[n + 1]) for r in results)
+    ctx.program.tape_rows[ctx.key] = peak + peak // 8
+    return grads_in, gbeta, peak * dtype.itemsize
+
+
+def _forward_on_device(ctx, kernel, hyper, hard, inputs, taping):
+    """The CUDA kernels, one thread per example: the outputs (batch last) and the flags."""
+    arrays = [_float_tensor(x).movedim(0, -1).contiguous() for x in inputs]
+    outputs, flags, ctx.states = ctx.device_kernels.forward(arrays, hard, ctx.beta, hyper, taping)
+    return outputs, [flags.cpu().numpy()]
+
+
+def _backward_on_device(ctx, grads):
+    """The CUDA adjoint: as ``_backward`` returns it."""
+    like = next(iter(ctx.states[0].values()))
+    seeds = [
+        like.new_zeros(shape) if g is None else g.detach().movedim(0, -1).to(like.dtype)
+        for g, shape in zip(grads, ctx.shapes)
+    ]
+    grads_in, gbeta, rows = ctx.device_kernels.backward(ctx.states, seeds, ctx.beta)
+    return grads_in, float(gbeta) if ctx.beta_is_tensor else None, rows * like.dtype.itemsize
 
 
 def _raise_flags(kernel, flag_arrays):

@@ -40,6 +40,10 @@ def _indent(lines, n=1):
 
 
 class _Function:
+    """The source of one function of a kernel, the chunk's examples in loops; the layout hooks
+    (``each_example``, ``tape_room``, ``hard_room``, ``reduced``, ``alloc``) are what
+    ``cuda.py`` changes for one example per GPU thread."""
+
     def __init__(self, kernel, tape, source=None):
         self.k = kernel
         self.tape = tape
@@ -67,6 +71,30 @@ class _Function:
             return f"GT_{loc.name}"
         return f"g_{loc.name}[{', '.join(loc.index + ('b',))}]"
 
+    def each_example(self, body):
+        """``body``, lines for example ``b``, run for every example of the chunk."""
+        return ["for b in range(C):"] + _indent(body)
+
+    def tape_room(self, slots):
+        """Lines that make room for ``slots`` more rows of the tape (it grows)."""
+        return [f"while top + {slots} > tape.shape[0]:", "    tape = kr.grow(tape)"]
+
+    def hard_room(self):
+        """Lines that make room for one more value on the hard tape (it grows)."""
+        return ["if htop == htape.shape[0]:", "    htape = kr.grow(htape)"]
+
+    def reduced(self, test):
+        """A hard ``test`` that reads relaxed storage through a reduction over the chunk (a
+        relaxed ``while``'s ``kr.bmax(v_p) > eps``): here, over the chunk's examples."""
+        return test
+
+    def alloc(self, s):
+        """The lines that make array ``s.name`` (an ``Alloc``)."""
+        if s.like is not None:
+            return [f"v_{s.name} = np.empty_like(v_{s.like})"]
+        dims = ", ".join(s.dims + ("C",))
+        return [f"v_{s.name} = np.full(({dims}), {s.fill!r}, DT)"]
+
     def source(self):
         """``forward`` (outputs and flags) or, taping, ``taped`` (the same and the state the
         adjoint starts from) followed by ``backward`` (the adjoint sweep from that state)."""
@@ -85,9 +113,7 @@ class _Function:
         for n, rank in sorted(self.ranks.items()):
             if rank == 0 and n not in inputs and n not in self.temps:
                 lines.append(f"v_{n} = np.zeros(C, DT)")
-        for n, integer in sorted(k.hard):
-            if n not in k.hard_inputs:
-                lines.append(f"h_{n} = {'0' if integer else '0.0'}")
+        lines += self.hard_locals()
         if self.tape:
             lines += [
                 "tape = np.empty((max(rows, 64), C), DT)",
@@ -120,6 +146,15 @@ class _Function:
             [head, f"def backward({', '.join(['beta', 'state'] + seeds)}):"] + _indent(sweep)
         )
         return taped + "\n\n\n" + backward
+
+    def hard_locals(self):
+        """Every hard name that is no input, at zero."""
+        k = self.k
+        return [
+            f"h_{n} = {'0' if integer else '0.0'}"
+            for n, integer in sorted(k.hard)
+            if n not in k.hard_inputs
+        ]
 
     def state(self):
         """What the adjoint sweep starts from: the tapes and every value at the end."""
@@ -164,20 +199,10 @@ class _Function:
     def stmt(self, s):
         if isinstance(s, kir.HardSet):
             value = f"{'int' if s.integer else 'float'}({s.src})"
-            if self.tape:
-                return [
-                    "if htop == htape.shape[0]:",
-                    "    htape = kr.grow(htape)",
-                    f"htape[htop] = h_{s.name}",
-                    "htop += 1",
-                    f"h_{s.name} = {value}",
-                ]
-            return [f"h_{s.name} = {value}"]
+            push = self.hard_push(f"h_{s.name}") if self.tape else []
+            return push + [f"h_{s.name} = {value}"]
         if isinstance(s, kir.Alloc):
-            if s.like is not None:
-                return [f"v_{s.name} = np.empty_like(v_{s.like})"]
-            dims = ", ".join(s.dims + ("C",))
-            return [f"v_{s.name} = np.full(({dims}), {s.fill!r}, DT)"]
+            return self.alloc(s)
         if isinstance(s, kir.For):
             lo, hi, step = (self.local(x) for x in ("lo", "hi", "step"))
             out = [f"{lo} = {s.lo}", f"{hi} = {s.hi}", f"{step} = {s.step}"]
@@ -197,22 +222,17 @@ class _Function:
             return out
         if isinstance(s, kir.While):
             count = self.local("count")
-            out = [f"{count} = 0", f"while {s.test}:"]
+            out = [f"{count} = 0", f"while {self.reduced(s.test)}:"]
             out += _indent(self.block(s.body) + [f"{count} += 1"])
             if self.tape:
                 out += self.hard_push(count)
             return out
         if isinstance(s, kir.Flag):
-            return [f"if {s.test}:", f"    flags[{s.slot}] = 1.0"]
+            return [f"if {self.reduced(s.test)}:", f"    flags[{s.slot}] = 1.0"]
         raise TypeError(f"no kernel rule for {s!r}")
 
     def hard_push(self, src):
-        return [
-            "if htop == htape.shape[0]:",
-            "    htape = kr.grow(htape)",
-            f"htape[htop] = {src}",
-            "htop += 1",
-        ]
+        return self.hard_room() + [f"htape[htop] = {src}", "htop += 1"]
 
     def expression(self, e, saved=None):
         """Lines computing ``e`` for example ``b`` into locals; ``(lines, result, nodes)`` with
@@ -260,12 +280,10 @@ class _Function:
                 inner.append(f"tape[top + {len(kept) + saved.index(j)}, b] = {result}")
         slots = len(kept) + len(saved)
         if not self.tape or not slots:
-            return ["for b in range(C):"] + _indent(inner)
+            return self.each_example(inner)
         return [
-            f"while top + {slots} > tape.shape[0]:",
-            "    tape = kr.grow(tape)",
-            "for b in range(C):",
-            *_indent(inner),
+            *self.tape_room(slots),
+            *self.each_example(inner),
             f"top += {slots}",
             "peak = max(peak, top)",
         ]
@@ -355,7 +373,7 @@ class _Function:
                 body.append(f"{self.at(s.loc)} = {old}")
         slots = len(kept) + len(saved)
         head = [f"top -= {slots}"] if slots else []
-        return head + ["for b in range(C):"] + _indent(body)
+        return head + self.each_example(body)
 
     def adjoint_step(self, s, result, nodes):
         """``loc = e`` backwards for example ``b``, its values in locals: the adjoint of ``loc``
