@@ -184,6 +184,17 @@ def a_short_tape_is_made_longer():
     _assert_close(grads, expected[1], **TOL)
 
 
+@check
+def an_arm_not_taken_reads_no_element_outside_its_array():
+    # `x[i] < 0.0 if i < len(x) else 0.0` at i = len(x): both arms are computed, and the one
+    # not taken once read x[len(x)] (the simulator raises IndexError; a GPU may fault)
+    from programs import BY_NAME
+
+    x = torch.tensor([[-1.0, -2.0, -0.5], [-1.0, 2.0, -3.0]], dtype=torch.float64)
+    for mode in ("hard", "soft"):
+        _compare(BY_NAME["leading_negatives"].fn, [x], beta=3.0, mode=mode)
+
+
 def table_after_a_loop(x):
     n = 0
     for i in range(len(x)):

@@ -77,6 +77,7 @@ class _Lowering:
         self.laws = {}  # relaxed integer -> the hard names of its support's bounds [lo, hi)
         self.pre = []  # statements an expression needs before the statement that holds it
         self.as_hard = {}  # a relaxed integer read as one value of its support (a hard name)
+        self.clamped = 0  # inside an arm of a hard conditional: positions kept inside arrays
         self.flags = []
         self.line = 0
         for p in fn.params:
@@ -1165,6 +1166,11 @@ class _Lowering:
             e = e.value
         if not isinstance(e, ir.Name) or e.id not in self.ranks:
             self.refuse(f"an element of `{e}`, which is not a relaxed array of the program")
+        if self.clamped:
+            index = [
+                f"min(max({i}, -v_{e.id}.shape[{k}]), v_{e.id}.shape[{k}] - 1)"
+                for k, i in enumerate(index)
+            ]
         if len(index) != self.ranks[e.id] and not (partial and len(index) < self.ranks[e.id]):
             self.refuse(
                 f"`{e.id}` read or written with {len(index)} of its {self.ranks[e.id]} positions"
@@ -1219,7 +1225,13 @@ class _Lowering:
             return kir.Prim("truth", (self.value(e.operand),), (str(slot),))
         if isinstance(e, ir.IfExp):
             if e.test.kind == HARD:
-                args = (self.value(e.body), self.value(e.orelse))
+                # both arms are computed, so the one not taken may index out of the array
+                # (`x[i] < 0 if i < len(x) else 0.0`): its reads are kept inside it
+                self.clamped += 1
+                try:
+                    args = (self.value(e.body), self.value(e.orelse))
+                finally:
+                    self.clamped -= 1
                 return kir.Prim("select", args, (self.hard_src(e.test),))
             arms = (e.body, e.orelse)
             guarded = any(isinstance(n, ir.Guarded) for a in arms for n in ir.walk(a))
