@@ -74,12 +74,12 @@ def test_the_subset_holds_enough_registry_programs():
 
 
 @pytest.mark.parametrize("program", IN_SUBSET, ids=lambda p: p.name)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_kernel_equals_torch_backend_on_the_registry(program, seed):
+@pytest.mark.parametrize("seed, mode", [(0, "soft"), (1, "soft"), (2, "hard")])
+def test_kernel_equals_torch_backend_on_the_registry(program, seed, mode):
     generator = torch.Generator().manual_seed(seed)
     n = program.n_range[seed % 2]
     inputs = program.random_inputs(5, n, generator)
-    _compare(program.fn, inputs, beta=3.0)
+    _compare(program.fn, inputs, beta=3.0, mode=mode)
 
 
 MODES_AND_FAMILIES = (
@@ -384,3 +384,17 @@ def test_without_numba_auto_runs_the_torch_backend_with_one_warning():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-1] == "1"
+
+
+def soft_extremes(x):
+    return max(x[0], min(x[1], x[2])), min(x[0], max(x[1], x[2]))
+
+
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
+def test_max_is_max_and_min_is_min_in_every_mode(mode):
+    # hard and straight-through mode once took every exact extreme for a min
+    x = torch.tensor([[0.5, -1.0, 2.0], [3.0, 1.0, 0.0]], dtype=torch.float64)
+    out = _compare(soft_extremes, (x,), beta=2.0, mode=mode)
+    if mode != "soft":
+        python = [soft_extremes(row) for row in x.tolist()]
+        torch.testing.assert_close(torch.stack(out, 1), torch.tensor(python, dtype=x.dtype))

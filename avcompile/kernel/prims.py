@@ -137,6 +137,10 @@ PRIMS["truth"] = PrimRule(_truth_forward, _truth_adjoint)
 # ------------------------------------------------------------------------------ soft extrema
 
 
+# the exact extreme of a sign parameter (the source "1" for max, "-1" for min)
+_EXACT = {"1": "max", "-1": "min"}
+
+
 def _extreme_forward(out, args, params):
     """Soft ``max`` (sign 1) or ``min`` (-1) of the arguments: the softmax-weighted mean; hard
     and straight-through: the exact extreme."""
@@ -147,7 +151,7 @@ def _extreme_forward(out, args, params):
     lines += [f"{out}_w{k} = math.exp({z[k]} - {out}_m)" for k in range(n)]
     total = " + ".join(f"{out}_w{k}" for k in range(n))
     mean = " + ".join(f"{out}_w{k} * {a}" for k, a in enumerate(args))
-    best = f"{'max' if sign == 1 else 'min'}({', '.join(args)})" if n > 1 else args[0]
+    best = f"{_EXACT[sign]}({', '.join(args)})" if n > 1 else args[0]
     return lines + [
         "if MODE == kr.SOFT:",
         f"    {out} = ({mean}) / ({total})",
@@ -164,7 +168,7 @@ def _extreme_adjoint(out, g, args, params, grads):
     lines.append(f"{out}_z = {total}")
     mean = " + ".join(f"{out}_f_w{k} * {a}" for k, a in enumerate(args))
     lines.append(f"{out}_soft = ({mean}) / {out}_z")
-    best = f"{'max' if sign == 1 else 'min'}({', '.join(args)})" if n > 1 else args[0]
+    best = f"{_EXACT[sign]}({', '.join(args)})" if n > 1 else args[0]
     ties = " + ".join(f"(1.0 if {a} == {out}_best else 0.0)" for a in args)
     lines += ["if MODE == kr.HARD:", f"    {out}_best = {best}", f"    {out}_ties = {ties}"]
     for k, a in enumerate(args):
@@ -272,7 +276,7 @@ def _extreme_inf_forward(out, args, params):
     one at the far end gets weight 0, those at the near end make the result infinite, and with
     no finite value at all the result is the far end."""
     sign = params[0]
-    best = f"{'max' if sign == 1 else 'min'}({', '.join(args)})" if len(args) > 1 else args[0]
+    best = f"{_EXACT[sign]}({', '.join(args)})" if len(args) > 1 else args[0]
     return _extreme_inf_weights(out, args, params) + [
         "if MODE != kr.SOFT:",
         f"    {out} = {best}",
