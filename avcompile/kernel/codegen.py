@@ -363,6 +363,11 @@ class _Function:
             lines, result, nodes = self.expression(s.expr, value)
             old = self.local("old")
             body += lines
+            if j in kept and not _touched_after(run, j):
+                # nothing later in the run reads or writes it: it keeps its old value, which
+                # the adjoint needs back anyway
+                steps.append((s, result, nodes, None))
+                continue
             if j in kept:
                 body.append(f"{old} = {self.at(s.loc)}")
             body.append(f"{self.at(s.loc)} = {result}")
@@ -396,6 +401,28 @@ class _Function:
         if uses_beta:
             body.append("GBETA[b] += gbeta")
         return body
+
+
+def _touched_after(run, j):
+    """Whether a statement of ``run`` after the ``j``-th reads or writes a location that may be
+    the one it writes."""
+    loc = run[j].loc
+
+    def same(other):
+        return other.name == loc.name and not kir.distinct(other, loc)
+
+    for s in run[j + 1 :]:
+        if same(s.loc) or any(same(r) for r in _read_locs(s.expr)):
+            return True
+    return False
+
+
+def _read_locs(e):
+    if isinstance(e, kir.Read):
+        yield e.loc
+    elif isinstance(e, kir.Prim):
+        for a in e.args:
+            yield from _read_locs(a)
 
 
 def _temporaries(kernel):
@@ -461,11 +488,7 @@ def _linear_only(kernel):
 
 
 def _reads(e):
-    if isinstance(e, kir.Read):
-        yield e.loc.name
-    elif isinstance(e, kir.Prim):
-        for a in e.args:
-            yield from _reads(a)
+    return (loc.name for loc in _read_locs(e))
 
 
 def _hard_sources(stmts):

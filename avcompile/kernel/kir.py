@@ -9,6 +9,7 @@ is hard (``For``, ``If``, ``While``): the relaxed constructs of the program have
 these by ``lower.py`` (a relaxed ``if`` into blends, a relaxed ``while`` into its expectation).
 """
 
+import re
 from dataclasses import dataclass, field
 from typing import Optional, Tuple
 
@@ -157,3 +158,23 @@ class Kernel:
     flags: Tuple[Tuple[str, int], ...] = ()  # (what, line) of each flag slot
     uses_beta: bool = True
     notes: Tuple[str, ...] = field(default=(), compare=False)
+
+
+_OFFSET = re.compile(r"^\(?(h_\w+)(?: ([+-]) (\d+))?\)?$")
+
+
+def distinct(a, b):
+    """Whether two elements of one array are surely not one: at some position their indices
+    are different integers, or one hard name plus different offsets (``i`` and ``i + 1``)."""
+    for x, y in zip(a.index, b.index):
+        if x.lstrip("-").isdigit() and y.lstrip("-").isdigit():
+            if int(x) != int(y) and (int(x) < 0) == (int(y) < 0):
+                return True
+            continue
+        mx, my = _OFFSET.match(x), _OFFSET.match(y)
+        if mx and my and mx.group(1) == my.group(1):
+            ox = int(mx.group(3) or 0) * (-1 if mx.group(2) == "-" else 1)
+            oy = int(my.group(3) or 0) * (-1 if my.group(2) == "-" else 1)
+            if ox != oy:
+                return True
+    return False

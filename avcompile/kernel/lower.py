@@ -8,7 +8,6 @@ lies outside the kernel's subset raises ``NotInKernel`` naming the construct and
 ``auto`` backend then keeps the torch backend and says why.
 """
 
-import re
 from dataclasses import replace
 
 from .. import ir
@@ -914,7 +913,7 @@ class _Lowering:
         same = [
             " and ".join(f"({a}) == ({b})" for a, b in zip(loc.index, e.index))
             for e in earlier
-            if e.name == loc.name and e.index and not _distinct(e, loc)
+            if e.name == loc.name and e.index and not kir.distinct(e, loc)
         ]
         if not same:
             return stmt
@@ -972,7 +971,7 @@ class _Lowering:
         same = [
             " and ".join(f"({a}) == ({b})" for a, b in zip(row.index, e.index))
             for e in earlier
-            if not _distinct(e, row)
+            if not kir.distinct(e, row)
         ]
         if not same:
             return body
@@ -1368,7 +1367,7 @@ def _symbolic(stmts):
         if isinstance(e, kir.Read):
             if e.loc in values:
                 return values[e.loc]
-            if any(not _distinct(w, e.loc) for w in values if w.name == e.loc.name):
+            if any(not kir.distinct(w, e.loc) for w in values if w.name == e.loc.name):
                 raise _Aliased
             return e
         if isinstance(e, kir.Prim):
@@ -1381,7 +1380,7 @@ def _symbolic(stmts):
                 return None
             value = substitute(st.expr)
             if any(
-                w != st.loc and not _distinct(w, st.loc) for w in values if w.name == st.loc.name
+                w != st.loc and not kir.distinct(w, st.loc) for w in values if w.name == st.loc.name
             ):
                 raise _Aliased
             values[st.loc] = value
@@ -1392,26 +1391,6 @@ def _symbolic(stmts):
 
 class _Aliased(Exception):
     pass
-
-
-_OFFSET = re.compile(r"^\(?(h_\w+)(?: ([+-]) (\d+))?\)?$")
-
-
-def _distinct(a, b):
-    """Whether two elements of one array are surely not one: at some position their indices
-    are different integers, or one hard name plus different offsets (``i`` and ``i + 1``)."""
-    for x, y in zip(a.index, b.index):
-        if x.lstrip("-").isdigit() and y.lstrip("-").isdigit():
-            if int(x) != int(y) and (int(x) < 0) == (int(y) < 0):
-                return True
-            continue
-        mx, my = _OFFSET.match(x), _OFFSET.match(y)
-        if mx and my and mx.group(1) == my.group(1):
-            ox = int(mx.group(3) or 0) * (-1 if mx.group(2) == "-" else 1)
-            oy = int(my.group(3) or 0) * (-1 if my.group(2) == "-" else 1)
-            if ox != oy:
-                return True
-    return False
 
 
 def _at_law(e):
