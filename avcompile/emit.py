@@ -17,7 +17,7 @@ import astor
 
 from . import ir
 from .errors import Position, internal_errors_at
-from .ir import CONSTANT, RELAXED, RELAXED_INT
+from .ir import CONSTANT, HARD, RELAXED, RELAXED_INT
 
 _COMMENT = re.compile(r"^(\s*)__avc_comment_(\d+)__$")
 
@@ -561,7 +561,7 @@ class _Emitter:
             )
         for n, t, e in zip(names, then_vals, else_vals):
             # a sentinel is blended as a value; a guarded op's value that is not finite is not
-            helper = _blend(s.guarded and n.id not in s.infinite, n.id in s.infinite)
+            helper = _blend(s.guarded, n.id in s.infinite)
             helper = "blend_int" if n.kind == RELAXED_INT else helper
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(self.p), _load(t), _load(e)))
@@ -608,8 +608,7 @@ class _Emitter:
                 )
             )
         for n, t, e in others:
-            infinite = n.id in s.infinite  # a sentinel is blended as a value, as in relaxed_if
-            helper = _blend(s.guarded and not infinite, infinite)
+            helper = _blend(s.guarded, n.id in s.infinite)
             helper = "blend_int" if n.kind == RELAXED_INT else helper
             out.append(
                 _assign(_store(n.id), self.rt_call(helper, _load(share), _load(t), _load(e)))
@@ -755,7 +754,7 @@ class _Emitter:
         if e.test.kind == RELAXED and e.kind == RELAXED_INT:
             return self.rt_call("blend_int", self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         if e.test.kind == RELAXED:
-            helper = _blend(_contains_guard((e.body, e.orelse)) and not e.infinite, e.infinite)
+            helper = _blend(_contains_guard((e.body, e.orelse)), e.infinite)
             return self.rt_call(helper, self.ex(e.test), self.ex(e.body), self.ex(e.orelse))
         return ast.IfExp(test=self.ex(e.test), body=self.ex(e.body), orelse=self.ex(e.orelse))
 
@@ -825,13 +824,18 @@ class _Emitter:
             if _is_number(e.value):
                 return _load(self.constant(e.value))
             return _call(_attr(self.batch, "relax"), self.ex(e.value))
+        if e.value.kind == HARD and self.has_batch:  # Python's numbers, in the batch's dtype
+            return self.rt_call("lift", self.ex(e.value), _attr(self.batch, "dtype"))
         return self.rt_call("lift", self.ex(e.value))
 
 
 def _blend(guarded, infinite):
     """The runtime's blend for a branch that may make values that are not finite (guarded ops)
-    or that blends values that may be infinite (sentinels)."""
-    return "blend_finite" if guarded else ("blend_inf" if infinite else "blend")
+    and of values that may be infinite (sentinels): a sentinel is blended as a value, a guarded
+    op's value that is not finite counts as its branch not taken (only a NaN, beside a sentinel)."""
+    if infinite:
+        return "blend_inf_finite" if guarded else "blend_inf"
+    return "blend_finite" if guarded else "blend"
 
 
 def _alias(name, imported):

@@ -289,9 +289,41 @@ def _safe_weighted(weights, values):
     return weights * torch.where(torch.isinf(values) & (weights == 0), 0.0, values)
 
 
-def _array(x):
-    """A relaxed array as one batch-last tensor (an unpacked array is a list of its elements)."""
-    return torch.stack(x) if isinstance(x, list) else x
+def as_array(x, like=None):
+    """A relaxed array as one batch-last tensor. An unpacked array (a list of its elements) and a
+    table of lists (a list of rows, each a list or a tensor) are stacked; a number among their
+    elements is the same in every example (batch dimension 1), in the dtype of their tensors (else
+    of tensor ``like``, else the default one). The rows of a table must have one shape."""
+    if not isinstance(x, (list, tuple)):
+        return x
+    like = _first_tensor(x, like)
+    dtype, device = (like.dtype, like.device) if like is not None else (None, None)
+    parts = [as_array(v, like) for v in x]
+    parts = [
+        v if isinstance(v, torch.Tensor) else torch.full((1,), v, dtype=dtype, device=device)
+        for v in parts
+    ]
+    if not parts:
+        return torch.empty((0, 1), dtype=dtype, device=device)
+    shapes = {v.shape[:-1] for v in parts}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"avcompile: a table whose rows have the shapes {sorted(map(tuple, shapes))} is used "
+            f"as one array (read or written at a relaxed position, say): its rows must have one "
+            f"shape. Give every row the same length."
+        )
+    if len({v.shape[-1] for v in parts}) > 1:  # per-example values beside shared ones
+        parts = torch.broadcast_tensors(*parts)
+    return torch.stack(parts)
+
+
+def _first_tensor(x, default=None):
+    """The first tensor in a nested list (a floating one), else ``default``."""
+    for v in x:
+        found = _first_tensor(v) if isinstance(v, (list, tuple)) else v
+        if isinstance(found, torch.Tensor) and found.is_floating_point():
+            return found
+    return default
 
 
 def _relaxed_positions(index, relaxed, x):
@@ -315,7 +347,7 @@ def read(x, index, inf=False, relaxed=()):
     the components at positions ``relaxed`` of the index are relaxed integers. ``inf``: the
     array may hold infinite values, which must add nothing where their probability is 0."""
     index = index if isinstance(index, tuple) else (index,)
-    x = _array(x)
+    x = as_array(x, _tensor_of(*index))
     if relaxed and not any(isinstance(index[k], RelaxedInt) for k in relaxed):
         if all(-n <= index[k] < n for k, n in ((k, x.shape[_dim_of(index, k)]) for k in relaxed)):
             return _read(x, index, 0, torch.mul)  # certain and inside: an ordinary read
@@ -358,7 +390,8 @@ def write(x, index, value, inf=False, relaxed=()):
     P(k = m) value + (1 - P(k = m)) x[m]. ``inf``: a value may be infinite, and one of weight 0
     must change nothing."""
     index = index if isinstance(index, tuple) else (index,)
-    x = _array(x)
+    x = as_array(x, _tensor_of(*index, value))
+    value = as_array(value, x)  # a row of a table of lists
     return _write(x, _relaxed_positions(index, relaxed, x), value, 0, inf)
 
 

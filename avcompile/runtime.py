@@ -20,7 +20,7 @@ import torch
 
 from .relaxed_int import *  # noqa: F403  (relaxed integers: what generated code calls too)
 from .relaxed_int import __all__ as _RELAXED_INT_NAMES
-from .relaxed_int import accumulate, positions, weighted_put
+from .relaxed_int import accumulate, as_array, positions, weighted_put
 
 __all__ = [
     "Exits",
@@ -34,6 +34,7 @@ __all__ = [
     "blend",
     "blend_finite",
     "blend_inf",
+    "blend_inf_finite",
     "div",
     "floordiv",
     "guarded",
@@ -115,7 +116,7 @@ class Batch:
         """``value`` (a number, nested list of numbers or a shared tensor) repeated for every example."""
         if isinstance(value, (int, float, bool)):
             return self.full(value)
-        value = torch.as_tensor(value, device=self.device).to(self.dtype)
+        value = torch.as_tensor(value, dtype=self.dtype, device=self.device)
         return value.unsqueeze(-1).expand(*value.shape, self.size)
 
     def prob(self, p):
@@ -155,23 +156,19 @@ def output(value):
     """A relaxed value returned to the caller, batch-first (a tuple of values, each)."""
     if isinstance(value, tuple):
         return tuple(output(v) for v in value)
-    if isinstance(value, list):
-        return torch.stack(value).movedim(-1, 0)
-    return value.movedim(-1, 0)
+    return pack(value).movedim(-1, 0)
 
 
 def pack(value):
-    """A relaxed value as one batch-last tensor (an unpacked list is stacked)."""
-    if isinstance(value, list):
-        return torch.stack(value)
-    return value
+    """A relaxed value as one batch-last tensor (an unpacked list, a table of lists, is stacked)."""
+    return as_array(value) if isinstance(value, list) else value
 
 
-def lift(value):
-    """A shared tensor (or a hard list of numbers) made to broadcast against batch-last relaxed
-    values."""
+def lift(value, dtype=None):
+    """A shared tensor (or a hard list of numbers, made a tensor of ``dtype``: the batch's, so that
+    no number is rounded) made to broadcast against batch-last relaxed values."""
     if isinstance(value, (list, tuple)):
-        value = torch.as_tensor(value)
+        value = torch.as_tensor(value, dtype=dtype)
     if isinstance(value, torch.Tensor) and value.dim() > 0:
         return value.unsqueeze(-1)
     return value
@@ -179,9 +176,9 @@ def lift(value):
 
 def shape(value):
     """The example's shape of a relaxed value."""
-    if isinstance(value, list):
-        return torch.Size((len(value),) + tuple(value[0].shape[:-1]))
-    return value.shape[:-1]
+    if isinstance(value, list):  # an unpacked array, a table of lists: rows of one shape
+        return torch.Size((len(value),) + (tuple(shape(value[0])) if value else ()))
+    return value.shape[:-1] if isinstance(value, torch.Tensor) else torch.Size()
 
 
 def size(value, dim=None):
@@ -499,6 +496,13 @@ def blend_inf(p, then, orelse):
     return torch.where(take_then, then, torch.where(take_else, orelse, mixed))
 
 
+def _tensors(p, then, orelse):
+    """``then`` and ``orelse`` as tensors: a number in the dtype of the other side (or of ``p``),
+    which a float32 tensor made of it first would round."""
+    like = next(v for v in (then, orelse, p) if isinstance(v, torch.Tensor))
+    return (v if isinstance(v, torch.Tensor) else like.new_tensor(v) for v in (then, orelse))
+
+
 def blend_finite(p, then, orelse):
     """``blend`` for branches that can produce values that are not finite (a division by zero,
     the square root of a negative): such a value counts as its branch not taken, so it poisons
@@ -507,19 +511,35 @@ def blend_finite(p, then, orelse):
         return type(then)(t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse))
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
-    then, orelse = torch.as_tensor(then), torch.as_tensor(orelse)
-    p = torch.as_tensor(p)
+    then, orelse = _tensors(p, then, orelse)
     then_ok, else_ok = torch.isfinite(then), torch.isfinite(orelse)
     safe_then = torch.where(then_ok, then, orelse)
     safe_else = torch.where(else_ok, orelse, safe_then)
     return p * safe_then + (1 - p) * safe_else
 
 
+def blend_inf_finite(p, then, orelse):
+    """``blend_inf`` for a variable that may hold an infinite sentinel, in a branch with guarded
+    ops: a NaN, which a guarded op makes of a value that is not finite (``1 / 0``, ``log(0)``,
+    the square root of a negative) and a sentinel never is, counts as its branch not taken, as
+    in ``blend_finite``; an infinite value is blended as a value, as in ``blend_inf``."""
+    if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
+        return type(then)(t if t is e else blend_inf_finite(p, t, e) for t, e in zip(then, orelse))
+    if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
+        return then if p >= 0.5 else orelse
+    then, orelse = _tensors(p, then, orelse)
+    then_ok, else_ok = ~torch.isnan(then), ~torch.isnan(orelse)
+    safe_then = torch.where(then_ok, then, orelse)
+    return blend_inf(p, safe_then, torch.where(else_ok, orelse, safe_then))
+
+
 def guarded(op, *args):
     """``op(*args)`` for an op that may produce values that are not finite, or infinite
     derivatives (``1 / d`` at 0, ``sqrt`` at 0 or below), inside a relaxed branch. Where it does,
-    the value is kept but no gradient flows through the op, so a branch that is (softly) not
-    taken cannot turn into NaN or infinite gradients."""
+    no gradient flows through the op, so a branch that is (softly) not taken cannot turn into NaN
+    or infinite gradients; a value that is not finite is NaN, no value (Python raises there),
+    which a blend counts as its branch not taken and tells apart from an infinite sentinel
+    (``blend_inf_finite``)."""
     probes = [
         a.detach().requires_grad_() if isinstance(a, torch.Tensor) and a.is_floating_point() else a
         for a in args
@@ -537,7 +557,7 @@ def guarded(op, *args):
         torch.where(bad, torch.full_like(a, 0.5), a) if isinstance(a, torch.Tensor) else a
         for a in args
     ]
-    return torch.where(bad, raw, op(*safe))
+    return torch.where(bad, torch.where(torch.isfinite(raw), raw, math.nan), op(*safe))
 
 
 def div(a, b):

@@ -30,13 +30,10 @@ from avcompile.errors import InternalError
 # the defects of relaxed_int_wrap_write and tensor_of_input were fixed in 1cbad2a, of
 # constant_table_write in fd4953e, of relaxed_int_move_after_while and
 # sentinel_under_branch_counter in 90bbf77, of relaxed_int_certain in bd28ed4, of
-# write_at_certain_int in a35a034, before they were ever listed here.)
+# write_at_certain_int in a35a034, before they were ever listed here; table_from_inf and
+# table_at_relaxed_int were here until their defects were fixed (test_found_by_generator.py).)
 DISABLED = {
     "product": "a product that overflows in a relaxed branch not taken gives NaN in hard mode",
-    "table_from_inf": "a value guarded by a relaxed if (math.sqrt of a negative in the branch "
-    "not taken), stored where math.inf was and read back into itself, is NaN in soft mode",
-    "table_at_relaxed_int": "a table of lists of per-example values read at a relaxed row "
-    "(t = [[v for v in x] for _ in range(n)]; m an argmax; t[m][0]) raises TypeError at the call",
 }
 # Features that pass but only ever give a CompileError today: off in CI so that its examples are
 # spent on programs that run. Enable them when the compiler accepts them. (int_loop_in_branch,

@@ -3,9 +3,12 @@ guarded, and the branch is blended so that such a value counts as the branch not
 
 A relaxed ``if`` runs both branches for every example, so ``if d != 0: r = 1 / d`` divides by zero
 wherever the branch is (softly) not taken; without a guard the blend turns that into NaN, value and
-gradient. Which ops are risky is the registry's ``risky`` flag; a literal operand that cannot
-overflow (``x / 2``, ``x ** 2``) needs no guard. Guards are placed only inside relaxed branches and
-arms of relaxed conditional expressions, so programs without them pay nothing.
+gradient. A guarded op's value that is not finite is NaN (no value: Python raises there), which
+the blend of its branch counts as the branch not taken, and which an infinite sentinel blended
+beside it never is (infinity.py). Which ops are risky is the registry's ``risky`` flag; a literal
+operand that cannot overflow (``x / 2``, ``x ** 2``) needs no guard. Guards are placed only inside
+relaxed branches and arms of relaxed conditional expressions, so programs without them pay
+nothing.
 """
 
 from dataclasses import replace

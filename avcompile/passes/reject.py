@@ -202,19 +202,23 @@ class _Rejecter:
         return _Ctx(ctx.relaxed, bool(ctx.relaxed), what, set())
 
     def nested_write(self, target):
-        """``x[k][j] = v`` with a relaxed integer ``k``: the row read at ``k`` is an expectation,
-        so writing it back would mix rows; ``x[k, j] = v`` says what is meant."""
+        """``x[k, 1:][j] = v`` with a relaxed integer ``k``: the row read at ``k`` is a mix of rows,
+        so the write is made at once at every row, as ``x[k, j] = v`` (the specialising pass);
+        after a slice, ``j`` indexes a dimension of the slice, which that cannot say."""
         if isinstance(target, ir.Tuple_):
             for elt in target.elts:
                 self.nested_write(elt)
             return
         while isinstance(target, ir.Index) and isinstance(target.value, ir.Index):
             inner = target.value
-            if inner.index.kind == RELAXED_INT:
+            parts = inner.index.elts if isinstance(inner.index, ir.Tuple_) else (inner.index,)
+            relaxed = any(n.kind == RELAXED_INT for n in ir.walk(inner.index))
+            if relaxed and any(isinstance(p, ir.Slice) for p in parts):
                 self.error(
-                    f"an element write `{target} = ...` through a relaxed position: `{inner}` is "
-                    f"a mix of rows, not one row that can be written to. Write the element "
-                    f"with one index, `{inner.value}[{inner.index}, {target.index}] = ...`.",
+                    f"an element write `{target} = ...` through a relaxed position and a slice: "
+                    f"`{inner}` is a mix of rows, written at every row at once, and after the "
+                    f"slice `{target.index}` indexes the slice. Write the element with one index "
+                    f"into `{inner.value}`, without the slice.",
                     target,
                 )
             target = inner

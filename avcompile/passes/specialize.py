@@ -68,10 +68,28 @@ def _grown(value):
 
 def _target(t):
     if isinstance(t, ir.Index):
-        return replace(t, value=_target(t.value), index=_expr(t.index))
+        return _one_write(replace(t, value=_target(t.value), index=_expr(t.index)))
     if isinstance(t, ir.Tuple_):
         return replace(t, elts=tuple(_target(e) for e in t.elts))
     return t
+
+
+def _one_write(t):
+    """``x[k][j] = v`` with a relaxed integer ``k`` as ``x[k, j] = v``: the row read at ``k`` is
+    a mix of rows, so the element is written at once, weighted at every row (SEMANTICS 7), which
+    means the same for a tensor and a table of lists (the reject pass refuses a slice in ``k``'s
+    index, after which ``j`` would index another dimension)."""
+    inner = t.value
+    if not (
+        isinstance(inner, ir.Index) and any(n.kind == RELAXED_INT for n in ir.walk(inner.index))
+    ):
+        return t
+    index = _components(inner.index) + _components(t.index)
+    return replace(t, value=inner.value, index=ir.Tuple_(index, max(c.kind for c in index)))
+
+
+def _components(index):
+    return index.elts if isinstance(index, ir.Tuple_) and not index.is_list else (index,)
 
 
 def _lift(e):
