@@ -77,6 +77,8 @@ class _Lowering:
         self.pre = []  # statements an expression needs before the statement that holds it
         self.as_hard = {}  # a relaxed integer read as one value of its support (a hard name)
         self.clamped = 0  # inside an arm of a hard conditional: positions kept inside arrays
+        self.exit_loops = []  # the loops examples leave to an extent around here: their exits
+        self.returned = None  # with returns under relaxed conditions: (mass, the results' sums)
         self.flags = []
         self.line = 0
         for p in fn.params:
@@ -114,8 +116,6 @@ class _Lowering:
         fn = self.fn
         if fn.subroutines:
             raise NotInKernel("a recursive helper (a function the generated code calls)")
-        if fn.alive is not None or fn.returns:
-            raise NotInKernel("a `return` under a relaxed condition")
         body = list(fn.body)
         if not body or not isinstance(body[-1], ir.Return):
             raise NotInKernel("a function that does not end with its `return`")
@@ -143,6 +143,16 @@ class _Lowering:
     def outputs(self, value):
         values = value.elts if isinstance(value, ir.Tuple_) else (value,)
         out, extra = [], []
+        if self.fn.returns:  # mixed with what returned earlier (SEMANTICS 11)
+            mass, sums = self.return_collector(len(values))
+            alive = kir.Read(kir.Loc(self.fn.alive))
+            total = kir.Prim("add", (kir.Read(kir.Loc(mass)), alive))
+            for v, acc in zip(values, sums):
+                name = self.relaxed_name("result")
+                mixed = kir.Prim("exit_mix", (kir.Read(kir.Loc(acc)), alive, self.value(v), total))
+                extra.append(kir.Set(kir.Loc(name), mixed, self.line))
+                out.append(("relaxed", name))
+            return extra, tuple(out)
         for v in values:
             if v.kind == HARD:
                 self.refuse("a hard value returned (the kernel returns per-example values)")
@@ -184,7 +194,7 @@ class _Lowering:
                 return []
             self.refuse(f"`{s.what}`")
         if isinstance(s, ir.Exit):
-            self.refuse("an early exit under a relaxed condition")
+            return self.exit(s)
         self.refuse(f"the statement `{s}`")
 
     def loop_body(self, stmts):
@@ -396,7 +406,7 @@ class _Lowering:
 
     def for_(self, s):
         if s.exits:
-            self.refuse("a loop left under a relaxed condition")
+            return self.exit_loop(s)
         if not is_range(s.iter) or not isinstance(s.target, ir.Name):
             self.refuse("a `for` loop over something other than `range`")
         args = [self.hard_src(a) for a in s.iter.args]
@@ -413,7 +423,7 @@ class _Lowering:
         """Both branches on the same storage: the values the first one wrote are set aside and
         the storage put back before the second; then each blended value is mixed by ``p``."""
         if s.exits:
-            self.refuse("an early exit under a relaxed condition")
+            return self.exiting_if(s)
         p = self.relaxed_name(f"p_L{s.line}")
         out = [kir.Set(kir.Loc(p), self.value(s.test), s.line)]
         s, rows = self.split_rows(s)
@@ -840,6 +850,224 @@ class _Lowering:
             body = (kir.For(counters[k], "0", hi, "1", body, s.line),)
         return list(body)
 
+    # ------------------------------------------------------------------------------ early exits
+
+    # SEMANTICS 11 as runtime.Exits computes it: an exit adds the mass still running (``alive``)
+    # and that mass times each value it carries out to sums of its loop (or of the function's
+    # result), and leaves no mass running; after the loop each value is the mean over where the
+    # examples left, ``exit_mix``. ``continue`` and exits of a relaxed ``while`` stay outside.
+
+    def return_collector(self, count):
+        if self.returned is None:
+            mass = self.relaxed_name("returned")
+            sums = tuple(self.relaxed_name("returned_sum") for _ in range(count))
+            self.returned = (mass, sums)
+        elif len(self.returned[1]) != count:
+            self.refuse("returns of different numbers of values under relaxed conditions")
+        return self.returned
+
+    def exit(self, s):
+        alive = kir.Loc(self.fn.alive)
+        out = []
+        if s.what is ir.JumpKind.RETURN:
+            values = s.value.elts if isinstance(s.value, ir.Tuple_) else (s.value,)
+            mass, sums = self.return_collector(len(values))
+            for v, acc in zip(values, sums):
+                if v.kind != HARD and self.ranks.get(getattr(v, "id", None), 0):
+                    self.refuse("an array returned under a relaxed condition")
+                out.append(
+                    self.add_to(kir.Loc(acc), kir.Prim("mul", (kir.Read(alive), self.value(v))))
+                )
+        elif s.what is ir.JumpKind.BREAK and self.exit_loops:
+            mass, sums, laws = self.exit_loops[-1]
+            for name, acc in sums:
+                out += self.elementwise_add(acc, name)
+            for name, twin in laws:
+                out += self.law_add(twin, f"h_{name}", kir.Read(alive))
+        else:
+            self.refuse(f"`{s.what}` under a relaxed condition")
+        out.append(self.add_to(kir.Loc(mass), kir.Read(alive)))
+        out.append(kir.Set(alive, kir.Const(0.0), s.line))
+        return out
+
+    def add_to(self, loc, term):
+        return kir.Set(loc, kir.Prim("add", (kir.Read(loc), term)), self.line)
+
+    def elementwise_add(self, acc, name):
+        """``acc += alive * name``, element by element for an array."""
+        alive = kir.Read(kir.Loc(self.fn.alive))
+
+        def make(idx):
+            term = kir.Prim("mul", (alive, kir.Read(kir.Loc(name, idx))))
+            return [self.add_to(kir.Loc(acc, idx), term)]
+
+        return self.elementwise(name, make) if self.ranks[name] else make(())
+
+    def law_add(self, twin, value, weight):
+        """Probability ``weight`` added at hard ``value`` of relaxed integer ``twin`` (its support
+        grown to hold it; empty when its bounds are equal)."""
+        lo, hi = self.laws[twin]
+        at = self.law_at(twin, value)
+        return [
+            kir.HardSet(
+                lo, f"({value} if h_{lo} == h_{hi} else min(h_{lo}, {value}))", True, self.line
+            ),
+            kir.HardSet(hi, f"max(h_{hi}, {value} + 1)", True, self.line),
+            self.law_flag(f"h_{lo}", f"h_{hi}"),
+            kir.Set(at, kir.Prim("add", (kir.Read(at), weight)), self.line),
+        ]
+
+    def exit_loop(self, s):
+        """A ``for`` loop that examples leave to an extent: the sums its exits add to start at
+        0, then after it each carried value (and hard value read after it) is mixed."""
+        if any(isinstance(n, ir.Exit) and n.what is ir.JumpKind.CONTINUE for n in ir.walk(s)):
+            self.refuse("`continue` under a relaxed condition")
+        if self.depth:
+            self.refuse("a loop left under a relaxed condition inside another loop")
+        if any(v.kind == RELAXED_INT for v in s.carried):
+            self.refuse("a relaxed integer changed in a loop left under a relaxed condition")
+        line, alive = s.line, kir.Read(kir.Loc(self.fn.alive))
+        mass = self.relaxed_name(f"left_L{line}")
+        start = [kir.Set(kir.Loc(mass), kir.Const(0.0), line)]
+        sums = []
+        for v in s.carried:
+            rank = self.ranks.get(v.id)
+            if rank is None:
+                self.refuse(f"`{v.id}`, carried before it has a value")
+            acc = self.relaxed_name(f"{v.id}_left", rank)
+            if rank:
+                self.hoisted.append(kir.Alloc(acc, like=v.id, line=line))
+            start += (
+                self.elementwise(
+                    v.id, lambda idx, acc=acc: [kir.Set(kir.Loc(acc, idx), kir.Const(0.0), line)]
+                )
+                if rank
+                else [kir.Set(kir.Loc(acc), kir.Const(0.0), line)]
+            )
+            sums.append((v.id, acc))
+        laws, means = [], []
+        for name, twin in s.stopped:
+            if twin in s.stopped_ints:
+                lo, hi = self.law_storage(twin)
+                start += self.law_clear(twin) + [kir.HardSet(hi, f"h_{lo}", True, line)]
+                laws.append((name, twin))
+            else:
+                self.ranks[twin] = 0
+                start.append(kir.Set(kir.Loc(twin), kir.Const(0.0), line))
+                means.append((name, twin))
+        self.exit_loops.append((mass, sums, laws))
+        try:
+            loop = self.for_(replace(s, exits=False))
+        finally:
+            self.exit_loops.pop()
+        # a `break` adds a mean twin's value too (its mass times the hard value)
+        loop = _with_means(loop, means, self.fn.alive)
+        total = self.relaxed_name(f"total_L{line}")
+        after = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
+        for name, acc in sums:
+
+            def mix(idx, name=name, acc=acc):
+                value = kir.Prim(
+                    "exit_mix",
+                    (
+                        kir.Read(kir.Loc(acc, idx)),
+                        alive,
+                        kir.Read(kir.Loc(name, idx)),
+                        kir.Read(kir.Loc(total)),
+                    ),
+                )
+                return [kir.Set(kir.Loc(name, idx), value, line)]
+
+            after += self.elementwise(name, mix) if self.ranks[name] else mix(())
+        for name, twin in means:
+            value = kir.Prim(
+                "exit_mix",
+                (
+                    kir.Read(kir.Loc(twin)),
+                    alive,
+                    kir.Hard(f"float(h_{name})"),
+                    kir.Read(kir.Loc(total)),
+                ),
+            )
+            after.append(kir.Set(kir.Loc(twin), value, line))
+        for name, twin in laws:
+            lo, hi = self.laws[twin]
+            after += [
+                kir.HardSet(
+                    lo, f"(h_{name} if h_{lo} == h_{hi} else min(h_{lo}, h_{name}))", True, line
+                ),
+                kir.HardSet(hi, f"max(h_{hi}, h_{name} + 1)", True, line),
+                self.law_flag(f"h_{lo}", f"h_{hi}"),
+            ]
+            v = self.hard_name("v")
+            at = self.law_at(twin, f"h_{v}")
+            point = kir.Hard(f"(1.0 if h_{v} == h_{name} else 0.0)")
+            value = kir.Prim("exit_mix", (kir.Read(at), alive, point, kir.Read(kir.Loc(total))))
+            after.append(kir.For(v, f"h_{lo}", f"h_{hi}", "1", (kir.Set(at, value, line),), line))
+        after.append(kir.Set(kir.Loc(self.fn.alive), kir.Read(kir.Loc(total)), line))
+        return start + loop + after
+
+    def exiting_if(self, s):
+        """A relaxed ``if`` whose branches exit to an extent (SEMANTICS 11): each branch runs
+        with the mass of examples that take it, and the values are blended by each branch's share
+        of the mass still running after it."""
+        alive = self.fn.alive
+        p = self.relaxed_name(f"p_L{s.line}")
+        before = self.relaxed_name(f"{alive}_before")
+        masses = [self.relaxed_name(f"{alive}_then"), self.relaxed_name(f"{alive}_else")]
+        out = [
+            kir.Set(kir.Loc(p), self.value(s.test), s.line),
+            kir.Set(kir.Loc(before), kir.Read(kir.Loc(alive)), s.line),
+        ]
+        others = [v for v in s.blended if v.id != alive]
+        if any(v.kind == RELAXED_INT for v in others):
+            self.refuse("a relaxed integer changed in a relaxed `if` whose branches exit")
+        saves, restores, thens, blends = [], [], [], []
+        q = self.relaxed_name(f"share_L{s.line}")
+        for var in others:
+            name = var.id
+            if self.ranks.get(name, 0) or name in s.new:
+                self.refuse(
+                    f"`{name}`, an array or a new name, in a relaxed `if` whose branches exit"
+                )
+            if name not in self.ranks:
+                self.refuse(f"`{name}`, blended before it has a value")
+            keep = self.relaxed_name(f"{name}_before")
+            then = self.relaxed_name(f"{name}_then")
+            saves.append(kir.Set(kir.Loc(keep), kir.Read(kir.Loc(name)), s.line))
+            thens.append(kir.Set(kir.Loc(then), kir.Read(kir.Loc(name)), s.line))
+            restores.append(kir.Set(kir.Loc(name), kir.Read(kir.Loc(keep)), s.line))
+            how = self.blend_kind(s, name)
+            blends.append(
+                kir.Set(
+                    kir.Loc(name),
+                    kir.Prim(
+                        how,
+                        (kir.Read(kir.Loc(q)), kir.Read(kir.Loc(then)), kir.Read(kir.Loc(name))),
+                    ),
+                    s.line,
+                )
+            )
+
+        def mass_in(weight):
+            product = kir.Prim("mul", (kir.Read(kir.Loc(before)), weight))
+            return kir.Set(kir.Loc(alive), product, s.line)
+
+        not_p = kir.Prim("sub", (kir.Const(1.0), kir.Read(kir.Loc(p))))
+        out += saves + [mass_in(kir.Read(kir.Loc(p)))] + self.block(s.body)
+        out += thens + [kir.Set(kir.Loc(masses[0]), kir.Read(kir.Loc(alive)), s.line)]
+        out += restores + [mass_in(not_p)] + self.block(s.orelse)
+        out.append(kir.Set(kir.Loc(masses[1]), kir.Read(kir.Loc(alive)), s.line))
+        share = kir.Prim(
+            "share",
+            (kir.Read(kir.Loc(masses[0])), kir.Read(kir.Loc(masses[1])), kir.Read(kir.Loc(p))),
+        )
+        out.append(kir.Set(kir.Loc(q), share, s.line))
+        out += blends
+        total = kir.Prim("add", (kir.Read(kir.Loc(masses[0])), kir.Read(kir.Loc(masses[1]))))
+        out.append(kir.Set(kir.Loc(alive), total, s.line))
+        return out + self.fused(s, q)
+
     def fused(self, s, p):
         """The blends the optimiser took out of the branches (``ir.Fused``)."""
         out = []
@@ -901,6 +1129,8 @@ class _Lowering:
     def blend_kind(self, s, name):
         """The blend of ``name`` after relaxed ``if`` ``s`` (``emit``'s rule): an infinite
         sentinel is blended as a value; a guarded op's value that is not finite is not."""
+        if name in s.infinite and s.guarded:
+            self.refuse("a value that may be an infinite sentinel, blended from a guarded branch")
         if name in s.infinite:
             return "blend_inf"
         return "blend_finite" if s.guarded else "blend"
@@ -1398,3 +1628,30 @@ def _at_law(e):
     return isinstance(e, ir.Index) and any(
         isinstance(n, ir.Name) and n.kind == RELAXED_INT for n in ir.walk(e.index)
     )
+
+
+def _with_means(loop, means, alive):
+    """``loop`` (lowered) where each exit, marked by its ``alive = 0``, first adds the mass times
+    the hard value of each mean twin."""
+    if not means:
+        return loop
+
+    def visit(stmts):
+        out = []
+        for st in stmts:
+            if isinstance(st, kir.Set) and st.loc == kir.Loc(alive) and st.expr == kir.Const(0.0):
+                for name, twin in means:
+                    term = kir.Prim("mul", (kir.Read(kir.Loc(alive)), kir.Hard(f"float(h_{name})")))
+                    out.append(
+                        kir.Set(
+                            kir.Loc(twin), kir.Prim("add", (kir.Read(kir.Loc(twin)), term)), st.line
+                        )
+                    )
+            if isinstance(st, (kir.For, kir.While)):
+                st = replace(st, body=tuple(visit(st.body)))
+            elif isinstance(st, kir.If):
+                st = replace(st, body=tuple(visit(st.body)), orelse=tuple(visit(st.orelse)))
+            out.append(st)
+        return out
+
+    return visit(loop)

@@ -210,7 +210,14 @@ def _guarded(inner):
         added = [line for k, s in enumerate(slopes) if s for line in _add(grads, k, f"{g} * {s}")]
         return lines + [f"if {finite}:"] + ["    " + line for line in added or ["pass"]]
 
-    return PrimRule(inner.forward, adjoint, inner.reads_beta)
+    def forward(out, args, params):
+        # a value that is not finite is NaN, where Python raises: never taken for a sentinel
+        return inner.forward(out, args, params) + [
+            f"if not math.isfinite({out}):",
+            f"    {out} = math.nan",
+        ]
+
+    return PrimRule(forward, adjoint, inner.reads_beta)
 
 
 GUARDED = ("truediv", "pow", "exp", "log", "sqrt")
@@ -311,3 +318,27 @@ def _extreme_inf_adjoint(out, g, args, params, grads):
 
 
 PRIMS["extreme_inf"] = PrimRule(_extreme_inf_forward, _extreme_inf_adjoint, reads_beta=True)
+
+
+# ------------------------------------------------------------------------------ early exits
+
+
+# After a loop that examples leave to an extent (SEMANTICS 11): ``(left + alive * value) / total``,
+# the expectation over where each example left, with ``left`` the sum of mass times value of those
+# that left, ``alive`` the mass still running and ``total`` both masses; ``value`` where no mass
+# reaches here (``runtime.Exits.merge``).
+PRIMS["exit_mix"] = _elementwise(
+    "(({a0} + {a1} * {a2}) / {a3} if {a3} > 0.0 else {a2})",
+    "(1.0 / {a3} if {a3} > 0.0 else 0.0)",
+    "({a2} / {a3} if {a3} > 0.0 else 0.0)",
+    "({a1} / {a3} if {a3} > 0.0 else 1.0)",
+    "(-({a0} + {a1} * {a2}) / ({a3} * {a3}) if {a3} > 0.0 else 0.0)",
+)
+# The weight of the then-branch of a relaxed ``if`` whose branches exit to an extent: its share of
+# the mass still running after it, ``p`` where none runs on (``runtime.share``).
+PRIMS["share"] = _elementwise(
+    "({a0} / ({a0} + {a1}) if {a0} + {a1} > 0.0 else {a2})",
+    "({a1} / (({a0} + {a1}) * ({a0} + {a1})) if {a0} + {a1} > 0.0 else 0.0)",
+    "(-{a0} / (({a0} + {a1}) * ({a0} + {a1})) if {a0} + {a1} > 0.0 else 0.0)",
+    "(0.0 if {a0} + {a1} > 0.0 else 1.0)",
+)
