@@ -832,19 +832,7 @@ class _Lowering:
         locs = []
         for values in branches:  # the elements moved (not the temporaries of a swap)
             locs += [loc for loc in values if loc.name == row.name and loc not in locs]
-        out, blends = [], []
-        for k, loc in enumerate(locs):
-            parts = []
-            for values in branches:
-                value = values.get(loc, kir.Read(loc))
-                if value != kir.Read(loc):
-                    tmp = self.relaxed_name(f"{loc.name}_branch")
-                    out.append(kir.Set(kir.Loc(tmp), value, s.line))
-                    value = kir.Read(kir.Loc(tmp))
-                parts.append(value)
-            how = self.blend_kind(s, loc.name)
-            blends.append(self.blend_values(p, loc, parts, locs[:k], how))
-        body = tuple(out + blends)
+        body = tuple(self.blend_branches(s, p, locs, branches))
         for k in reversed(range(len(counters))):
             hi = f"v_{row.name}.shape[{len(row.index) + k}]"
             body = (kir.For(counters[k], "0", hi, "1", body, s.line),)
@@ -1112,6 +1100,11 @@ class _Lowering:
                 ]
         if any(self.ranks.get(loc.name) is None for loc in locs):
             self.refuse("a value blended before it has one")
+        return self.blend_branches(s, p, locs, branches)
+
+    def blend_branches(self, s, p, locs, branches):
+        """Each of ``locs`` blended by ``p`` between its values after the two ``branches``
+        (``_symbolic``), each branch's value first set in a temporary."""
         out, blends = [], []
         for k, loc in enumerate(locs):
             parts = []
