@@ -10,10 +10,10 @@ import os
 
 import pytest
 import torch
-from hypothesis import HealthCheck, event, given, note, settings
+from hypothesis import event, given, note
 from hypothesis import strategies as st
 from program_generator import load, programs
-from test_generated_programs import CI_FEATURES, draw_inputs
+from test_generated_programs import CI_FEATURES, derandomized, draw_inputs
 
 from avcompile import CompileError, relax
 
@@ -50,12 +50,7 @@ def directory(tmp_path_factory):
     return tmp_path_factory.mktemp("generated_kernels")
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@derandomized(EXAMPLES)
 @given(data=st.data())
 def test_generated_program_on_the_kernel(directory, data):
     program = data.draw(programs(CI_FEATURES), label="program")

@@ -235,17 +235,23 @@ def check_program(program, directory, data):
     return "compiled"
 
 
+def derandomized(examples):
+    """Hypothesis settings of the generated-program tests: ``examples`` programs, the same in
+    every run, with no deadline (a compile takes its time)."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
 @pytest.fixture(scope="module")
 def directory(tmp_path_factory):
     return tmp_path_factory.mktemp("generated")
 
 
-@settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=list(HealthCheck),
-)
+@derandomized(EXAMPLES)
 @given(data=st.data())
 def test_generated_program(directory, data):
     program = data.draw(programs(CI_FEATURES), label="program")

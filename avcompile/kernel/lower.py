@@ -867,11 +867,14 @@ class _Lowering:
                     self.add_to(kir.Loc(acc), kir.Prim("mul", (kir.Read(alive), self.value(v))))
                 )
         elif s.what is ir.JumpKind.BREAK and self.exit_loops:
-            mass, sums, laws = self.exit_loops[-1]
+            mass, sums, laws, means = self.exit_loops[-1]
             for name, acc in sums:
                 out += self.elementwise_add(acc, name)
             for name, twin in laws:
                 out += self.law_add(twin, f"h_{name}", kir.Read(alive))
+            for name, twin in means:
+                term = kir.Prim("mul", (kir.Read(alive), kir.Hard(f"float(h_{name})")))
+                out.append(self.add_to(kir.Loc(twin), term))
         else:
             self.refuse(f"`{s.what}` under a relaxed condition")
         out.append(self.add_to(kir.Loc(mass), kir.Read(alive)))
@@ -943,13 +946,11 @@ class _Lowering:
                 self.ranks[twin] = 0
                 start.append(kir.Set(kir.Loc(twin), kir.Const(0.0), line))
                 means.append((name, twin))
-        self.exit_loops.append((mass, sums, laws))
+        self.exit_loops.append((mass, sums, laws, means))
         try:
             loop = self.for_(replace(s, exits=False))
         finally:
             self.exit_loops.pop()
-        # a `break` adds a mean twin's value too (its mass times the hard value)
-        loop = _with_means(loop, means, self.fn.alive)
         total = self.relaxed_name(f"total_L{line}")
         after = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
         for name, acc in sums:
@@ -1621,30 +1622,3 @@ def _at_law(e):
     return isinstance(e, ir.Index) and any(
         isinstance(n, ir.Name) and n.kind == RELAXED_INT for n in ir.walk(e.index)
     )
-
-
-def _with_means(loop, means, alive):
-    """``loop`` (lowered) where each exit, marked by its ``alive = 0``, first adds the mass times
-    the hard value of each mean twin."""
-    if not means:
-        return loop
-
-    def visit(stmts):
-        out = []
-        for st in stmts:
-            if isinstance(st, kir.Set) and st.loc == kir.Loc(alive) and st.expr == kir.Const(0.0):
-                for name, twin in means:
-                    term = kir.Prim("mul", (kir.Read(kir.Loc(alive)), kir.Hard(f"float(h_{name})")))
-                    out.append(
-                        kir.Set(
-                            kir.Loc(twin), kir.Prim("add", (kir.Read(kir.Loc(twin)), term)), st.line
-                        )
-                    )
-            if isinstance(st, (kir.For, kir.While)):
-                st = replace(st, body=tuple(visit(st.body)))
-            elif isinstance(st, kir.If):
-                st = replace(st, body=tuple(visit(st.body)), orelse=tuple(visit(st.orelse)))
-            out.append(st)
-        return out
-
-    return visit(loop)
