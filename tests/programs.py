@@ -1268,6 +1268,22 @@ def run_python(program, inputs, b):
     return tuple(_float64(v) for v in result)
 
 
+def relaxed_read_among_writes(x):
+    """An element at a relaxed position read in a loop that writes its array (the kernel's
+    adjoint once recomputed such a read from a later iteration's value)."""
+    n = len(x)
+    best = [10.0] * n
+    best[0] = x[0] * 0.5
+    m = -1
+    for v in range(n):
+        if m == -1 or x[v] < x[m]:
+            m = v
+    for v in range(n):
+        if best[m] + x[v] < best[v]:
+            best[v] = best[m] + x[v]
+    return best
+
+
 def _program(name, args, outputs, **kw):
     return Program(name, globals()[name], globals().get(name + "_av"), args, outputs, **kw)
 
@@ -1345,6 +1361,7 @@ PROGRAMS += [
     _program("insertion_sort_swaps", (("a", VEC),), ("a",)),
     _program("nested_breaks", (("x", VEC),), ("total",)),
     _program("break_in_relaxed_while", (("x", VEC),), ("v", "steps"), n_range=(1, 3)),
+    _program("relaxed_read_among_writes", (("x", VEC),), ("best",)),
 ]
 
 # The Python researchers write (issue: comprehensions, recursion, per-example linear algebra).

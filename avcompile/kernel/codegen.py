@@ -461,29 +461,32 @@ _LINEAR = {"add", "sub", "neg", "pos"}
 def _linear_only(kernel):
     """Relaxed names whose values no derivative reads: read only through sums and differences
     (an accumulator ``acc = acc + w * x``, a count ``loss = loss + p``) or copied, never in a
-    hard value; their old values need no tape."""
+    hard value, and only into names of that kind; their old values need no tape."""
     outside = " ".join(_hard_sources(kernel.body))
     names = {n for n, _ in kernel.relaxed} - {n for n, _ in kernel.inputs}
     names = {n for n in names if f"v_{n}" not in outside}
 
     def visit_expr(e, linear):
         if isinstance(e, kir.Read):
-            if not linear:
+            if not linear and e.loc.name in names:
                 names.discard(e.loc.name)
+                return True
         elif isinstance(e, kir.Prim):
-            for a in e.args:
-                visit_expr(a, linear and e.name in _LINEAR)
+            return any([visit_expr(a, linear and e.name in _LINEAR) for a in e.args])
+        return False
 
     def visit(stmts):
+        changed = False
         for s in stmts:
             if isinstance(s, kir.Set):
-                visit_expr(s.expr, True)
-            elif isinstance(s, kir.Alloc) and s.like is not None:
-                pass
+                # a value that flows into one a derivative reads is needed too
+                changed |= visit_expr(s.expr, s.loc.name in names)
             for body in (getattr(s, "body", ()), getattr(s, "orelse", ())):
-                visit(body)
+                changed |= visit(body)
+        return changed
 
-    visit(kernel.body)
+    while visit(kernel.body):
+        pass
     return names
 
 
