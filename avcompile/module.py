@@ -99,9 +99,11 @@ class RelaxedModule(torch.nn.Module):
         reason in ``kernel_reason`` where the program lies outside the kernel's subset or numba
         cannot be imported."""
         if "_kernel" not in self.__dict__:
-            numbers = [
-                n for n, t in getattr(self, "compiled_free", {}).items() if t in _NUMBER_TYPES
-            ]
+            numbers = {
+                n: self.free(n)
+                for n, t in getattr(self, "compiled_free", {}).items()
+                if t in _NUMBER_TYPES
+            }
             self._kernel, self._kernel_reason = _kernel_program(getattr(self, "ir", None), numbers)
         return self._kernel
 
@@ -352,10 +354,10 @@ BACKENDS = ("auto", "torch", "kernel")
 _numba_warned = False
 
 
-_NUMBER_TYPES = ("int", "float", "bool")
+_NUMBER_TYPES = ("int", "float", "bool", "tuple")  # hard inputs of kernels
 
 
-def _kernel_program(fn_ir, numbers=()):
+def _kernel_program(fn_ir, numbers=None):
     """``(program, None)`` of the kernel backend for ``fn_ir``, or ``(None, why not)``."""
     global _numba_warned
     if fn_ir is None:

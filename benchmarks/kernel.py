@@ -35,15 +35,21 @@ import torch
 
 from avcompile import relax
 from benchmarks import common
+from src_examples.binary_search import binary_search
 from src_examples.bubble_sort import bubble_sort
+from src_examples.count_positive import count_positive
+from src_examples.dijkstra import dijkstra
 from src_examples.levenshtein import levenshtein
 from src_examples.odd_even_sort import odd_even_sort
 from src_examples.shortest_path import shortest_path
+from src_examples.top_k import top_k
 
 
 def step(fn, inputs):
     """Seconds of one forward and backward pass of ``fn`` on copies of ``inputs``."""
-    leaves = [x.detach().clone().requires_grad_() for x in inputs]
+    leaves = [
+        x.detach().clone().requires_grad_() if isinstance(x, torch.Tensor) else x for x in inputs
+    ]
     start = time.perf_counter()
     out = fn(*leaves)
     out = out if isinstance(out, tuple) else (out,)
@@ -189,12 +195,32 @@ def section_odd_even(args, gen):
         )
 
 
-def section_outside():
-    print("\n5. outside the kernel's subset today (backend='auto' runs the torch backend):")
-    for fn in (shortest_path,):
-        module = relax(fn.__wrapped__, backend="auto")
-        why = "in the subset" if module.uses_kernel() else module.kernel_reason
-        print(f"  {fn.__wrapped__.__name__}: {why}")
+def section_shortest_path(args, gen):
+    print(
+        "\n5. shortest path on a grid (Bellman-Ford, then the walk back), batch 100, float32, 1 thread"
+    )
+    engines = {
+        "kernel": relax(shortest_path.__wrapped__, beta=10.0, backend="kernel"),
+        "torch": relax(shortest_path.__wrapped__, beta=10.0),
+    }
+    for size, rounds in ((4, 0), (6, 6)):
+        medians, ratios = paired(
+            engines,
+            lambda size=size, rounds=rounds: (
+                (torch.rand(100, size, size, generator=gen) * 4).round() + 0.5,
+                rounds,
+            ),
+            max(5, args.repeats // 3),
+        )
+        print(
+            f"  {size}x{size}, {rounds or size * size - 1} sweeps: kernel {medians['kernel']:7.2f}  "
+            f"torch {medians['torch']:7.2f}  torch/kernel {ratios['torch']:5.1f}",
+            flush=True,
+        )
+    print("  the examples outside the kernel's subset (backend='auto' runs the torch backend):")
+    for fn in (binary_search, count_positive, dijkstra, top_k):
+        why = "in the subset" if fn.kernel_program() is not None else fn.kernel_reason
+        print(f"    {fn.__wrapped__.__name__}: {why}")
 
 
 _JIT_PROBE = """
@@ -246,6 +272,9 @@ def main():
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="sizes 8 and 16, 5 repeats")
+    p.add_argument(
+        "--sections", type=int, nargs="+", default=[1, 2, 3, 4, 5, 6], help="which to run (1-6)"
+    )
     args = p.parse_args()
     if args.quick:
         args.sizes, args.repeats = [8, 16], 5
@@ -253,12 +282,16 @@ def main():
     warnings.filterwarnings("ignore", module="algovision")
     gen = torch.Generator().manual_seed(args.seed)
     print(f"kernel backend benchmark, torch {torch.__version__}, {args.threads} thread(s)")
-    section_bubble(args, gen)
-    section_large(args, gen)
-    section_levenshtein(args, gen)
-    section_odd_even(args, gen)
-    section_outside()
-    section_memory_and_jit(args)
+    sections = (
+        section_bubble,
+        section_large,
+        section_levenshtein,
+        section_odd_even,
+        section_shortest_path,
+        lambda args, gen: section_memory_and_jit(args),
+    )
+    for number in args.sections:
+        sections[number - 1](args, gen)
 
 
 if __name__ == "__main__":

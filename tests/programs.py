@@ -1268,6 +1268,25 @@ def run_python(program, inputs, b):
     return tuple(_float64(v) for v in result)
 
 
+def dijkstra_textbook(w):
+    """Dijkstra as textbooks write it: distances started at infinity, the unvisited vertex of
+    least distance (a relaxed integer) read and written at, edges read at its row."""
+    n = len(w)
+    dist = [math.inf] * n
+    dist[0] = 0.0
+    visited = [False] * n
+    for _ in range(n):
+        u = -1
+        for v in range(n):
+            if not visited[v] and (u == -1 or dist[v] < dist[u]):
+                u = v
+        visited[u] = True
+        for v in range(n):
+            if dist[u] + w[u, v] < dist[v]:
+                dist[v] = dist[u] + w[u, v]
+    return dist
+
+
 def relaxed_read_among_writes(x):
     """An element at a relaxed position read in a loop that writes its array (the kernel's
     adjoint once recomputed such a read from a later iteration's value)."""
@@ -1361,6 +1380,7 @@ PROGRAMS += [
     _program("insertion_sort_swaps", (("a", VEC),), ("a",)),
     _program("nested_breaks", (("x", VEC),), ("total",)),
     _program("break_in_relaxed_while", (("x", VEC),), ("v", "steps"), n_range=(1, 3)),
+    _program("dijkstra_textbook", (("w", ("n", "n")),), ("dist",), low=0.0, high=3.0, tensors=True),
     _program("relaxed_read_among_writes", (("x", VEC),), ("best",)),
 ]
 

@@ -27,14 +27,19 @@ IN_SUBSET = [p for p in PROGRAMS if _kernel_or_none(p.fn) is not None]
 
 
 def _compare(fn, inputs, **options):
-    """Run both backends on ``inputs`` (float64) with random output weights; assert equal values
-    and gradients (of every input, and of ``beta`` when it is a tensor)."""
+    """Run both backends on ``inputs`` (float64 tensors, and hard arguments) with random output
+    weights; assert equal values and gradients (of every tensor, and of ``beta`` when it is a
+    tensor)."""
     torch_module = relax(fn, **options)
     kernel_module = relax(fn, backend="kernel", **options)
     results = []
     for module in (torch_module, kernel_module):
-        leaves = [x.detach().clone().requires_grad_() for x in inputs]
-        out = module(*leaves)
+        args = [
+            x.detach().clone().requires_grad_() if isinstance(x, torch.Tensor) else x
+            for x in inputs
+        ]
+        leaves = [x for x in args if isinstance(x, torch.Tensor)]
+        out = module(*args)
         out = out if isinstance(out, tuple) else (out,)
         generator = torch.Generator().manual_seed(0)
         weights = [torch.randn(o.shape, generator=generator, dtype=o.dtype) for o in out]
@@ -58,7 +63,7 @@ def _compare(fn, inputs, **options):
 
 def test_the_subset_holds_enough_registry_programs():
     names = {p.name for p in IN_SUBSET}
-    assert len(names) >= 33, sorted(names)  # the README says how many
+    assert len(names) >= 37, sorted(names)  # the README says how many
     for name in (
         "bubble_sort",
         "odd_even_sort",
@@ -105,9 +110,7 @@ EXAMPLES_IN_SUBSET = [
 
 
 def test_the_subset_holds_the_examples_it_should():
-    assert {"bubble_sort", "odd_even_sort", "levenshtein", "median_filter", "integer_sqrt"} <= set(
-        EXAMPLES_IN_SUBSET
-    )
+    assert set(EXAMPLES) == set(EXAMPLES_IN_SUBSET)
 
 
 @pytest.mark.parametrize("name", EXAMPLES_IN_SUBSET)
@@ -122,6 +125,35 @@ def test_kernel_equals_torch_backend_on_the_examples(name):
         if name == "levenshtein":  # tokens: ties are the point
             inputs = [x.round() for x in inputs]
         _compare(fn.__wrapped__, inputs, beta=4.0)
+
+
+def _more_examples():
+    """The ``src_examples`` functions beyond the batch-independence table, with inputs: name ->
+    (function, inputs of a batch of 3, hard arguments)."""
+    from src_examples.dijkstra import dijkstra
+    from src_examples.insertion_sort import insertion_sort
+    from src_examples.selection_sort import selection_sort
+    from src_examples.top_k import top_k
+
+    generator = torch.Generator().manual_seed(4)
+
+    def rand(*shape, scale=1.0):
+        return scale * torch.rand((3, *shape), generator=generator, dtype=torch.float64)
+
+    return {
+        "dijkstra": (dijkstra, (rand(5, 5, scale=3.0),)),
+        "insertion_sort": (insertion_sort, (rand(6) - 0.5,)),
+        "selection_sort": (selection_sort, (rand(6) - 0.5,)),
+        "top_k": (top_k, (rand(6) - 0.5, 3)),
+    }
+
+
+@pytest.mark.parametrize("name", ["dijkstra", "insertion_sort", "selection_sort", "top_k"])
+@pytest.mark.parametrize("mode", ["soft", "hard"])
+def test_kernel_equals_torch_backend_on_more_examples(name, mode):
+    fn, inputs = _more_examples()[name]
+    assert fn.kernel_program() is not None, fn.kernel_reason
+    _compare(fn.__wrapped__, inputs, beta=4.0, mode=mode)
 
 
 def test_gradcheck_of_the_generated_adjoint():
@@ -279,8 +311,8 @@ def test_rows_and_the_identity_matrix():
     _compare(rows_moved, (x,), beta=2.0, mode="hard")
 
 
-def test_a_row_from_another_array_is_outside_the_subset():
-    with pytest.raises(TypeError, match="rows of `x` assigned from other than rows of `x`"):
+def test_a_row_of_an_array_of_unknown_length_is_outside_the_subset():
+    with pytest.raises(TypeError, match="rows of `x` assigned rows not known to have their length"):
         relax(rows_from_another_array, backend="kernel")(torch.zeros(1, 2, 2), torch.zeros(1, 2, 2))
 
 
@@ -418,3 +450,96 @@ def test_early_exits_in_straight_through_mode_run_on_the_torch_backend():
         relax(program.fn, mode="st", backend="kernel")(*inputs)
     auto = relax(program.fn, mode="st", backend="auto")
     torch.testing.assert_close(auto(*inputs), relax(program.fn, mode="st")(*inputs))
+
+
+STEPS = ((0, 1), (1, 0), (1, 1))  # a free tuple of integer pairs
+FILL = 7.5  # a free number
+
+
+def grid_walk(cost):
+    h, w = cost.shape  # hard dimensions from a shape
+    best = torch.full((h + 1, w + 1), FILL)  # a free number as the fill
+    best[0, 0] = cost[0, 0]
+    for i in range(h):
+        for j in range(w):
+            for k in range(len(STEPS)):
+                di, dj = STEPS[k]  # a pair of a free tuple, at a loop counter
+                if i + di < h and j + dj < w:
+                    best[i + di, j + dj] = min(best[i + di, j + dj], best[i, j] + cost[i, j])
+    return best[h - 1, w - 1]
+
+
+def whole_arrays(x):
+    n = len(x)
+    picks = torch.eye(n)  # a constant the body makes: an array of every example
+    chosen = torch.zeros((n, n))
+    mass = torch.zeros(n)
+    for i in range(n):
+        step = torch.zeros(n)  # made in a loop of fixed size: once, refilled each time
+        step[i] = x[i]
+        chosen[i] = picks[n - 1 - i]  # a row of another array of the same length
+        if x[i] > 0:
+            chosen[i] = picks[i]
+        mass = mass + step * step - mass * step  # arithmetic on whole arrays, element by element
+    return chosen, mass
+
+
+def test_shapes_free_tuples_fills_and_whole_arrays():
+    generator = torch.Generator().manual_seed(8)
+    cost = torch.rand(3, 4, 5, generator=generator, dtype=torch.float64)
+    x = torch.randn(3, 5, generator=generator, dtype=torch.float64)
+    for mode in ("soft", "hard", "st"):
+        _compare(grid_walk, (cost,), beta=3.0, mode=mode)
+        _compare(whole_arrays, (x,), beta=3.0, mode=mode)
+    hard = relax(grid_walk, hard=True, backend="kernel")(cost)
+    python = torch.stack([grid_walk(c) for c in cost])  # float32: torch.full's default dtype
+    torch.testing.assert_close(hard, python.to(hard.dtype), rtol=1e-6, atol=1e-6)
+
+
+WEIGHTS = (1, 2, 3)
+
+
+def weighted(x):
+    total = 0.0
+    for k in range(len(WEIGHTS)):
+        w = WEIGHTS[k]
+        if x[k] > 0:
+            total = total + w * x[k]
+    return total
+
+
+def test_a_free_tuple_that_changes_kind_runs_on_the_torch_backend():
+    global WEIGHTS
+    x = torch.randn(2, 3, dtype=torch.float64)
+    auto = relax(weighted, beta=3.0, backend="auto")
+    kernel = relax(weighted, beta=3.0, backend="kernel")
+    assert auto.uses_kernel()
+    torch.testing.assert_close(kernel(x), relax(weighted, beta=3.0)(x))
+    saved, WEIGHTS = WEIGHTS, (1.5, 2.0, 0.5)  # floats now: the kernel was made for integers
+    try:
+        with pytest.raises(TypeError, match="`WEIGHTS`, which held integers"):
+            kernel(x)
+        torch.testing.assert_close(auto(x), relax(weighted, beta=3.0)(x))
+    finally:
+        WEIGHTS = saved
+
+
+def arrays_of_unknown_shapes(x, y):
+    z = x + y
+    return z
+
+
+def made_in_a_loop_of_varying_size(x):
+    total = 0.0
+    for i in range(1, len(x)):
+        part = torch.zeros(i)
+        total = total + part[0] + x[i]
+    return total
+
+
+def test_arrays_the_kernel_cannot_size_are_outside_the_subset():
+    x = torch.zeros(1, 3)
+    with pytest.raises(TypeError, match="shapes not known to be equal"):
+        relax(arrays_of_unknown_shapes, backend="kernel")(x, x)
+    with pytest.raises(CompileError, match="made inside a loop"):
+        relax(made_in_a_loop_of_varying_size, backend="kernel")

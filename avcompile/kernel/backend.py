@@ -70,9 +70,16 @@ def _load(source):
 class KernelProgram:
     """The kernels of one relaxed function, made on demand."""
 
-    def __init__(self, fn_ir, numbers=()):
+    def __init__(self, fn_ir, numbers=None):
         self.fn_ir = fn_ir
-        self.numbers = tuple(numbers)  # free names holding numbers: hard inputs of the kernels
+        # free names holding numbers or tuples of numbers, hard inputs of the kernels: whether
+        # each holds integers
+        self.numbers = {
+            n: kind
+            for n, v in (numbers or {}).items()
+            for kind in [hard_kind(v)]
+            if kind is not None
+        }
         self.kernels = {}  # (ranks, mode, dist) -> (kir.Kernel, module)
         self.peak_tape_bytes = None  # per example, of the last backward
         self.tape_rows = {}  # kernel -> rows of tape it needed last time (to allocate at once)
@@ -305,10 +312,38 @@ def call(module, program, args, relaxed_names, ranks):
     key = (tuple(sorted(ranks.items())), module.mode, module.dist)
     kernel = program.get(ranks, module.mode, module.dist)[0]
     inputs = [args[n] for n in relaxed_names]
-    hard = tuple(args[n] if n in args else module.free(n) for n in kernel.hard_inputs)
+    hard = tuple(args[n] if n in args else _free(module, program, n) for n in kernel.hard_inputs)
     beta = module.beta
     hyper = (int(module.max_iter), float(module.eps))
     return _KernelCall.apply(program, key, hyper, hard, beta, *inputs)
+
+
+def hard_kind(value):
+    """Whether a number or a rectangular (nested) tuple of numbers holds integers (True) or
+    floats (False): a free name holding one is a hard input of the kernels; None otherwise."""
+    if isinstance(value, (bool, int)):
+        return True
+    if isinstance(value, float):
+        return False
+    if not isinstance(value, tuple) or not value:
+        return None
+    kinds = {hard_kind(v) for v in value}
+    lengths = {len(v) if isinstance(v, tuple) else -1 for v in value}
+    if len(kinds) != 1 or None in kinds or len(lengths) != 1:
+        return None
+    return kinds.pop()
+
+
+def _free(module, program, name):
+    """A free name's value now, which must hold numbers of the kind the kernel was made for."""
+    value = module.free(name)
+    if hard_kind(value) != program.numbers[name]:
+        raise NotInKernel(
+            f"the free name `{name}`, which held "
+            f"{'integers' if program.numbers[name] else 'floats'} when the kernel was made and "
+            f"now holds {value!r}"
+        )
+    return value
 
 
 __all__ = ["KernelProgram", "NotInKernel", "call", "cache_dir"]

@@ -143,18 +143,25 @@ class _Thread(codegen._Function):
         params += ["all_flags", "tape", "all_htape", "used"]
         lines = self.hard_locals() + ["top = 0", "peak = 0", "htop = 0"]
         lines += self.block(self.k.body)
-        for n, _ in sorted(self.k.hard):
+        for n, _ in self.taped_hard():
             lines += self.hard_push(f"h_{n}")
         lines += ["used[0, b] = peak", "used[1, b] = htop"]
         return self.kernel("taped", params, lines)
+
+    def taped_hard(self):
+        """The hard names ``taped`` leaves on the hard tape for ``backward``: all but the inputs
+        the body never changes (a tuple has no place on the tape; ``backward`` takes those)."""
+        constant = set(kir.constant_inputs(self.k))
+        return [(n, integer) for n, integer in sorted(self.k.hard) if n not in constant]
 
     def backward(self, storage):
         """The adjoint sweep from the end of ``taped`` (the forward only pushes: its peak is
         where its tape ends), the adjoints of the outputs seeded by the host."""
         params = [f"v_{n}" for n in storage] + [f"g_{n}" for n in storage]
+        params += [f"h_{n}" for n in kir.constant_inputs(self.k)]
         params += ["GBETA", "beta", "all_flags", "tape", "all_htape", "used"]
         lines = ["top = used[0, b]", "htop = used[1, b]"]
-        for n, integer in reversed(sorted(self.k.hard)):
+        for n, integer in reversed(self.taped_hard()):
             lines += ["htop -= 1", f"h_{n} = {'int' if integer else 'float'}(htape[htop])"]
         lines += self.adjoint_block(self.k.body)
         return self.kernel("backward", params, lines)
@@ -251,6 +258,7 @@ class DeviceKernels:
 
     def __init__(self, kernel, module):
         self.kernel, self.module = kernel, module
+        self.constant = set(kir.constant_inputs(kernel))
         self.tape_rows = self.htape_rows = 64  # per example: the last taped run's need
         self.relaunches = 0  # of the last taped run, its tape too short
 
@@ -281,12 +289,13 @@ class DeviceKernels:
         rows, hard_rows = used.amax(1).tolist() if size else (0, 0)
         self.tape_rows = max(rows + rows // 8, 1)
         self.htape_rows = max(hard_rows + hard_rows // 8, 1)
-        return self.outputs(storage), flags.amax(1), (storage, tape, htape, used, rows)
+        constant = [h for n, h in zip(self.kernel.hard_inputs, hard) if n in self.constant]
+        return self.outputs(storage), flags.amax(1), (storage, tape, htape, used, rows, constant)
 
     def backward(self, state, seeds, beta):
         """The adjoints of the inputs and the sum of that of ``beta`` over the batch, given
         those of the outputs (``seeds``, batch last), and the rows of tape used per example."""
-        storage, tape, htape, used, rows = state
+        storage, tape, htape, used, rows, constant = state
         values = {n: v.clone() for n, v in storage.items()}  # the sweep puts them back
         grads = {n: torch.zeros_like(v) for n, v in storage.items()}
         for (_, name), seed in zip(self.kernel.outputs, seeds):
@@ -294,7 +303,7 @@ class DeviceKernels:
         like = next(iter(storage.values()))
         gbeta = like.new_zeros(used.shape[1])
         flags = like.new_zeros((max(len(self.kernel.flags), 1), used.shape[1]), dtype=torch.float64)
-        args = [*values.values(), *grads.values(), gbeta, beta, flags, tape, htape, used]
+        args = [*values.values(), *grads.values(), *constant, gbeta, beta, flags, tape, htape, used]
         _launch(self.module.backward, used.shape[1], args)
         return [grads[n] for n, _ in self.kernel.inputs], gbeta.sum(), rows
 

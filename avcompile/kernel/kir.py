@@ -160,6 +160,24 @@ class Kernel:
     notes: Tuple[str, ...] = field(default=(), compare=False)
 
 
+def constant_inputs(kernel):
+    """The hard inputs of ``kernel`` that its body never changes (free numbers and tuples, hard
+    parameters it does not assign)."""
+    changed = set()
+
+    def visit(stmts):
+        for s in stmts:
+            if isinstance(s, HardSet):
+                changed.add(s.name)
+            elif isinstance(s, For):
+                changed.add(s.var)
+            for part in (getattr(s, "body", ()), getattr(s, "orelse", ())):
+                visit(part)
+
+    visit(kernel.body)
+    return tuple(n for n in kernel.hard_inputs if n not in changed)
+
+
 _OFFSET = re.compile(r"^\(?(h_\w+)(?: ([+-]) (\d+))?\)?$")
 
 

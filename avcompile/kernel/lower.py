@@ -12,7 +12,7 @@ from dataclasses import replace
 
 from .. import ir
 from ..ir import HARD, RELAXED, RELAXED_INT, Callee, FuseOp, LiftTo
-from ..passes.kinds import integer_names, is_range
+from ..passes.kinds import int_valued, integer_names, is_range
 from . import kir
 from .kruntime import CDF, DENSITY, EQ, GE, GT, LE, LT, NE, NOT_DENSITY
 from .prims import GUARDED
@@ -52,24 +52,27 @@ class NotInKernel(Exception):
         self.what, self.line = what, line
 
 
-def lower(fn, ranks, numbers=()):
+def lower(fn, ranks, numbers=None):
     """The kernel of IR function ``fn`` (after the passes) for relaxed parameters of ``ranks``
-    (``{name: dimensions of one example}``); ``numbers``: the free names that hold a number
-    (read at each call, hard inputs of the kernel)."""
+    (``{name: dimensions of one example}``); ``numbers``: the free names that hold a number or a
+    tuple of numbers (read at each call, hard inputs of the kernel), each with whether it holds
+    integers."""
     return _Lowering(fn, ranks, numbers).kernel()
 
 
 class _Lowering:
-    def __init__(self, fn, ranks, numbers=()):
+    def __init__(self, fn, ranks, numbers=None):
         self.fn = fn
-        self.numbers = tuple(sorted(set(numbers) & set(fn.free)))
+        self.numbers = {n: k for n, k in sorted((numbers or {}).items()) if n in fn.free}
         self.ranks = {}  # relaxed name -> rank of its storage (0: one value per example)
+        self.shapes = {}  # array the program names -> its dimensions (hard sources)
         self.hard = {}  # hard name -> whether it is an integer
         self.ints = integer_names(fn)
         self.taken = {n.id for s in fn.body for n in ir.walk(s) if isinstance(n, ir.Name)}
         self.taken |= {p.id for p in fn.params}
         self.counter = 0
         self.depth = 0  # loops around the statement being lowered
+        self.varying = []  # per loop around the statement: the hard names it changes
         self.allocated = set()
         self.hoisted = []  # allocations made inside loops, put before the top-level statement
         self.column = None  # the column counters while rows are moved column by column
@@ -81,9 +84,11 @@ class _Lowering:
         self.returned = None  # with returns under relaxed conditions: (mass, the results' sums)
         self.flags = []
         self.line = 0
+        self.hard_params = {p.id for p in fn.params if p.kind == HARD}
         for p in fn.params:
             if p.kind == RELAXED:
                 self.ranks[p.id] = ranks.get(p.id, 0)
+                self.shapes[p.id] = tuple(f"v_{p.id}.shape[{k}]" for k in range(self.ranks[p.id]))
             elif p.kind == HARD:
                 self.hard[p.id] = p.id in self.ints
             else:
@@ -128,7 +133,7 @@ class _Lowering:
         extra, outputs = self.outputs(body[-1].value)
         extra, self.pre = self.pre + extra, []
         inputs = tuple((p.id, self.ranks[p.id]) for p in fn.params if p.kind == RELAXED)
-        hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD) + self.numbers
+        hard_inputs = tuple(p.id for p in fn.params if p.kind == HARD) + tuple(self.numbers)
         return kir.Kernel(
             name=fn.name,
             inputs=inputs,
@@ -197,12 +202,14 @@ class _Lowering:
             return self.exit(s)
         self.refuse(f"the statement `{s}`")
 
-    def loop_body(self, stmts):
+    def loop_body(self, stmts, counter=None):
         self.depth += 1
+        self.varying.append(set(ir.written(stmts)) | {counter})
         try:
             return tuple(self.block(stmts))
         finally:
             self.depth -= 1
+            self.varying.pop()
 
     def assign(self, s):
         if len(s.targets) != 1:
@@ -215,14 +222,69 @@ class _Lowering:
         if isinstance(target, ir.Name) and target.kind == RELAXED_INT:
             return self.law_assign(target.id, value)
         if isinstance(target, ir.Name) and target.kind != RELAXED:
-            self.refuse(f"the shared tensor `{target.id}`")
+            # a constant tensor the body makes (`torch.eye(8)`): an array of every example
+            array = self.new_array(target.id, value)
+            if array is None:
+                self.refuse(f"the shared tensor `{target.id}`")
+            return array
         if isinstance(target, ir.Index) and _at_law(target):
             return self.law_write(target, self.value(value))
         if isinstance(target, ir.Name):
             return self.assign_relaxed(target.id, value)
+        if isinstance(value, ir.Probs) and (self.is_row(target) or isinstance(target, ir.Name)):
+            return self.probs(target, value)
         if self.is_row(target):
             return self.rows([target], [value])
         return [kir.Set(self.location(target), self.value(value), self.line)]
+
+    def probs(self, target, value):
+        """``row = avcompile.probs(k, size)``: the probabilities of ``k``'s values 0, ..., size - 1
+        (a hard ``k``: one-hot), into a row of an array or a new array of ``size`` values."""
+        if value.size is None:
+            self.refuse("`probs` without a size")
+        size = self.hard_src(value.size)
+        if isinstance(target, ir.Name):
+            if self.ranks.get(target.id) is None:
+                self.alloc_check(target.id)
+                self.ranks[target.id], self.shapes[target.id] = 1, (size,)
+                self.pre.append(kir.Alloc(target.id, (size,), 0.0, line=self.line))
+            dest = kir.Loc(target.id, ())
+        else:
+            dest = self.location(target, partial=True)
+        if self.shapes.get(dest.name, ())[len(dest.index) :] != (size,):
+            self.refuse(f"`probs` of a size not known to be the length of a row of `{dest.name}`")
+        k, line = value.value, self.line
+        if isinstance(k, ir.Name) and k.kind == RELAXED_INT:
+            lo, hi = self.law_storage(k.id)
+
+            def element(idx):
+                (e,) = idx
+                set_ = kir.Set(
+                    kir.Loc(dest.name, dest.index + idx), kir.Read(self.law_at(k.id, e)), line
+                )
+                zero = kir.Set(kir.Loc(dest.name, dest.index + idx), kir.Const(0.0), line)
+                return [kir.If(f"h_{lo} <= {e} and {e} < h_{hi}", (set_,), (zero,), line)]
+
+        elif k.kind == HARD:
+            at = self.hard_src(k)
+
+            def element(idx):
+                (e,) = idx
+                one, zero = kir.Const(1.0), kir.Const(0.0)
+                return [
+                    kir.If(
+                        f"{e} == {at}",
+                        (kir.Set(kir.Loc(dest.name, dest.index + idx), one, line),),
+                        (kir.Set(kir.Loc(dest.name, dest.index + idx), zero, line),),
+                        line,
+                    )
+                ]
+
+        else:
+            self.refuse(f"`probs` of `{k}`, which is not an integer")
+        if self.column is not None:  # one column of the rows (``rows_by_column``)
+            return element(self.column)
+        return self.elementwise(dest.name, element, dest.index)
 
     def is_row(self, e):
         """Whether ``e`` is a row of a relaxed array: fewer positions than its rank."""
@@ -234,21 +296,30 @@ class _Lowering:
     def rows(self, targets, values):
         """``targets = values`` of rows of one array (a swap of rows, a row copied to
         another): every value read before any is written, element by element."""
+        values = [_unlifted(v) for v in values]
         dests = [self.location(t, partial=True) for t in targets]
         sources = [
             self.location(v, partial=True) if isinstance(v, ir.Index) else None for v in values
         ]
         name = dests[0].name
         depth = len(dests[0].index)
+        within = self.ranks[name] - depth  # the dimensions of a row
         if any(
-            loc is None or loc.name != name or len(loc.index) != depth for loc in dests + sources
+            loc is None or self.ranks[loc.name] - len(loc.index) != within
+            for loc in dests + sources
+        ) or any(loc.name != name for loc in dests):
+            self.refuse(f"rows of `{name}` assigned from other than rows of arrays")
+        row = self.shapes.get(name, ())[depth:]
+        if any(
+            src.name != name and self.shapes.get(src.name, ())[len(src.index) :] != row
+            for src in sources
         ):
-            self.refuse(f"rows of `{name}` assigned from other than rows of `{name}`")
+            self.refuse(f"rows of `{name}` assigned rows not known to have their length")
 
         def elements(idx):
             temps = [self.relaxed_name("t") for _ in sources]
             reads = [
-                kir.Set(kir.Loc(t, ()), kir.Read(kir.Loc(name, src.index + idx)), self.line)
+                kir.Set(kir.Loc(t, ()), kir.Read(kir.Loc(src.name, src.index + idx)), self.line)
                 for t, src in zip(temps, sources)
             ]
             writes = [
@@ -262,6 +333,8 @@ class _Lowering:
         return self.elementwise(name, elements, dests[0].index)
 
     def hard_set(self, name, value):
+        if name in self.hard_params:  # its type is its argument's: a cast only keeps an integer
+            return kir.HardSet(name, self.hard_src(value), int_valued(value, self.ints), self.line)
         integer = name in self.ints or isinstance(value, ir.Const) and type(value.value) is int
         self.hard[name] = self.hard.get(name, integer) and integer
         return kir.HardSet(name, self.hard_src(value), self.hard[name], self.line)
@@ -273,6 +346,9 @@ class _Lowering:
             return array
         if isinstance(value, ir.Name) and self.ranks.get(value.id, 0) > 0:
             return self.copy_array(name, value.id)
+        operands = self.whole_arrays(value)
+        if operands:
+            return self.array_arithmetic(name, value, operands)
         known = self.ranks.get(name)
         if known:
             self.refuse(f"`{name}`, an array, assigned a value of one example")
@@ -283,7 +359,7 @@ class _Lowering:
         """The statements that make ``name`` a new array from ``value``, or None if ``value``
         is not an array made in the body."""
         inner = value.value if isinstance(value, ir.Lift) and value.to is LiftTo.BATCH else value
-        dims = fill = None
+        dims = fill = filler = None
         elements, after = None, []  # a list display's values; statements that fill the array
         if isinstance(inner, ir.BinOp) and inner.op.symbol == "*":
             lst, count = inner.left, inner.right
@@ -300,9 +376,19 @@ class _Lowering:
                 else:
                     dims = None
         elif isinstance(inner, ir.Call) and inner.callee is Callee.TORCH and inner.op is not None:
-            fills = {"zeros": 0.0, "ones": 1.0, "eye": 0.0}
-            if inner.op.name in fills and not inner.kwargs:
-                dims, fill = tuple(self.hard_src(a) for a in inner.args), fills[inner.op.name]
+            fills = {"zeros": 0.0, "ones": 1.0, "eye": 0.0, "full": None}
+            args = inner.args
+            if inner.op.name == "full" and len(args) == 2:
+                args, value = args[:1], args[1]
+                if isinstance(value, ir.Const):
+                    fill = float(value.value)
+                else:  # a hard value: filled element by element
+                    fill, filler = 0.0, kir.Hard(self.hard_src(value))
+            if len(args) == 1 and isinstance(args[0], ir.Tuple_):  # `torch.zeros((h, w))`
+                args = args[0].elts
+            if inner.op.name in fills and set(inner.kwargs) <= _MADE_LIKE_THE_BATCH and args:
+                dims = tuple(self.hard_src(a) for a in args)
+                fill = fills[inner.op.name] if fill is None else fill
                 if inner.op.name == "eye":
                     dims = dims * 2 if len(dims) == 1 else dims
                     diagonal = self.hard_name("k")
@@ -312,14 +398,90 @@ class _Lowering:
         elif isinstance(inner, ir.Tuple_) and inner.is_list:
             elements = inner.elts
             dims = (str(len(elements)),)
+        elif _whole_slice(inner):  # `w[0][:]`: a copy of a row
+            return self.row_copy_of(name, self.location(inner.value, partial=True))
         if dims is None:
             return None
-        self.alloc_check(name)
-        self.ranks[name] = len(dims)
-        out = [kir.Alloc(name, dims, fill if fill is not None else 0.0, line=self.line)]
+        fill = fill if fill is not None else 0.0
+        if self.depth and name not in self.allocated and self.invariant(inner):
+            # made in a loop: once, before the top-level statement, and filled where it is made
+            self.allocated.add(name)
+            self.ranks[name], self.shapes[name] = len(dims), dims
+            self.hoisted.append(kir.Alloc(name, dims, fill, line=self.line))
+            if filler is None:
+                filler = kir.Const(fill)
+            out = []
+        else:
+            self.alloc_check(name)
+            self.ranks[name], self.shapes[name] = len(dims), dims
+            out = [kir.Alloc(name, dims, fill, line=self.line)]
+        if filler is not None:
+            line = self.line
+            out += self.elementwise(name, lambda idx: [kir.Set(kir.Loc(name, idx), filler, line)])
         for k, e in enumerate(elements or ()):
             out.append(kir.Set(kir.Loc(name, (str(k),)), self.value(e), self.line))
         return out + after
+
+    def row_copy_of(self, name, src):
+        """``name = x[i][:]``: a new array, a copy of row ``src`` of an array."""
+        row = self.shapes.get(src.name)
+        if row is None:
+            self.refuse(f"a copy of a row of `{src.name}`, whose shape is not known")
+        row = row[len(src.index) :]
+        self.alloc_check(name)
+        self.ranks[name], self.shapes[name] = len(row), row
+        line = self.line
+
+        def copy(idx):
+            return [kir.Set(kir.Loc(name, idx), kir.Read(kir.Loc(src.name, src.index + idx)), line)]
+
+        return [kir.Alloc(name, row, 0.0, line=line)] + self.elementwise(name, copy)
+
+    def invariant(self, e):
+        """Whether hard expression ``e`` has one value in every iteration of the loops around."""
+        names = {n.id for n in ir.walk(e) if isinstance(n, ir.Name)}
+        return not any(names & changed for changed in self.varying)
+
+    def same_shape(self, a, b):
+        """Whether arrays ``a`` and ``b`` have the same dimensions in every example, as far as
+        their making shows (the sources of their dimensions are the same)."""
+        return self.shapes.get(a) is not None and self.shapes.get(a) == self.shapes.get(b)
+
+    def whole_arrays(self, e):
+        """The arrays of the program that ``e`` reads whole (``path + trace``), in order."""
+        if isinstance(e, ir.Name):
+            return [e.id] if self.ranks.get(e.id, 0) > 0 else []
+        if isinstance(e, (ir.BinOp, ir.UnaryOp, ir.Call, ir.Lift)):
+            return [a for part in _operands(e) for a in self.whole_arrays(part)]
+        return []
+
+    def array_arithmetic(self, name, value, operands):
+        """``name = value`` where ``value`` combines whole arrays of one shape element by
+        element (``path + trace - path * trace``); each element reads only its own position,
+        so ``name`` may be one of them."""
+        like = operands[0]
+        if any(not self.same_shape(like, a) for a in operands):
+            self.refuse("arithmetic on whole arrays of shapes not known to be equal")
+        out = []
+        if name not in self.allocated and name not in self.shapes:
+            self.alloc_check(name)
+            self.ranks[name], self.shapes[name] = self.ranks[like], self.shapes[like]
+            out.append(kir.Alloc(name, like=like, line=self.line))
+        elif not self.same_shape(name, like):
+            self.refuse(f"`{name}` given an array of another shape")
+
+        def element(idx):
+            at = ir.Tuple_(tuple(ir.Name(i[2:], HARD) for i in idx), HARD)
+            arrays = set(operands)
+
+            def pick(e):
+                if isinstance(e, ir.Name) and e.id in arrays:
+                    return ir.Index(e, at, e.kind)
+                return _rebuilt(e, pick)
+
+            return [kir.Set(kir.Loc(name, idx), self.value(pick(value)), self.line)]
+
+        return out + self.elementwise(name, element)
 
     def alloc_check(self, name):
         if self.depth or name in self.allocated:
@@ -332,8 +494,9 @@ class _Lowering:
         if name not in self.allocated:
             self.alloc_check(name)
             self.ranks[name] = rank
+            self.shapes[name] = self.shapes.get(source)
             out.append(kir.Alloc(name, like=source, line=self.line))
-        elif self.ranks.get(name) != rank:
+        elif self.ranks.get(name) != rank or not self.same_shape(name, source):
             self.refuse(f"`{name}` given arrays of different shapes")
         return out + self.elementwise(
             source,
@@ -353,6 +516,10 @@ class _Lowering:
 
     def unpack(self, target, value):
         """``a, b = c, d``: every value read before any is written (a swap)."""
+        if not isinstance(value, ir.Tuple_) and all(
+            isinstance(t, ir.Name) and t.kind == HARD for t in target.elts
+        ):
+            return self.unpack_hard(target, value)
         if not isinstance(value, ir.Tuple_) or len(value.elts) != len(target.elts):
             self.refuse("unpacking a value that is not a tuple display")
         if any(self.is_row(t) for t in target.elts):
@@ -386,6 +553,25 @@ class _Lowering:
                 out.append(kir.Set(self.location(t), kir.Read(kir.Loc(tmp)), self.line))
         return out
 
+    def unpack_hard(self, target, value):
+        """``h, w = x.shape`` or ``di, dj = MOVES[k]``: hard names from a hard sequence."""
+        if isinstance(value, ir.Shape):
+            name = self.array_name(value.value)
+            if len(target.elts) != self.ranks[name]:
+                self.refuse(f"unpacking the {self.ranks[name]} dimensions of `{name}`")
+            parts = [(f"v_{name}.shape[{k}]", True) for k in range(len(target.elts))]
+        elif self.free_tuple(value) is not None:
+            src, integer = self.hard_src(value), self.free_tuple(value)
+            parts = [(f"{src}[{k}]", integer) for k in range(len(target.elts))]
+        else:
+            self.refuse("unpacking a value that is not a tuple display")
+        out = []
+        for t, (src, integer) in zip(target.elts, parts):
+            if self.hard.setdefault(t.id, integer) != integer:
+                self.refuse(f"`{t.id}`, which holds both integers and floats")
+            out.append(kir.HardSet(t.id, src, integer, self.line))
+        return out
+
     # ------------------------------------------------------------------------------ control flow
 
     def hard_if(self, s):
@@ -417,7 +603,8 @@ class _Lowering:
         else:
             lo, hi, step = args
         self.hard[s.target.id] = True
-        return [kir.For(s.target.id, lo, hi, step, self.loop_body(s.body), s.line)]
+        body = self.loop_body(s.body, s.target.id)
+        return [kir.For(s.target.id, lo, hi, step, body, s.line)]
 
     def relaxed_if(self, s):
         """Both branches on the same storage: the values the first one wrote are set aside and
@@ -691,36 +878,44 @@ class _Lowering:
         return kir.Read(kir.Loc(acc))
 
     def law_position(self, e):
-        """For ``x[f(k)]``, ``k`` a relaxed integer: the array, the relaxed integer, and a
-        function of a hard name ``v`` (a value of ``k``) giving the hard statements that set
-        hard name ``q`` to the position ``f(v)`` names (negative positions count from the end)
-        and the test that it lies in the array."""
-        if e.infinite:
-            self.refuse(
-                "an element at a relaxed position of an array that may hold infinite values"
-            )
-        if not isinstance(e.value, ir.Name) or self.ranks.get(e.value.id) != 1:
-            self.refuse("an element at a relaxed position of other than a one-dimensional array")
-        array, name = e.value.id, self.law_of(e.index)
+        """For ``x[..., f(k), ...]``, ``k`` a relaxed integer in one component of the position:
+        the relaxed integer, a function of a hard name ``v`` (a value of ``k``) giving the hard
+        statement that sets hard name ``q`` to the position ``f(v)`` names along that dimension
+        (negative positions count from the end) and the test that it lies in the array, a
+        function giving the element at ``q``, and the array's length along that dimension."""
+        parts = e.index.elts if isinstance(e.index, ir.Tuple_) else (e.index,)
+        if not isinstance(e.value, ir.Name) or self.ranks.get(e.value.id) != len(parts):
+            self.refuse("an element at a relaxed position of other than an array's element")
+        relaxed = [k for k, part in enumerate(parts) if _at_law(ir.Index(e.value, part, e.kind))]
+        if len(relaxed) != 1:
+            self.refuse("an element at relaxed positions along two dimensions")
+        (dim,) = relaxed
+        array, name = e.value.id, self.law_of(parts[dim])
+        fixed = [None if k == dim else self.hard_src(part) for k, part in enumerate(parts)]
+        n = f"v_{array}.shape[{dim}]"
 
         def position(v, q):
-            f = self.at_value(name, e.index, v)
-            n = f"v_{array}.shape[0]"
+            f = self.at_value(name, parts[dim], v)
             return kir.HardSet(
                 q, f"({f}) + {n} if ({f}) < 0 else ({f})", True, self.line
             ), f"0 <= h_{q} < {n}"
 
-        return array, name, position
+        def element(q):
+            return kir.Loc(array, tuple(f"h_{q}" if k == dim else i for k, i in enumerate(fixed)))
+
+        return name, position, element, n
 
     def law_read(self, e):
         """``x[f(k)]``: sum over the support of P(k = v) x[f(v)], positions outside the array
-        reading nothing (SEMANTICS 7)."""
-        array, name, position = self.law_position(e)
+        reading nothing (SEMANTICS 7); in an array that may hold infinities, a value of
+        probability 0 adds nothing."""
+        name, position, element, _ = self.law_position(e)
         lo, hi = self.laws[name]
         acc, v, q = self.relaxed_name("law"), self.hard_name("v"), self.hard_name("q")
         at, inside = position(f"h_{v}", q)
         term = kir.Prim(
-            "mul", (kir.Read(self.law_at(name, f"h_{v}")), kir.Read(kir.Loc(array, (f"h_{q}",))))
+            "mul_safe" if e.infinite else "mul",
+            (kir.Read(self.law_at(name, f"h_{v}")), kir.Read(element(q))),
         )
         add = kir.Set(kir.Loc(acc), kir.Prim("add", (kir.Read(kir.Loc(acc)), term)), self.line)
         self.pre += [
@@ -733,11 +928,12 @@ class _Lowering:
 
     def law_write(self, target, value):
         """``x[f(k)] = value``: each position m of the array set to
-        P(f(k) = m) value + (1 - P(f(k) = m)) x[m] (SEMANTICS 7), value read once before."""
-        array, name, position = self.law_position(target)
+        P(f(k) = m) value + (1 - P(f(k) = m)) x[m] (SEMANTICS 7), value read once before; in
+        an array that may hold infinities, a side of probability 0 adds nothing."""
+        name, position, element, n = self.law_position(target)
         lo, hi = self.laws[name]
-        weights = self.relaxed_name(f"{array}_weights", 1)
-        self.hoisted.append(kir.Alloc(weights, (f"v_{array}.shape[0]",), 0.0, line=self.line))
+        weights = self.relaxed_name(f"{target.value.id}_weights", 1)
+        self.hoisted.append(kir.Alloc(weights, (n,), 0.0, line=self.line))
         tmp, v, q, m = (
             self.relaxed_name("t"),
             self.hard_name("v"),
@@ -749,20 +945,18 @@ class _Lowering:
         gather = kir.Set(
             w, kir.Prim("add", (kir.Read(w), kir.Read(self.law_at(name, f"h_{v}")))), self.line
         )
-        element = kir.Loc(array, (f"h_{m}",))
         put = kir.Set(
-            element,
+            element(m),
             kir.Prim(
-                "blend",
+                "blend_safe" if target.infinite else "blend",
                 (
                     kir.Read(kir.Loc(weights, (f"h_{m}",))),
                     kir.Read(kir.Loc(tmp)),
-                    kir.Read(element),
+                    kir.Read(element(m)),
                 ),
             ),
             self.line,
         )
-        n = f"v_{array}.shape[0]"
         return [
             kir.Set(kir.Loc(tmp), value, self.line),
             kir.For(
@@ -1409,6 +1603,11 @@ class _Lowering:
         if isinstance(e, ir.Lift):
             if e.value.kind == HARD:
                 return kir.Hard(self.hard_src(e.value))
+            base = e.value
+            while isinstance(base, ir.Index):
+                base = base.value
+            if isinstance(base, ir.Name) and base.id in self.ranks:  # an array the body made
+                return self.value(e.value)
             self.refuse("a shared tensor read by every example")
         if isinstance(e, ir.Index) and _at_law(e):
             return self.law_read(e)
@@ -1540,7 +1739,7 @@ class _Lowering:
             if e.id in self.fn.free and e.id not in self.numbers:
                 self.refuse(f"the free name `{e.id}`, which does not hold a number")
             if e.id not in self.hard:
-                self.hard[e.id] = e.id in self.ints
+                self.hard[e.id] = self.numbers.get(e.id, e.id in self.ints)
             return f"h_{e.id}"
         if isinstance(e, ir.Const):
             if isinstance(e.value, (bool, int, float)) or e.value is None:
@@ -1563,10 +1762,14 @@ class _Lowering:
             return "({} if {} else {})".format(*parts)
         if isinstance(e, ir.Index) and isinstance(e.value, ir.Shape):
             return f"v_{self.array_name(e.value.value)}.shape[{self.hard_src(e.index)}]"
+        if isinstance(e, ir.Index) and self.free_tuple(e.value) is not None:
+            return f"{self.hard_src(e.value)}[{self.hard_src(e.index)}]"
         if isinstance(e, ir.Attr) and isinstance(e.value, ir.Name) and e.value.id == "math":
             return f"math.{e.attr}"
         if isinstance(e, ir.Call) and e.callee is Callee.BUILTIN:
             name = e.op.name
+            if name == "len" and len(e.args) == 1 and self.free_tuple(e.args[0]) is not None:
+                return f"len({self.hard_src(e.args[0])})"
             if name == "len" and len(e.args) == 1:
                 return f"v_{self.array_name(e.args[0])}.shape[0]"
             if name in ("int", "float", "abs", "min", "max", "bool") and not e.kwargs:
@@ -1574,6 +1777,15 @@ class _Lowering:
         if isinstance(e, ir.Call) and e.callee is Callee.MATH and not e.kwargs:
             return f"math.{e.func.attr}({', '.join(self.hard_src(a) for a in e.args)})"
         self.refuse(f"the hard value `{e}`")
+
+    def free_tuple(self, e):
+        """Whether hard value ``e`` is (an element of) a free tuple of integers (True) or floats
+        (False); None when it is not one."""
+        while isinstance(e, ir.Index):
+            e = e.value
+        if isinstance(e, ir.Name) and e.id in self.numbers:
+            return self.numbers[e.id]
+        return None
 
     def array_name(self, e):
         if isinstance(e, ir.Name) and self.ranks.get(e.id, 0) > 0:
@@ -1615,6 +1827,50 @@ def _symbolic(stmts):
 
 class _Aliased(Exception):
     pass
+
+
+# Keywords of a constructor the kernel ignores: its arrays have the batch's dtype and device.
+_MADE_LIKE_THE_BATCH = {"dtype", "device"}
+
+
+def _whole_slice(e):
+    """Whether ``e`` is ``x[:]``."""
+    return (
+        isinstance(e, ir.Index)
+        and isinstance(e.index, ir.Slice)
+        and e.index.lower is None
+        and e.index.upper is None
+        and e.index.step is None
+    )
+
+
+def _operands(e):
+    """The operands of an arithmetic expression or a call."""
+    if isinstance(e, ir.BinOp):
+        return (e.left, e.right)
+    if isinstance(e, ir.UnaryOp):
+        return (e.operand,)
+    if isinstance(e, ir.Lift):
+        return (e.value,)
+    return tuple(e.args)
+
+
+def _rebuilt(e, f):
+    """``e`` with ``f`` applied to its operands (arithmetic and calls; others as they are)."""
+    if isinstance(e, ir.BinOp):
+        return replace(e, left=f(e.left), right=f(e.right))
+    if isinstance(e, ir.UnaryOp):
+        return replace(e, operand=f(e.operand))
+    if isinstance(e, ir.Call):
+        return replace(e, args=tuple(f(a) for a in e.args))
+    if isinstance(e, ir.Lift):
+        return replace(e, value=f(e.value))
+    return e
+
+
+def _unlifted(e):
+    """``e`` without a lift: in a kernel every value is one example's."""
+    return e.value if isinstance(e, ir.Lift) else e
 
 
 def _at_law(e):

@@ -250,6 +250,23 @@ PRIMS["blend_inf"] = _elementwise(
 )
 
 
+# Products and blends where a value may be infinite (``relaxed_int._safe_weighted``): a value of
+# weight 0 adds nothing, even infinity; every other keeps its derivative in the weight.
+_KEEP = "not ({w} == 0.0 and math.isinf({v}))"
+_KEEP1, _KEEP2 = _KEEP.format(w="{a0}", v="{a1}"), _KEEP.format(w="(1.0 - {a0})", v="{a2}")
+PRIMS["mul_safe"] = _elementwise(
+    f"({{a0}} * {{a1}} if {_KEEP1} else 0.0)",
+    f"({{a1}} if {_KEEP1} else 0.0)",
+    f"({{a0}} if {_KEEP1} else 0.0)",
+)
+PRIMS["blend_safe"] = _elementwise(
+    f"(({{a0}} * {{a1}} if {_KEEP1} else 0.0) + ((1.0 - {{a0}}) * {{a2}} if {_KEEP2} else 0.0))",
+    f"(({{a1}} if {_KEEP1} else 0.0) - ({{a2}} if {_KEEP2} else 0.0))",
+    f"({{a0}} if {_KEEP1} else 0.0)",
+    f"((1.0 - {{a0}}) if {_KEEP2} else 0.0)",
+)
+
+
 def _extreme_inf_weights(out, args, params):
     """Lines setting ``{out}_fin`` (how many arguments are finite), ``{out}_near`` (how many
     are infinite at the end the extreme goes to) and, where some are finite, the softmax weights

@@ -162,6 +162,12 @@ def _unpack_pairs(target, value):
     if isinstance(target, ir.Tuple_):
         if isinstance(value, ir.Tuple_) and len(value.elts) == len(target.elts):
             return [p for t, v in zip(target.elts, value.elts) for p in _unpack_pairs(t, v)]
+        if isinstance(value, ir.Shape):  # `h, w = x.shape`: dimensions
+            return [
+                p
+                for k, t in enumerate(target.elts)
+                for p in _unpack_pairs(t, ir.Index(value, ir.Const(k), HARD))
+            ]
         return [(n, None) for n in ir.assigned(target)]
     return []  # an element write: the array is no integer
 
