@@ -224,7 +224,7 @@ def _describe(module, fn_ir, user_file):
 
 def to_code(obj, **options):
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
-    with ``options``: exactly what ``avcompile show`` prints."""
+    with ``options``: what ``avcompile show`` prints below its comment of hyperparameters."""
     if isinstance(obj, RelaxedModule):
         if options.get("static") and hasattr(obj, "__wrapped__"):
             return to_source(obj.__wrapped__, tuple(options["static"]))

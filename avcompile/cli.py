@@ -23,6 +23,8 @@ import re
 import sys
 import traceback
 
+import torch
+
 from . import __version__
 from .api import collect_errors, relax
 from .errors import CompileError
@@ -73,8 +75,9 @@ def _parser():
         "show",
         help="print the generated module of a relaxed function",
         description="Import the file or module (its top-level code runs) and print the generated "
-        "torch module of one of its functions. A @relax function keeps its own settings and a "
-        "plain function gets relax's defaults, unless the options below change them.",
+        "torch module of one of its functions, below a comment stating the module's "
+        "hyperparameters. A @relax function keeps its own settings and a plain function gets "
+        "relax's defaults, unless the options below change them.",
     )
     show.add_argument(
         "target",
@@ -313,6 +316,8 @@ def _show(args):
         text = module.code
     if color and not args.annotate:
         text = highlight(text)
+    head = _header(module)
+    print(f"{_GREEN}{head}{_RESET}" if color else head)
     print(text, end="" if text.endswith("\n") else "\n")
     return 0
 
@@ -362,6 +367,32 @@ def _settings_given(args):
 
 def _static(names):
     return tuple(name for name in names.split(",") if name)
+
+
+def _header(module):
+    """The comment ``show`` prints above a module: the hyperparameters its code reads at each
+    call (for ``backend='auto'``, also which backend runs it).
+
+    Example: ``# Hyperparameters (read at each call): beta=5, mode='soft', dist='logistic',
+    max_iter=1024, eps=1e-05, backend='torch'``"""
+    settings = _settings_of(module)
+    parts = [f"beta={_beta_text(settings.pop('beta'))}"]
+    parts += [f"{key}={value!r}" for key, value in settings.items()]
+    if module.backend == "auto":
+        reason = module.kernel_reason
+        parts[-1] += (
+            f" (runs the torch backend: {reason})" if reason else " (runs the kernel backend)"
+        )
+    return f"# Hyperparameters (read at each call): {', '.join(parts)}"
+
+
+def _beta_text(beta):
+    if not isinstance(beta, torch.Tensor):
+        return repr(beta)
+    learned = " (learned)" if isinstance(beta, torch.nn.Parameter) else ""
+    if beta.numel() == 1:
+        return f"{beta.item()!r}{learned}"
+    return f"a tensor of shape {list(beta.shape)}{learned}"
 
 
 def _kernel_source(module):

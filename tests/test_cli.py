@@ -63,7 +63,12 @@ def test_show_by_module_path_equals_fn_code_and_to_code():
 
     result = avcompile_cli("show", "src_examples.bubble_sort:bubble_sort")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == bubble_sort.code == to_code(bubble_sort)
+    header, code = result.stdout.split("\n", 1)
+    assert header == (
+        "# Hyperparameters (read at each call): beta=5, mode='soft', dist='logistic', "
+        "max_iter=1024, eps=1e-05, backend='torch'"
+    )
+    assert code == bubble_sort.code == to_code(bubble_sort)
     assert "\033[" not in result.stdout  # piped: no colour
 
 
@@ -75,7 +80,8 @@ def test_show_colour_when_asked():
 def test_show_ir():
     result = avcompile_cli("show", "src_examples/bubble_sort.py:bubble_sort", "--ir")
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    header, out = result.stdout.split("\n", 1)
+    assert header.startswith("# Hyperparameters (read at each call): beta=5, mode='soft'")
     assert out.startswith("def bubble_sort(array: relaxed unpacked):")
     assert "relaxed while truth(swapped):  # accumulates array, loss, swapped; last value n" in out
     assert "relaxed if relaxed (array[i] > array[i + 1]):  # blends array" in out
@@ -290,6 +296,64 @@ def test_top_level_code_that_raises_is_reported_at_its_line(tmp_path):
         assert "script.py:4:1: RuntimeError: The size of tensor a (2) must match" in report
         assert "Traceback" not in result.stderr
         assert "loading" not in result.stdout  # what the file prints goes to stderr
+
+
+SETTINGS_HEADER = "# Hyperparameters (read at each call): "
+
+
+def show_parts(*args):
+    """The header comment and the rest of ``avcompile show``'s output for ``args``."""
+    result = avcompile_cli("show", "src_examples/bubble_sort.py:bubble_sort", *args)
+    assert result.returncode == 0, result.stderr
+    header, body = result.stdout.split("\n", 1)
+    assert header.startswith(SETTINGS_HEADER)
+    return header[len(SETTINGS_HEADER) :], body
+
+
+def test_show_states_and_changes_the_hyperparameters():
+    default, default_code = show_parts()
+    assert default == (
+        "beta=5, mode='soft', dist='logistic', max_iter=1024, eps=1e-05, backend='torch'"
+    )
+    changed, changed_code = show_parts(
+        "--beta", "3", "--hard", "--max-iter", "50", "--eps", "0.001", "--dist", "cauchy"
+    )
+    assert changed == (
+        "beta=3.0, mode='hard', dist='cauchy', max_iter=50, eps=0.001, backend='torch'"
+    )
+    # The module reads them at each call: its code is the same, and its comparisons relax or
+    # not by the mode the call finds (`rx`).
+    assert changed_code == default_code
+    assert "p = rx.gt(array[i], array[i + 1])" in changed_code
+    assert show_parts("--mode", "st")[0].startswith("beta=5, mode='st',")
+
+
+def test_show_a_plain_function_with_hyperparameters(tmp_path):
+    (tmp_path / "plain.py").write_text(
+        "def clip(x):\n    if x > 1:\n        x = 1.0\n    return x\n"
+    )
+    result = avcompile_cli("show", "plain.py:clip", "--beta", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(
+        SETTINGS_HEADER + "beta=2.0, mode='soft', dist='logistic', max_iter=1024"
+    )
+
+
+def test_show_hard_kernels_compare_exactly():
+    pytest.importorskip("numba")
+    soft, soft_kernels = show_parts("--backend", "kernel")
+    hard, hard_kernels = show_parts("--backend", "kernel", "--hard")
+    assert soft.endswith("mode='soft', dist='logistic', max_iter=1024, eps=1e-05, backend='kernel'")
+    assert hard.endswith("mode='hard', dist='logistic', max_iter=1024, eps=1e-05, backend='kernel'")
+    assert "MODE = 0\n" in soft_kernels and "MODE = 1\n" in hard_kernels
+    assert soft_kernels.replace("MODE = 0\n", "MODE = 1\n") == hard_kernels
+
+
+def test_show_auto_says_which_backend_runs():
+    pytest.importorskip("numba")
+    header, body = show_parts("--backend", "auto")
+    assert header.endswith("backend='auto' (runs the kernel backend)")
+    assert body.startswith("import torch\n")  # the torch module; `--backend kernel` shows kernels
 
 
 @pytest.mark.parametrize(
