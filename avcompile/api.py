@@ -66,7 +66,8 @@ _collected = None  # while `collect_errors` is active: the list compile errors g
 @contextlib.contextmanager
 def collect_errors():
     """Within this block ``relax`` records compile errors and returns the function unchanged,
-    so that every relaxed function of a module can be checked in one import."""
+    so that every relaxed function of a module can be checked in one import; each recorded
+    error's ``function`` is the function it was raised for."""
     global _collected
     previous, _collected = _collected, []
     try:
@@ -130,10 +131,7 @@ def relax(
     try:
         fn_ir, emitted, filename = _compile(fn, static)
     except CompileError as err:
-        if _collected is None:
-            raise
-        _collected.append(err)
-        return fn
+        return _failed(fn, err)
     cls = load(emitted.source, fn.__name__, f"<avcompile {fn.__qualname__}>")
     if fn.__defaults__ or fn.__kwdefaults__:
         forward = cls.forward
@@ -154,13 +152,25 @@ def relax(
     )
     _describe(module, fn_ir, filename)
     if backend == "kernel" and module.kernel_program() is None:
-        raise CompileError(
-            f"backend='kernel': {module.kernel_reason}, which the kernel backend does not "
-            f"compile; use backend='auto' to run such programs on the torch backend.",
-            fn_ir.source,
-            Position.of_line(fn_ir.source, _reason_line(module.kernel_reason)),
+        return _failed(
+            fn,
+            CompileError(
+                f"backend='kernel': {module.kernel_reason}, which the kernel backend does not "
+                f"compile; use backend='auto' to run such programs on the torch backend.",
+                fn_ir.source,
+                Position.of_line(fn_ir.source, _reason_line(module.kernel_reason)),
+            ),
         )
     return module
+
+
+def _failed(fn, err):
+    """Raise ``err``; within ``collect_errors``, record it as ``fn``'s and return ``fn``."""
+    if _collected is None:
+        raise err
+    err.function = fn
+    _collected.append(err)
+    return fn
 
 
 def _reason_line(reason):
@@ -214,7 +224,7 @@ def _describe(module, fn_ir, user_file):
 
 def to_code(obj, **options):
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
-    with ``options``: exactly what ``avcompile show`` prints."""
+    with ``options``: what ``avcompile show`` prints below its comment of hyperparameters."""
     if isinstance(obj, RelaxedModule):
         if options.get("static") and hasattr(obj, "__wrapped__"):
             return to_source(obj.__wrapped__, tuple(options["static"]))
