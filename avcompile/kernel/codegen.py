@@ -459,35 +459,55 @@ _LINEAR = {"add", "sub", "neg", "pos"}
 
 
 def _linear_only(kernel):
-    """Relaxed names whose values no derivative reads: read only through sums and differences
-    (an accumulator ``acc = acc + w * x``, a count ``loss = loss + p``) or copied, never in a
-    hard value, and only into names of that kind; their old values need no tape."""
+    """Relaxed names whose old values the adjoint never needs, so that they need no tape: read
+    only through sums and differences (an accumulator ``acc = acc + w * x``, a count ``loss =
+    loss + p``) or copied, never in a hard value, and, within a run of statements (which the
+    adjoint recomputes from the values it reads), never into a value that the run then reads
+    otherwise."""
     outside = " ".join(_hard_sources(kernel.body))
     names = {n for n, _ in kernel.relaxed} - {n for n, _ in kernel.inputs}
     names = {n for n in names if f"v_{n}" not in outside}
-
-    def visit_expr(e, linear):
-        if isinstance(e, kir.Read):
-            if not linear and e.loc.name in names:
-                names.discard(e.loc.name)
-                return True
-        elif isinstance(e, kir.Prim):
-            return any([visit_expr(a, linear and e.name in _LINEAR) for a in e.args])
-        return False
-
-    def visit(stmts):
-        changed = False
-        for s in stmts:
-            if isinstance(s, kir.Set):
-                # a value that flows into one a derivative reads is needed too
-                changed |= visit_expr(s.expr, s.loc.name in names)
-            for body in (getattr(s, "body", ()), getattr(s, "orelse", ())):
-                changed |= visit(body)
-        return changed
-
-    while visit(kernel.body):
-        pass
+    runs = list(_all_runs(kernel.body))
+    for run in runs:
+        for s in run:
+            names -= {name for name, linear in _read_kinds(s.expr, True) if not linear}
+    for run in runs:
+        for name in names & {n for s in run for n in _reads(s.expr)}:
+            if _reaches_a_derivative(run, name):
+                names.discard(name)
     return names
+
+
+def _reaches_a_derivative(run, name):
+    """Whether, in ``run``, a value computed from ``name`` through sums and copies is read
+    otherwise by a later statement of the run."""
+    tainted = {name}
+    for s in run:
+        reads = list(_read_kinds(s.expr, True))
+        if any(n in tainted and not linear for n, linear in reads):
+            return True
+        if any(n in tainted for n, _ in reads):
+            tainted.add(s.loc.name)
+    return False
+
+
+def _read_kinds(e, linear):
+    """(name, whether read only through sums and differences) of each location ``e`` reads."""
+    if isinstance(e, kir.Read):
+        yield e.loc.name, linear
+    elif isinstance(e, kir.Prim):
+        for a in e.args:
+            yield from _read_kinds(a, linear and e.name in _LINEAR)
+
+
+def _all_runs(stmts):
+    """Every run of consecutive ``Set`` statements in ``stmts``, nested bodies included."""
+    for run in _runs(stmts):
+        if isinstance(run, list):
+            yield run
+        else:
+            for body in (getattr(run, "body", ()), getattr(run, "orelse", ())):
+                yield from _all_runs(body)
 
 
 def _reads(e):
