@@ -587,6 +587,13 @@ def _weighted(weight, value):
     return weight * torch.where(weight == 0, 0.0, value)
 
 
+def _exit_weighted(weight, value):
+    """``weight * value`` for the states examples left by (SEMANTICS 11): a value that is not
+    finite adds nothing where its weight is 0, and every other keeps its derivative in the weight,
+    which straight-through gradients need where the exact weight is 0."""
+    return weight * torch.where((weight == 0) & ~torch.isfinite(value), 0.0, value)
+
+
 def _add_weighted(acc, weight, value):
     return acc + _weighted(weight, value)
 
@@ -736,7 +743,7 @@ def _mix(weights, values):
     out = None
     for w, v in zip(weights, values):
         v = torch.as_tensor(v, dtype=w.dtype, device=w.device)
-        part = _weighted(w, v)
+        part = _exit_weighted(w, v)
         out = part if out is None else out + part
     return out
 

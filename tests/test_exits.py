@@ -65,3 +65,29 @@ def test_what_returns_early_and_what_runs_on_add_up_to_every_example():
 
     x = torch.randn(8, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(relax(same_everywhere, beta=1.5)(x), torch.ones(8).double())
+
+
+def returns_by_blending(x):
+    """``returns_from_a_loop`` without an exit: the first value above 0.5, blended from the last
+    back, whose relaxation is the same sum over where the return happens."""
+    result = -1.0
+    for k in range(len(x)):
+        i = len(x) - 1 - k
+        if x[i] > 0.5:
+            result = x[i] * 2.0
+    return result
+
+
+@pytest.mark.parametrize("mode", ["soft", "st"])
+def test_a_return_has_the_gradient_of_the_blend_it_means(mode):
+    # in straight-through mode the gradient of a return once vanished where its exact
+    # probability was 0 (the weight of the value it left with carried no derivative)
+    x = torch.tensor([[0.2, 0.7, 0.9], [0.6, 0.1, 0.4], [0.1, 0.2, 0.3]], dtype=torch.float64)
+    grads = []
+    for fn in (BY_NAME["returns_from_a_loop"].fn, returns_by_blending):
+        leaf = x.clone().requires_grad_()
+        out = relax(fn, beta=3.0, mode=mode, backend="torch")(leaf)
+        (grad,) = torch.autograd.grad(out.sum(), leaf)
+        grads.append((out, grad))
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])

@@ -305,10 +305,6 @@ def _raise_flags(kernel, flag_arrays):
 def call(module, program, args, relaxed_names, ranks):
     """Run ``program``'s kernel for ``module``'s call with arguments ``args`` (by name); a hard
     input that is no argument is a free name, read as it is now."""
-    if module.mode == "st" and program.fn_ir.alive is not None:
-        # the straight-through gradients of early exits differ from the torch backend's in
-        # some examples (returns_from_a_loop): until found, they run there
-        raise NotInKernel("early exits under relaxed conditions in straight-through mode")
     key = (tuple(sorted(ranks.items())), module.mode, module.dist)
     kernel = program.get(ranks, module.mode, module.dist)[0]
     inputs = [args[n] for n in relaxed_names]
