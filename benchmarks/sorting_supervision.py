@@ -40,13 +40,20 @@ Across processes: ``torchrun --nproc_per_node=2 -m benchmarks.sorting_supervisio
 (DistributedDataParallel, gloo on CPU, nccl on GPUs): every rank draws the same global batch and
 trains on its share of it, so that, dropout aside (each rank draws its own masks), the run equals
 a single-process one up to rounding.
+
+The script needs packages that avcompile itself does not: scikit-learn (the digits), tqdm (the
+progress bar, unless ``--no-progress``), matplotlib (``--plot``) and algovision (``--engine
+algovision`` or ``both``). ``pip install -e '.[bench]'`` installs them all; a run that lacks one
+says so before it starts. ``--json`` results are written before the plot is drawn.
 """
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import statistics
+import sys
 import time
 import warnings
 
@@ -395,6 +402,60 @@ def plot(histories, path):
 
 
 # ---------------------------------------------------------------------------------------------
+# Optional packages
+
+INSTALL = "pip install -e '.[bench]'"
+# The import name of each optional package, and its name for pip.
+PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "tqdm": "tqdm",
+    "matplotlib": "matplotlib",
+    "algovision": "algovision",
+}
+
+
+def needed_packages(engines, progress, plot):
+    """The optional packages a run needs: {import name: what it is needed for}.
+
+    Example::
+
+        needed_packages(("avcompile",), progress=False, plot=False)   # {'sklearn': 'the digits'}
+    """
+    needs = {"sklearn": "the digits"}
+    if progress:
+        needs["tqdm"] = "the progress bar; or pass --no-progress"
+    if plot:
+        needs["matplotlib"] = "--plot"
+    if "algovision" in engines:
+        needs["algovision"] = "--engine algovision"
+    return needs
+
+
+def missing_packages(needs):
+    """The packages of ``needs`` (import names) that cannot be imported, in order."""
+    missing = []
+    for name in needs:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def require_packages(engines, progress, plot):
+    """Exit with a message that names every optional package this run needs and lacks, and how to
+    install them, before any training starts."""
+    needs = needed_packages(engines, progress, plot)
+    missing = missing_packages(needs)
+    if missing:
+        lines = "".join(f"\n  {PIP_NAMES[name]} (for {needs[name]})" for name in missing)
+        sys.exit(
+            f"benchmarks.sorting_supervision needs packages that are not installed:{lines}\n"
+            f"Install them with: {INSTALL}"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
 # Processes
 
 
@@ -475,13 +536,14 @@ def main(argv=None):
     p.add_argument("--plot", metavar="PATH", help="save accuracy against steps to PATH (png)")
     p.add_argument("--json", metavar="PATH", help="write the histories and figures to PATH")
     args = p.parse_args(argv)
+    engines = ENGINES if args.engine == "both" else (args.engine,)
+    require_packages(engines, progress=not args.no_progress, plot=bool(args.plot))
 
     rank, world_size, device = 0, 1, args.device
     if args.ddp:
         rank, world_size, device = init_distributed(args.device)
     elif device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    engines = ENGINES if args.engine == "both" else (args.engine,)
     histories = []
     for engine in engines:
         config = Config(
@@ -517,10 +579,7 @@ def main(argv=None):
             f"{r['em_last5']:>10.3f} {r['step_s']:>8.4f} {r['sort_s']:>12.4f} "
             f"{r['train_s']:>8.1f} {r['run_s']:>7.1f}"
         )
-    if args.plot:
-        plot(histories, args.plot)
-        print(f"plot written to {args.plot}")
-    if args.json:
+    if args.json:  # first: the results outlast a failure to draw them
         with open(args.json, "w") as f:
             json.dump(
                 {
@@ -533,6 +592,9 @@ def main(argv=None):
                 indent=1,
             )
         print(f"results written to {args.json}")
+    if args.plot:
+        plot(histories, args.plot)
+        print(f"plot written to {args.plot}")
 
 
 if __name__ == "__main__":
