@@ -98,8 +98,8 @@ def demo(steps=30, size=5, batch=8, seed=0):
     of the ``batch`` grids of a step comes with its exact shortest path, and nothing else. The
     loss is the squared difference of the relaxed path under the learned costs (one per kind,
     kept positive) from the given path. Paths stay the same when every cost is scaled, so the
-    costs are printed relative to the cheapest kind's: what is learned is costs that give the
-    same paths, not the hidden numbers.
+    costs are printed relative to the first kind's (the cheapest): what is learned is costs that
+    give the same paths, not the hidden numbers.
 
     Example::
 
