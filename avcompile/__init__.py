@@ -6,7 +6,7 @@ from .errors import CompileError
 from .inline import batched
 from .ops import argmax, argmin, eq, ge, gt, le, lt, ne, probs, softmax, softmin
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place of the version: pyproject.toml reads it
 __all__ = [
     "CompileError",
     "argmax",

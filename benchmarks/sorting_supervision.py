@@ -40,13 +40,20 @@ Across processes: ``torchrun --nproc_per_node=2 -m benchmarks.sorting_supervisio
 (DistributedDataParallel, gloo on CPU, nccl on GPUs): every rank draws the same global batch and
 trains on its share of it, so that, dropout aside (each rank draws its own masks), the run equals
 a single-process one up to rounding.
+
+The script needs packages that avcompile itself does not: scikit-learn (the digits), tqdm (the
+progress bar, unless ``--no-progress``), matplotlib (``--plot``) and algovision (``--engine
+algovision`` or ``both``). ``pip install -e '.[bench]'`` installs them all; a run that lacks one
+says so before it starts. ``--json`` results are written before the plot is drawn.
 """
 
 import argparse
 import dataclasses
+import importlib
 import json
 import os
 import statistics
+import sys
 import time
 import warnings
 
@@ -115,8 +122,12 @@ def load_digit_pools(test_fraction=0.3, seed=0):
     digits = load_digits()
     images = torch.tensor(digits.images, dtype=torch.float32) / 16.0
     labels = torch.tensor(digits.target)
-    train, test = train_test_split(torch.arange(len(labels)).numpy(), test_size=test_fraction,
-                                   random_state=seed, stratify=labels.numpy())
+    train, test = train_test_split(
+        torch.arange(len(labels)).numpy(),
+        test_size=test_fraction,
+        random_state=seed,
+        stratify=labels.numpy(),
+    )
     train, test = torch.as_tensor(train), torch.as_tensor(test)
     return DigitPools(images[train], labels[train], images[test], labels[test])
 
@@ -140,8 +151,9 @@ def sample_sets(images, labels, count, n, generator, in_order):
         repeated = (values.sort(-1).values.diff(dim=-1) == 0).any(-1)
         if not repeated.any():
             break
-        index[repeated] = torch.randint(len(labels), (int(repeated.sum()), n, DIGITS),
-                                        generator=generator)
+        index[repeated] = torch.randint(
+            len(labels), (int(repeated.sum()), n, DIGITS), generator=generator
+        )
     if in_order:
         order = values.argsort(-1)
         index, values = index.gather(1, order[..., None].expand_as(index)), values.gather(1, order)
@@ -170,12 +182,22 @@ class NumberScorer(nn.Module):
     def __init__(self, channels=128, features=32, hidden=64, dropout=0.3):
         super().__init__()
         self.digit = nn.Sequential(
-            nn.Dropout(dropout / 3), nn.Linear(DIGIT_SIZE * DIGIT_SIZE, channels),
-            nn.LayerNorm(channels), nn.ReLU(), nn.Dropout(dropout),
-            nn.Linear(channels, features), nn.LayerNorm(features), nn.ReLU(),
+            nn.Dropout(dropout / 3),
+            nn.Linear(DIGIT_SIZE * DIGIT_SIZE, channels),
+            nn.LayerNorm(channels),
+            nn.ReLU(),
+            nn.Dropout(dropout),
+            nn.Linear(channels, features),
+            nn.LayerNorm(features),
+            nn.ReLU(),
         )
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(DIGITS * features, hidden),
-                                  nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.head = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(DIGITS * features, hidden),
+            nn.LayerNorm(hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, 1),
+        )
 
     def forward(self, x):
         windows = x.view(len(x), DIGIT_SIZE, DIGITS, DIGIT_SIZE).transpose(1, 2)  # [N, 4, 8, 8]
@@ -212,8 +234,11 @@ def ranking_accuracy(scores, values):
     """
     right = scores.argsort(-1) == values.argsort(-1)
     right5 = scores[:, :5].argsort(-1) == values[:, :5].argsort(-1)
-    return {"em": right.all(-1).float().mean().item(), "ew": right.float().mean().item(),
-            "em5": right5.all(-1).float().mean().item()}
+    return {
+        "em": right.all(-1).float().mean().item(),
+        "ew": right.float().mean().item(),
+        "em5": right5.all(-1).float().mean().item(),
+    }
 
 
 @torch.no_grad()
@@ -222,8 +247,9 @@ def evaluate(model, x, values, chunk=500):
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    scores = torch.cat([model(part.flatten(0, 1).to(device)).view(len(part), -1).cpu()
-                        for part in x.split(chunk)])
+    scores = torch.cat(
+        [model(part.flatten(0, 1).to(device)).view(len(part), -1).cpu() for part in x.split(chunk)]
+    )
     model.train(was_training)
     return ranking_accuracy(scores, values)
 
@@ -251,22 +277,34 @@ def train(config, rank=0, world_size=1, progress=False, log=print):
     device = torch.device(config.device)
     torch.set_num_threads(config.threads)
     pools = load_digit_pools(config.test_fraction, config.seed)
-    test_x, test_values = sample_sets(pools.test_images, pools.test_labels, config.test_sets,
-                                      config.n, torch.Generator().manual_seed(config.seed + 1),
-                                      in_order=False)
+    test_x, test_values = sample_sets(
+        pools.test_images,
+        pools.test_labels,
+        config.test_sets,
+        config.n,
+        torch.Generator().manual_seed(config.seed + 1),
+        in_order=False,
+    )
     torch.manual_seed(config.seed)
     model = NumberScorer(dropout=config.dropout).to(device)
     torch.manual_seed(config.seed + 1 + rank)  # every rank draws its own dropout masks
     net = model
     if world_size > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if
-                                                  device.type == "cuda" else None)
-    optimizer = torch.optim.Adam(model.parameters(), lr=10 ** config.log_lr)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    optimizer = torch.optim.Adam(model.parameters(), lr=10**config.log_lr)
     sort = relaxed_sort(config.engine, config.beta, device)
     data = torch.Generator().manual_seed(config.seed + 2)  # the same draws on every rank
     share = config.batch // world_size
-    history = {"config": dataclasses.asdict(config), "world_size": world_size,
-               "loss": [], "step_seconds": [], "sort_seconds": [], "evals": []}
+    history = {
+        "config": dataclasses.asdict(config),
+        "world_size": world_size,
+        "loss": [],
+        "step_seconds": [],
+        "sort_seconds": [],
+        "evals": [],
+    }
     steps = range(1, config.steps + 1)
     if progress and rank == 0:
         from tqdm import tqdm
@@ -274,9 +312,10 @@ def train(config, rank=0, world_size=1, progress=False, log=print):
         steps = tqdm(steps, desc=f"{config.engine}", unit="step", dynamic_ncols=True)
     for step in steps:
         start = time.perf_counter()
-        x, _ = sample_sets(pools.train_images, pools.train_labels, config.batch, config.n, data,
-                           in_order=True)
-        x = x[rank * share:(rank + 1) * share].to(device)
+        x, _ = sample_sets(
+            pools.train_images, pools.train_labels, config.batch, config.n, data, in_order=True
+        )
+        x = x[rank * share : (rank + 1) * share].to(device)
         scores = net(x.flatten(0, 1)).view(share, config.n)
         # The sort runs on a detached copy of the scores so that its time can be told apart.
         sort_start = time.perf_counter()
@@ -297,8 +336,10 @@ def train(config, rank=0, world_size=1, progress=False, log=print):
             if progress:
                 steps.set_postfix(loss=f"{loss.item():.3f}", em=f"{accuracy['em']:.3f}")
             else:
-                log(f"{config.engine} step {step:5d}  loss {loss.item():.3f}  "
-                    f"EM {accuracy['em']:.3f}  EW {accuracy['ew']:.3f}")
+                log(
+                    f"{config.engine} step {step:5d}  loss {loss.item():.3f}  "
+                    f"EM {accuracy['em']:.3f}  EW {accuracy['ew']:.3f}"
+                )
     history["parameters"] = model.state_dict()
     history["run_seconds"] = time.perf_counter() - begin
     return history
@@ -311,12 +352,18 @@ def summarize(history):
     evals = history["evals"]
     last = evals[-1] if evals else {}
     recent = [e["em"] for e in evals[-5:]]
-    return {"engine": history["config"]["engine"], "steps": history["config"]["steps"],
-            "em": last.get("em"), "ew": last.get("ew"), "em5": last.get("em5"),
-            "em_last5": sum(recent) / len(recent) if recent else None,
-            "step_s": statistics.median(history["step_seconds"]),
-            "sort_s": statistics.median(history["sort_seconds"]),
-            "train_s": sum(history["step_seconds"]), "run_s": history["run_seconds"]}
+    return {
+        "engine": history["config"]["engine"],
+        "steps": history["config"]["steps"],
+        "em": last.get("em"),
+        "ew": last.get("ew"),
+        "em5": last.get("em5"),
+        "em_last5": sum(recent) / len(recent) if recent else None,
+        "step_s": statistics.median(history["step_seconds"]),
+        "sort_s": statistics.median(history["sort_seconds"]),
+        "train_s": sum(history["step_seconds"]),
+        "run_s": history["run_seconds"],
+    }
 
 
 def plot(histories, path):
@@ -332,20 +379,80 @@ def plot(histories, path):
         engine = history["config"]["engine"]
         steps = [e["step"] for e in history["evals"]]
         for key, label, color in (("em", "exact match", "C0"), ("ew", "element-wise", "C1")):
-            ax.plot(steps, [e[key] for e in history["evals"]], styles.get(engine, ":"), color=color,
-                    label=f"{label} ({engine})")
+            ax.plot(
+                steps,
+                [e[key] for e in history["evals"]],
+                styles.get(engine, ":"),
+                color=color,
+                label=f"{label} ({engine})",
+            )
     config = histories[0]["config"]
     ax.set_xlabel("training step")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
-    ax.set_title(f"Sorting supervision, 4-digit numbers from sklearn digits, n = {config['n']}",
-                 fontsize=10)
+    ax.set_title(
+        f"Sorting supervision, 4-digit numbers from sklearn digits, n = {config['n']}", fontsize=10
+    )
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     fig.savefig(path)
     plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Optional packages
+
+INSTALL = "pip install -e '.[bench]'"
+# The import name of each optional package, and its name for pip.
+PIP_NAMES = {
+    "sklearn": "scikit-learn",
+    "tqdm": "tqdm",
+    "matplotlib": "matplotlib",
+    "algovision": "algovision",
+}
+
+
+def needed_packages(engines, progress, plot):
+    """The optional packages a run needs: {import name: what it is needed for}.
+
+    Example::
+
+        needed_packages(("avcompile",), progress=False, plot=False)   # {'sklearn': 'the digits'}
+    """
+    needs = {"sklearn": "the digits"}
+    if progress:
+        needs["tqdm"] = "the progress bar; or pass --no-progress"
+    if plot:
+        needs["matplotlib"] = "--plot"
+    if "algovision" in engines:
+        needs["algovision"] = "--engine algovision"
+    return needs
+
+
+def missing_packages(needs):
+    """The packages of ``needs`` (import names) that cannot be imported, in order."""
+    missing = []
+    for name in needs:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def require_packages(engines, progress, plot):
+    """Exit with a message that names every optional package this run needs and lacks, and how to
+    install them, before any training starts."""
+    needs = needed_packages(engines, progress, plot)
+    missing = missing_packages(needs)
+    if missing:
+        lines = "".join(f"\n  {PIP_NAMES[name]} (for {needs[name]})" for name in missing)
+        sys.exit(
+            f"benchmarks.sorting_supervision needs packages that are not installed:{lines}\n"
+            f"Install them with: {INSTALL}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -380,8 +487,10 @@ def _spawned(rank, world_size, port, config, directory):
         history = train(config, rank, world_size)
     finally:
         dist.destroy_process_group()
-    torch.save({"parameters": history["parameters"], "loss": history["loss"],
-                "evals": history["evals"]}, os.path.join(directory, f"rank{rank}.pt"))
+    torch.save(
+        {"parameters": history["parameters"], "loss": history["loss"], "evals": history["evals"]},
+        os.path.join(directory, f"rank{rank}.pt"),
+    )
 
 
 def train_spawned(config, world_size=2):
@@ -411,8 +520,12 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=defaults.batch, help="sets per step, all ranks")
     p.add_argument("--n", type=int, default=defaults.n, help="numbers per set")
     p.add_argument("--beta", type=float, default=defaults.beta)
-    p.add_argument("--nloglr", type=float, default=-defaults.log_lr,
-                   help="negative log10 of Adam's learning rate")
+    p.add_argument(
+        "--nloglr",
+        type=float,
+        default=-defaults.log_lr,
+        help="negative log10 of Adam's learning rate",
+    )
     p.add_argument("--eval-every", type=int, default=defaults.eval_every)
     p.add_argument("--test-sets", type=int, default=defaults.test_sets)
     p.add_argument("--seed", type=int, default=defaults.seed)
@@ -423,42 +536,65 @@ def main(argv=None):
     p.add_argument("--plot", metavar="PATH", help="save accuracy against steps to PATH (png)")
     p.add_argument("--json", metavar="PATH", help="write the histories and figures to PATH")
     args = p.parse_args(argv)
+    engines = ENGINES if args.engine == "both" else (args.engine,)
+    require_packages(engines, progress=not args.no_progress, plot=bool(args.plot))
 
     rank, world_size, device = 0, 1, args.device
     if args.ddp:
         rank, world_size, device = init_distributed(args.device)
     elif device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    engines = ENGINES if args.engine == "both" else (args.engine,)
     histories = []
     for engine in engines:
-        config = Config(steps=args.steps, batch=args.batch, n=args.n, beta=args.beta,
-                        log_lr=-args.nloglr, engine=engine, eval_every=args.eval_every,
-                        test_sets=args.test_sets, seed=args.seed, threads=args.threads,
-                        device=device)
+        config = Config(
+            steps=args.steps,
+            batch=args.batch,
+            n=args.n,
+            beta=args.beta,
+            log_lr=-args.nloglr,
+            engine=engine,
+            eval_every=args.eval_every,
+            test_sets=args.test_sets,
+            seed=args.seed,
+            threads=args.threads,
+            device=device,
+        )
         histories.append(train(config, rank, world_size, progress=not args.no_progress))
     if args.ddp:
         dist.destroy_process_group()
     if rank != 0:
         return
-    print(f"\n{world_size} process(es), {args.threads} thread(s) each, "
-          f"torch {torch.__version__}, device {device}")
-    print(f"{'engine':<11} {'steps':>6} {'EM':>6} {'EW':>6} {'EM5':>6} {'EM last 5':>10} "
-          f"{'s/step':>8} {'sort s/step':>12} {'train s':>8} {'run s':>7}")
+    print(
+        f"\n{world_size} process(es), {args.threads} thread(s) each, "
+        f"torch {torch.__version__}, device {device}"
+    )
+    print(
+        f"{'engine':<11} {'steps':>6} {'EM':>6} {'EW':>6} {'EM5':>6} {'EM last 5':>10} "
+        f"{'s/step':>8} {'sort s/step':>12} {'train s':>8} {'run s':>7}"
+    )
     rows = [summarize(h) for h in histories]
     for r in rows:
-        print(f"{r['engine']:<11} {r['steps']:>6} {r['em']:>6.3f} {r['ew']:>6.3f} {r['em5']:>6.3f} "
-              f"{r['em_last5']:>10.3f} {r['step_s']:>8.4f} {r['sort_s']:>12.4f} "
-              f"{r['train_s']:>8.1f} {r['run_s']:>7.1f}")
+        print(
+            f"{r['engine']:<11} {r['steps']:>6} {r['em']:>6.3f} {r['ew']:>6.3f} {r['em5']:>6.3f} "
+            f"{r['em_last5']:>10.3f} {r['step_s']:>8.4f} {r['sort_s']:>12.4f} "
+            f"{r['train_s']:>8.1f} {r['run_s']:>7.1f}"
+        )
+    if args.json:  # first: the results outlast a failure to draw them
+        with open(args.json, "w") as f:
+            json.dump(
+                {
+                    "figures": rows,
+                    "histories": [
+                        {k: v for k, v in h.items() if k != "parameters"} for h in histories
+                    ],
+                },
+                f,
+                indent=1,
+            )
+        print(f"results written to {args.json}")
     if args.plot:
         plot(histories, args.plot)
         print(f"plot written to {args.plot}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"figures": rows, "histories": [{k: v for k, v in h.items()
-                                                       if k != "parameters"} for h in histories]},
-                      f, indent=1)
-        print(f"results written to {args.json}")
 
 
 if __name__ == "__main__":

@@ -79,4 +79,6 @@ def demo(steps=100, n=8, batch=16, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

@@ -56,10 +56,12 @@ def demo(steps=300, n=8, batch=100, seed=0, backend="auto"):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 50 == 0:
+        if step % max(steps // 6, 1) == 0:
             in_order = (scores.diff(dim=1) > 0).all(dim=1).float().mean()
             print(f"step {step:4d}  expected swaps {loss.item():7.3f}  sorted {in_order:.2f}")
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

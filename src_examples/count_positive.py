@@ -10,7 +10,7 @@ train a classifier from counts alone: told only how many items of each bag are p
 which ("learning from label proportions").
 
 Run ``python -m src_examples.count_positive`` for a demo that teaches a network to tell the digits
-5 to 9 from 0 to 4 in scikit-learn's 8x8 digits, given only how many of every 8 digits are >= 5.
+5 to 9 from 0 to 4 in noisy 8x8 images drawn in code, told only how many of every 8 are >= 5.
 """
 
 import torch
@@ -27,33 +27,75 @@ def count_positive(items, classifier):
     return count
 
 
+# The digits 0 to 9 in a 5x7 pixel font, a row of the glyph per string.
+GLYPHS = (
+    (".###.", "#...#", "#..##", "#.#.#", "##..#", "#...#", ".###."),
+    ("..#..", ".##..", "..#..", "..#..", "..#..", "..#..", ".###."),
+    (".###.", "#...#", "....#", "...#.", "..#..", ".#...", "#####"),
+    ("#####", "...#.", "..#..", "...#.", "....#", "#...#", ".###."),
+    ("...#.", "..##.", ".#.#.", "#..#.", "#####", "...#.", "...#."),
+    ("#####", "#....", "####.", "....#", "....#", "#...#", ".###."),
+    ("..##.", ".#...", "#....", "####.", "#...#", "#...#", ".###."),
+    ("#####", "....#", "...#.", "..#..", ".#...", ".#...", ".#..."),
+    (".###.", "#...#", "#...#", ".###.", "#...#", "#...#", ".###."),
+    (".###.", "#...#", "#...#", ".####", "....#", "...#.", ".##.."),
+)
+
+
+def draw_digits(count, generator):
+    """``count`` noisy 8x8 images of random digits, flattened, and the digits they show.
+
+    Each digit of the 5x7 font is placed at a random offset in the 8x8 frame; its pixels have a
+    random brightness, a tenth of them are dropped, and noise is added everywhere. Returns the
+    images ``[count, 64]`` (values in [0, 1]) and the digits ``[count]``.
+
+    Example::
+
+        images, digits = draw_digits(5, torch.Generator().manual_seed(0))
+    """
+    font = torch.tensor([[[c == "#" for c in row] for row in glyph] for glyph in GLYPHS]).float()
+    digits = torch.randint(0, 10, (count,), generator=generator)
+    images = torch.zeros(count, 8, 8)
+    rows = torch.randint(0, 2, (count,), generator=generator)
+    cols = torch.randint(0, 4, (count,), generator=generator)
+    for i in range(count):
+        r, c = rows[i].item(), cols[i].item()
+        images[i, r : r + 7, c : c + 5] = font[digits[i]]
+    brightness = 0.5 + 0.5 * torch.rand(count, 1, 1, generator=generator)
+    kept = torch.rand(count, 8, 8, generator=generator) > 0.1
+    noise = 0.15 * torch.randn(count, 8, 8, generator=generator)
+    return (images * brightness * kept + noise).clamp(0, 1).flatten(1), digits
+
+
 def demo(steps=400, bag=8, batch=50, seed=0):
     """Train a digit classifier from the number of positives in each bag of digits.
+
+    The digits are drawn in code (``draw_digits``): 1,300 for training, 500 for testing. A bag
+    holds ``bag`` training digits; the loss is the squared difference of the relaxed count of
+    digits the classifier calls >= 5 from the true count, the only label it is given.
 
     Example::
 
         demo(steps=50)
     """
-    from sklearn.datasets import load_digits
-
+    gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    digits = load_digits()
-    images = torch.tensor(digits.data, dtype=torch.float32) / 16.0
-    positive = torch.tensor(digits.target >= 5, dtype=torch.float32)
-    split = torch.randperm(len(images))
-    train, test = split[:1300], split[1300:]
+    images, digits = draw_digits(1800, gen)
+    positive = (digits >= 5).float()
+    train, test = torch.arange(1300), torch.arange(1300, 1800)
     classifier = torch.nn.Sequential(
         torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1), torch.nn.Flatten(0)
     )
     opt = torch.optim.Adam(classifier.parameters(), lr=3e-3)
+    print(f"learning to tell digits >= 5 from bags of {bag} digits and their counts alone")
     for step in range(steps + 1):
-        pick = train[torch.randint(len(train), (batch, bag))]
+        pick = train[torch.randint(len(train), (batch, bag), generator=gen)]
         count = count_positive(images[pick], classifier)
         loss = ((count - positive[pick].sum(-1)) ** 2).mean()  # only the counts are known
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 100 == 0:
+        if step % max(steps // 4, 1) == 0:
             with torch.no_grad():
                 right = ((classifier(images[test]) > 0).float() == positive[test]).float().mean()
             print(
@@ -63,4 +105,6 @@ def demo(steps=400, bag=8, batch=50, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

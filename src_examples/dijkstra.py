@@ -84,4 +84,6 @@ def demo(steps=100, n=6, graphs=8, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

@@ -71,4 +71,6 @@ def demo(steps=150, items=12, group=5, batch=64, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

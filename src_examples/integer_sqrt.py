@@ -25,14 +25,16 @@ def integer_sqrt(x):
     return k
 
 
-def demo():
-    """Print the relaxed integer square root and its derivative next to the exact one.
+def demo(steps=5):
+    """Print the relaxed integer square root and its derivative next to the exact one, over the
+    first ``steps`` steps of the staircase: at, and a little below and above, each square k * k.
 
     Example::
 
-        demo()
+        demo(steps=3)
     """
-    x = torch.tensor([0.0, 2.0, 3.5, 4.0, 4.5, 8.0, 9.0, 10.0, 24.0, 30.0], requires_grad=True)
+    near_squares = {k * k + d for k in range(1, steps + 1) for d in (-1.0, -0.5, 0.0, 0.5, 1.0)}
+    x = torch.tensor(sorted(near_squares | {0.0}), requires_grad=True)
     exact = relax(integer_sqrt, hard=True)(x)
     soft = {}
     for beta in (2.0, 5.0, 20.0):
@@ -50,4 +52,6 @@ def demo():
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo, "steps of the staircase to show")

@@ -79,7 +79,7 @@ def demo(steps=200, seed=0):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 50 == 0:
+        if step % max(steps // 4, 1) == 0:
             word = "".join(chr(int(v)) for v in a[0].detach().round())
             print(
                 f"step {step:4d}  beta {relaxed.beta:5.2f}  relaxed distance {loss.item():.3f}  "
@@ -88,4 +88,6 @@ def demo(steps=200, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

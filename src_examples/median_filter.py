@@ -42,16 +42,23 @@ def median_filter(signal):
     return out
 
 
-def demo(n=16):
-    """Filter a sine wave with spikes, exactly and relaxed, and compare with a mean filter.
+def demo(steps=20, n=16, seed=0):
+    """Filter ``steps`` sine waves with spikes, exactly and relaxed, and compare with a mean
+    filter: the first signal value by value, then the mean error over all of them.
 
     Example::
 
-        demo()
+        demo(steps=3)
     """
-    clean = torch.sin(torch.linspace(0, 3, n))[None]
-    noisy = clean.clone()
-    noisy[0, [n // 5, n // 2, 3 * n // 4]] += 3.0  # isolated spikes
+    gen = torch.Generator().manual_seed(seed)
+    phase = 6.3 * torch.rand(steps, 1, generator=gen)
+    clean = torch.sin(torch.linspace(0, 3, n) + phase)
+    # Up to three spikes of +3 or -3 on every signal, at least three positions apart: no window
+    # of three values holds two, so that the median of each window removes its spike.
+    places = torch.arange(1, n - 1, 3)
+    spikes = places[torch.rand(steps, len(places), generator=gen).argsort(-1)[:, :3]]
+    signs = 2.0 * torch.randint(0, 2, spikes.shape, generator=gen) - 1
+    noisy = clean.scatter_add(1, spikes, 3.0 * signs)
     exact = relax(median_filter, hard=True)(noisy)
     mean = torch.cat(
         [noisy[:, :1], (noisy[:, :-2] + noisy[:, 1:-1] + noisy[:, 2:]) / 3, noisy[:, -1:]], dim=1
@@ -71,8 +78,10 @@ def demo(n=16):
         ("median filter", exact),
         ("relaxed median filter (beta=10)", soft[1]),
     ):
-        print(f"{name:>32}: mean |error| {(out - clean).abs().mean():.3f}")
+        print(f"{name:>32}: mean |error| {(out - clean).abs().mean():.3f} over {steps} signals")
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo, "signals to filter")

@@ -45,7 +45,8 @@ def demo(steps=300, n=6, batch=100, seed=0):
     print("input", [round(v, 3) for v in x[0].tolist()])
     print("relaxed sorted", [round(v, 3) for v in array[0].tolist()])
     print("relaxed permutation matrix (row i: where the i-th smallest comes from)")
-    print(perm[0].numpy().round(3))
+    for row in perm[0].tolist():
+        print("   ", [round(p, 3) for p in row])
 
     # Items are noisy encodings of their rank; the network must learn to score them in order.
     codes = torch.randn(n, 4)
@@ -62,10 +63,12 @@ def demo(steps=300, n=6, batch=100, seed=0):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if step % 50 == 0:
+        if step % max(steps // 6, 1) == 0:
             right = (scores.argsort(-1) == order.argsort(-1)).all(-1).float().mean()
             print(f"step {step:4d}  loss {loss.item():.4f}  rankings right {right:.2f}")
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

@@ -77,4 +77,6 @@ def demo(steps=150, n=6, batch=64, features=4, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

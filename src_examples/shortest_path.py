@@ -21,7 +21,7 @@ predicts the costs can be trained from shortest paths alone.
 means h * w - 1, enough for any grid. The sweeps update the cells in place, so far fewer usually
 suffice, and each costs h * w soft mins.
 
-Run ``python -m src_examples.shortest_path`` for a demo on a random grid.
+Run ``python -m src_examples.shortest_path`` for a demo that learns costs from paths alone.
 """
 
 import torch
@@ -90,32 +90,77 @@ def shortest_path(cost, rounds: int = 0):
     return path, dist[h, w]
 
 
-def demo(size=6, batch=3, seed=0):
-    """Find the relaxed shortest path on random grids and show what the soft path is made of.
+def demo(steps=30, size=5, batch=8, seed=0):
+    """Show the relaxed shortest path on a random grid, then learn what each kind of terrain
+    costs from shortest paths alone.
+
+    Every cell of a training grid is one of three kinds of terrain, whose costs are hidden; each
+    of the ``batch`` grids of a step comes with its exact shortest path, and nothing else. The
+    loss is the squared difference of the relaxed path under the learned costs (one per kind,
+    kept positive) from the given path. Paths stay the same when every cost is scaled, so the
+    costs are printed relative to the first kind's (the cheapest): what is learned is costs that
+    give the same paths, not the hidden numbers.
 
     Example::
 
-        demo(size=4)
+        demo(steps=5, size=4)
     """
-    torch.manual_seed(seed)
-    cost = (torch.rand(batch, size, size) * 4).round() + 0.5
-    cost.requires_grad_()
+    gen = torch.Generator().manual_seed(seed)
+    hidden = torch.tensor([0.5, 2.0, 6.0])  # the cost of each kind of terrain
+    cost = hidden[torch.randint(0, 3, (1, size, size), generator=gen)].requires_grad_()
     path, total = shortest_path(cost)
     exact = relax(shortest_path, hard=True)
-    hard_path, hard_total = exact(cost)
-    print("cost of the first grid:")
-    print(cost[0].detach().numpy())
+    hard_path, hard_total = exact(cost.detach())
+    print("cost of a random grid of the three kinds of terrain:")
+    _print_grid(cost[0], 1)
     print(f"\nexact shortest path (cost {hard_total[0].item():.2f}):")
-    print(hard_path[0].numpy().astype(int))
+    _print_grid(hard_path[0], 0)
     print(
         f"\nrelaxed path, beta={shortest_path.beta} (expected cost {total[0].item():.2f}): "
         "the probability that each cell is on it (paths of equal cost share it)"
     )
-    print(path[0].detach().numpy().round(2))
+    _print_grid(path[0], 2)
     total.sum().backward()
     print("\nd cost of the path / d cost of each cell: the soft path again")
-    print(cost.grad[0].numpy().round(2))
+    _print_grid(cost.grad[0], 2)
+
+    raw = torch.zeros(3, requires_grad=True)  # the learned costs start equal
+    opt = torch.optim.Adam([raw], lr=0.1)
+    test_kinds = torch.randint(0, 3, (100, size, size), generator=gen)
+    test_paths, _ = exact(hidden[test_kinds])
+    print(f"\nlearning the costs of 3 kinds of terrain from shortest paths on {size}x{size} grids")
+    for step in range(steps + 1):
+        kinds = torch.randint(0, 3, (batch, size, size), generator=gen)
+        given, _ = exact(hidden[kinds])
+        learned = torch.nn.functional.softplus(raw) + 0.05
+        # `size` sweeps of Bellman-Ford, far fewer than the default h * w - 1, reach the shortest
+        # paths on these grids, which mostly run down and to the right.
+        path, _ = shortest_path(learned[kinds], size)
+        loss = ((path - given) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % max(steps // 5, 1) == 0:
+            with torch.no_grad():
+                found, _ = exact(learned[test_kinds])
+            right = (found == test_paths).flatten(1).all(-1).float().mean()
+            ratios = " : ".join(f"{c:.2f}" for c in (learned / learned[0]).tolist())
+            print(
+                f"step {step:4d}  loss {loss.item():.4f}  costs {ratios}  "
+                f"test paths right {right:.2f}"
+            )
+    print("hidden costs", " : ".join(f"{c:.2f}" for c in (hidden / hidden[0]).tolist()))
+
+
+def _print_grid(values, digits):
+    """Print a 2-d tensor row by row, in aligned columns, with ``digits`` decimals."""
+    cells = [[f"{round(v, digits) + 0.0:.{digits}f}" for v in row] for row in values.tolist()]
+    width = max(len(c) for row in cells for c in row)
+    for row in cells:
+        print(" ".join(c.rjust(width) for c in row))
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

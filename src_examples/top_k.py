@@ -104,4 +104,6 @@ def demo(steps=100, n=10, k=3, batch=64, seed=0):
 
 
 if __name__ == "__main__":
-    demo()
+    from src_examples import run_demo
+
+    run_demo(demo)

@@ -1,5 +1,12 @@
 """The sorting-supervision experiment: its data and metrics, a few training steps with each engine,
-and training across two processes with DistributedDataParallel on loopback."""
+training across two processes with DistributedDataParallel on loopback, and what a run does
+without its optional packages."""
+
+import json
+import pathlib
+import subprocess
+import sys
+import types
 
 import pytest
 import torch
@@ -88,3 +95,67 @@ def test_ddp_on_two_processes_keeps_parameters_equal():
     mean = [(a + b) / 2 for a, b in zip(ranks[0]["loss"], ranks[1]["loss"])]
     assert mean == pytest.approx(ss.train(config)["loss"], rel=1e-4)
     assert ranks[0]["evals"] and not ranks[1]["evals"]  # rank 0 alone evaluates
+
+
+# ---------------------------------------------------------------------------------------------
+# optional packages and outputs
+
+
+def test_a_run_names_the_optional_packages_it_lacks_before_training(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn", None)  # as if not installed
+    monkeypatch.setitem(sys.modules, "algovision", None)
+    monkeypatch.setattr(ss, "train", lambda *a, **k: pytest.fail("training started"))
+    with pytest.raises(SystemExit) as exit_info:
+        ss.main(["--steps", "2", "--engine", "both", "--no-progress"])
+    message = str(exit_info.value.code)
+    assert "scikit-learn (for the digits)" in message
+    assert "algovision (for --engine algovision)" in message
+    assert "tqdm" not in message and "matplotlib" not in message  # installed, or not needed
+    assert message.endswith("Install them with: pip install -e '.[bench]'")
+
+
+def test_what_a_run_needs_follows_its_options():
+    assert list(ss.needed_packages(("avcompile",), progress=False, plot=False)) == ["sklearn"]
+    assert list(ss.needed_packages(ss.ENGINES, progress=True, plot=True)) == [
+        "sklearn",
+        "tqdm",
+        "matplotlib",
+        "algovision",
+    ]
+
+
+def test_the_command_line_without_scikit_learn_says_so_on_stderr():
+    # A fresh interpreter in which importing sklearn fails, running the script as `python -m`.
+    shim = (
+        "import runpy, sys; sys.modules['sklearn'] = None; "
+        "sys.argv = ['sorting_supervision', '--steps', '2', '--no-progress']; "
+        "runpy.run_module('benchmarks.sorting_supervision', run_name='__main__')"
+    )
+    root = pathlib.Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", shim], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1
+    assert result.stdout == ""  # nothing trained, nothing printed
+    assert "Traceback" not in result.stderr
+    assert "scikit-learn (for the digits)" in result.stderr
+    assert "pip install -e '.[bench]'" in result.stderr
+
+
+def test_results_are_written_before_the_plot_is_drawn(tmp_path, monkeypatch):
+    results, figure = tmp_path / "results.json", tmp_path / "accuracy.png"
+    monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))
+    seen = []
+
+    def failing_plot(histories, path):
+        seen.append(json.loads(results.read_text()))  # fails if the results are not there yet
+        raise RuntimeError("the plot could not be drawn")
+
+    monkeypatch.setattr(ss, "plot", failing_plot)
+    argv = ["--steps", "2", "--eval-every", "1", "--test-sets", "10", "--no-progress"]
+    with pytest.raises(RuntimeError, match="could not be drawn"):
+        ss.main(argv + ["--json", str(results), "--plot", str(figure)])
+    assert len(seen) == 1
+    (figures,) = seen[0]["figures"]
+    assert figures["engine"] == "avcompile" and figures["steps"] == 2
+    assert len(seen[0]["histories"][0]["loss"]) == 2
