@@ -32,7 +32,12 @@ def compile_ir(fn, static=()):
 
 
 def to_source(fn, static=()):
-    """The Python source of the module that ``relax`` generates for ``fn``."""
+    """The Python source of the module that ``relax`` generates for ``fn``.
+
+    Example::
+
+        print(avcompile.to_source(bubble_sort.__wrapped__))   # the plain function's module
+    """
     return _compile(fn, static)[1].source
 
 
@@ -224,7 +229,13 @@ def _describe(module, fn_ir, user_file):
 
 def to_code(obj, **options):
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
-    with ``options``: what ``avcompile show`` prints below its comment of hyperparameters."""
+    with ``options``: what ``avcompile show`` prints below its comment of hyperparameters.
+
+    Example::
+
+        print(avcompile.to_code(bubble_sort))                # a relaxed module
+        print(avcompile.to_code(top_k_fn, static=("k",)))    # a plain function, k hard
+    """
     if isinstance(obj, RelaxedModule):
         if options.get("static") and hasattr(obj, "__wrapped__"):
             return to_source(obj.__wrapped__, tuple(options["static"]))

@@ -7,7 +7,13 @@ from dataclasses import dataclass
 class CompileError(SyntaxError):
     """A construct outside the relaxable subset, reported at the user's file, line and column.
 
-    It is a ``SyntaxError``, so Python prints the offending line with a caret under it.
+    It is a ``SyntaxError``, so Python prints the offending line with a caret under it; an editor
+    or a hook can read its parts instead::
+
+        try:
+            module = relax(fn)
+        except avcompile.CompileError as err:
+            print(f"{err.filename}:{err.lineno}:{err.offset}: {err.msg}")
     """
 
     def __init__(self, message, source, node):

@@ -49,11 +49,36 @@ def _compare(method):
         return getattr(_relaxation(beta, dist), method)(a, b)
 
     compare.__name__ = compare.__qualname__ = method
-    compare.__doc__ = (
-        f"The probability that ``a {symbol} b``, relaxed with this comparison's "
-        f"own ``beta`` and ``dist`` where given."
-    )
+    compare.__doc__ = f"""The probability that ``a {symbol} b``, relaxed with this comparison's own
+    ``beta`` and ``dist`` where given (else the module's; 10 and 'logistic' outside one).
+
+    Inside a relaxed function::
+
+        @relax
+        def f(x, y):
+            if avcompile.{method}(x, y, beta=2.0, dist="cauchy"):
+                x = y
+            return x
+
+    Outside one, on tensors and on plain numbers::
+
+        >>> avcompile.{method}(torch.tensor([1.0, 0.0, -1.0]), 0.0, beta=2.0)
+        {_SHOWN[method]}
+        >>> avcompile.{method}(1, 0) == (1 {symbol} 0)
+        True
+    """
     return compare
+
+
+# What the example of each comparison's docstring prints (logistic family, beta 2).
+_SHOWN = {
+    "gt": "tensor([0.8808, 0.5000, 0.1192])",
+    "ge": "tensor([0.8808, 0.5000, 0.1192])",
+    "lt": "tensor([0.1192, 0.5000, 0.8808])",
+    "le": "tensor([0.1192, 0.5000, 0.8808])",
+    "eq": "tensor([0.4200, 1.0000, 0.4200])",
+    "ne": "tensor([0.5800, 0.0000, 0.5800])",
+}
 
 
 gt, ge, lt, le, eq, ne = (_compare(m) for m in ("gt", "ge", "lt", "le", "eq", "ne"))
@@ -73,13 +98,41 @@ def _over_positions(method):
 
 
 argmax = _over_positions("argmax")
-argmax.__doc__ = "Per-example probabilities over positions of holding the maximum: softmax(beta x)."
+argmax.__doc__ = """Per-example probabilities over positions of holding the maximum: softmax(beta x).
+
+    Outside a relaxed function a tensor is batch-first, its positions along its last dimension::
+
+        >>> avcompile.argmax(torch.tensor([[0.0, 1.0, 0.0]]), beta=2.0)
+        tensor([[0.1065, 0.7870, 0.1065]])
+    """
 argmin = _over_positions("argmin")
-argmin.__doc__ = "Per-example probabilities over positions of holding the minimum: softmin(beta x)."
+argmin.__doc__ = """Per-example probabilities over positions of holding the minimum: softmin(beta x).
+
+    Outside a relaxed function a tensor is batch-first, its positions along its last dimension::
+
+        >>> avcompile.argmin(torch.tensor([[0.0, 1.0, 0.0]]), beta=2.0)
+        tensor([[0.4683, 0.0634, 0.4683]])
+    """
 softmax = _over_positions("max")
-softmax.__doc__ = "The soft maximum: sum of softmax(beta x) * x (AlgoVision's ``Max``)."
+softmax.__doc__ = """The soft maximum: sum of softmax(beta x) * x (AlgoVision's ``Max``).
+
+    Of one tensor, over its last dimension; of several values, element by element::
+
+        >>> avcompile.softmax(torch.tensor([[0.0, 1.0, 0.0]]), beta=2.0)
+        tensor([0.7870])
+        >>> avcompile.softmax(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]), beta=2.0)
+        tensor([0.8808, 2.9640])
+    """
 softmin = _over_positions("min")
-softmin.__doc__ = "The soft minimum: sum of softmin(beta x) * x (AlgoVision's ``Min``)."
+softmin.__doc__ = """The soft minimum: sum of softmin(beta x) * x (AlgoVision's ``Min``).
+
+    Of one tensor, over its last dimension; of several values, element by element::
+
+        >>> avcompile.softmin(torch.tensor([[0.0, 1.0, 0.0]]), beta=2.0)
+        tensor([0.0634])
+        >>> avcompile.softmin(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]), beta=2.0)
+        tensor([0.1192, 1.0360])
+    """
 
 
 def probs(k, size=None):
@@ -98,7 +151,11 @@ def probs(k, size=None):
             return avcompile.probs(m, len(x))      # [B, n], each row sums to 1
 
     Outside a relaxed function an integer is certain: ``k`` (an int, or a tensor of ints with
-    one per example) gives one-hot rows, ``size`` defaulting to one past the largest value.
+    one per example) gives one-hot rows, ``size`` defaulting to one past the largest value::
+
+        >>> avcompile.probs(torch.tensor([2, 0]), 3)
+        tensor([[0., 0., 1.],
+                [1., 0., 0.]])
     """
     k = torch.as_tensor(k)
     if k.is_floating_point() or k.is_complex() or k.dim() > 1:

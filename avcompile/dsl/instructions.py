@@ -58,9 +58,11 @@ class Input:
 
 
 class Output:
-    """A variable the ``Algorithm`` returns (batch-first); several make a tuple, in order::
+    """A variable the ``Algorithm`` returns (batch-first); several make a tuple, in order.
 
-    Algorithm(Input('x'), ..., Output('x'), Output('loss'))
+    Example::
+
+        Algorithm(Input('x'), ..., Output('x'), Output('loss'))
     """
 
     def __init__(self, name, shape=None, dtype=None):
@@ -75,8 +77,15 @@ class Variable:
     """A relaxed (differentiable) variable, the same initial value in every example.
 
     ``initial_value`` is a tensor (or a number), or a lambda of the inputs (and of the variables
-    declared before) whose result is repeated over the batch: ``Var('loss', torch.tensor(0.))``,
-    ``Var('d', lambda cost: torch.zeros(cost.shape[1]))``. ``Var`` is an alias.
+    declared before) whose result is repeated over the batch. ``Var`` is an alias.
+
+    Example::
+
+        >>> algo = Algorithm(Input('x'), Var('d', lambda x: torch.zeros(x.shape[1])),
+        ...                  Let('d', [0], 'x', [1]), Output('d'))
+        >>> algo(torch.tensor([[1.0, 2.0], [3.0, 4.0]]))
+        tensor([[2., 0.],
+                [4., 0.]])
     """
 
     def __init__(self, name, initial_value):
@@ -99,7 +108,14 @@ class Variable:
 
 class VariableInt:
     """A hard integer variable (an int or a list of ints), the same in every example: loop
-    bounds and indices. ``VarInt('n', lambda array: array.shape[1] - 1)``; ``VarInt`` is an alias.
+    bounds and indices. ``VarInt`` is an alias.
+
+    Example::
+
+        >>> algo = Algorithm(Input('x'), VarInt('n', lambda x: x.shape[1] - 1),
+        ...                  Var('last', torch.tensor(0.)), Let('last', 'x', ['n']), Output('last'))
+        >>> algo(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+        tensor([3., 6.])
     """
 
     def __init__(self, name, initial_value):
@@ -165,60 +181,140 @@ class Condition:
 
 
 class Eq(Condition):
-    """``left == right``: 1 / cosh²(β·(left − right)/2). ``Eq('a', 'b')``."""
+    """``left == right``: 1 / cosh²(β·(left − right)/2).
+
+    Example, the probability that ``a == 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(Eq('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.4200, 1.0000, 0.4200])
+    """
 
     op = "=="
 
 
 class NEq(Condition):
-    """``left != right``: 1 − 1 / cosh²(β·(left − right)/2). ``NEq('a', 0.)``."""
+    """``left != right``: 1 − 1 / cosh²(β·(left − right)/2).
+
+    Example, the probability that ``a != 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(NEq('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.5800, 0.0000, 0.5800])
+    """
 
     op = "!="
 
 
 class LT(Condition):
-    """``left < right``: σ(−β·(left − right)). ``LT('x', 5)``."""
+    """``left < right``: σ(−β·(left − right)).
+
+    Example, the probability that ``a < 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(LT('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.1192, 0.5000, 0.8808])
+    """
 
     op = "<"
 
 
 class LEq(LT):
-    """``left <= right``: relaxed as ``LT``; in hard mode ties hold. ``LEq('x', 'y')``."""
+    """``left <= right``: relaxed as ``LT``; in hard mode ties hold.
+
+    Example, the probability that ``a <= 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(LEq('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.1192, 0.5000, 0.8808])
+    """
 
     op = "<="
 
 
 class GT(Condition):
-    """``left > right``: σ(β·(left − right)). ``GT('a', 'b', beta=5)``."""
+    """``left > right``: σ(β·(left − right)); ``GT('a', 'b', beta=5)`` has its own β.
+
+    Example, the probability that ``a > 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(GT('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.8808, 0.5000, 0.1192])
+    """
 
     op = ">"
 
 
 class GEq(GT):
-    """``left >= right``: relaxed as ``GT``; in hard mode ties hold. ``GEq('a', 0.)``."""
+    """``left >= right``: relaxed as ``GT``; in hard mode ties hold.
+
+    Example, the probability that ``a >= 0``::
+
+        >>> algo = Algorithm(Input('a'), Var('y', torch.tensor(0.)),
+        ...                  If(GEq('a', 0.), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([1.0, 0.0, -1.0]))
+        tensor([0.8808, 0.5000, 0.1192])
+    """
 
     op = ">="
 
 
 class CatProbEq(Condition):
     """Two categorical distributions are equal: 1 / cosh(β·(1 − cos(left, right))), the cosine
-    over each example's last dimension. ``CatProbEq('p', 'q')``."""
+    over each example's last dimension.
+
+    Example, equal in the first example, orthogonal in the second::
+
+        >>> algo = Algorithm(Input('p'), Input('q'), Var('y', torch.tensor(0.)),
+        ...                  If(CatProbEq('p', 'q'), if_true=Let('y', 1.)), Output('y'), beta=2)
+        >>> algo(torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        tensor([1.0000, 0.2658])
+    """
 
 
 class CosineSimilarity(Condition):
     """The cosine similarity of ``left`` and ``right`` (over each example's last dimension) used
-    as the probability. ``CosineSimilarity('u', 'v')``."""
+    as the probability.
+
+    Example, equal in the first example, orthogonal in the second::
+
+        >>> algo = Algorithm(Input('u'), Input('v'), Var('y', torch.tensor(0.)),
+        ...                  If(CosineSimilarity('u', 'v'), if_true=Let('y', 1.)), Output('y'))
+        >>> algo(torch.tensor([[1.0, 0.0], [1.0, 0.0]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        tensor([1., 0.])
+    """
 
 
 class IsTrue(Condition):
-    """A value in [0, 1] that is its own probability. ``While(IsTrue('swapped'), ...)``."""
+    """A value in [0, 1] that is its own probability, as in ``While(IsTrue('swapped'), ...)``.
+
+    Example::
+
+        >>> algo = Algorithm(Input('p'), Var('y', torch.tensor(0.)),
+        ...                  If(IsTrue('p'), if_true=Let('y', 1.)), Output('y'))
+        >>> algo(torch.tensor([0.25, 1.0]))
+        tensor([0.2500, 1.0000])
+    """
 
     def __init__(self, var):
         super().__init__(var, None)
 
 
 class IsFalse(Condition):
-    """1 minus a value in [0, 1]. ``If(IsFalse('done'), ...)``."""
+    """1 minus a value in [0, 1], as in ``If(IsFalse('done'), ...)``.
+
+    Example::
+
+        >>> algo = Algorithm(Input('p'), Var('y', torch.tensor(0.)),
+        ...                  If(IsFalse('p'), if_true=Let('y', 1.)), Output('y'))
+        >>> algo(torch.tensor([0.25, 1.0]))
+        tensor([0.7500, 0.0000])
+    """
 
     def __init__(self, var):
         super().__init__(var, None)
@@ -352,19 +448,26 @@ class For(AlgoModule):
 class Let(AlgoModule):
     """Assignment. The forms of AlgoVision's table:
 
-    =========================================  ======================  ==========================
-    ``Let('a', 'x')``                          ``a = x``               a variable
-    ``Let('a', lambda x: x ** 2)``             ``a = x ** 2``          a lambda of variables
-    ``Let('a', 'array', ['i'])``               ``a = array[i]``        indexing on the right
-    ``Let('a', 'array', ['i', lambda j: j+1])`` ``a = array[i, j+1]``  lambdas as indices
-    ``Let('a', 'array', [None, slice(0, None, 2)])`` ``a = array[:, 0::2]``  ``None``, slices
-    ``Let('a', ['i'], 'x')``                   ``a[i] = x``            indexing on the left
-    ``Let('a', ['i'], 'x', ['j'])``            ``a[i] = x[j]``         both sides
-    ``Let(['a', 'b'], lambda x, y: (x+y, x-y))`` ``a, b = x+y, x-y``   several values
-    ``Let('a', [w], 'x')``                     ``a = w*x + (1-w)*a``   ``w`` probability weights
-    =========================================  ======================  ==========================
+    | instruction | means | |
+    | --- | --- | --- |
+    | ``Let('a', 'x')`` | ``a = x`` | a variable |
+    | ``Let('a', lambda x: x ** 2)`` | ``a = x ** 2`` | a lambda of variables |
+    | ``Let('a', 'array', ['i'])`` | ``a = array[i]`` | indexing on the right |
+    | ``Let('a', 'array', ['i', lambda j: j+1])`` | ``a = array[i, j+1]`` | lambdas as indices |
+    | ``Let('a', 'array', [None, slice(0, None, 2)])`` | ``a = array[:, 0::2]`` | ``None``, slices |
+    | ``Let('a', ['i'], 'x')`` | ``a[i] = x`` | indexing on the left |
+    | ``Let('a', ['i'], 'x', ['j'])`` | ``a[i] = x[j]`` | both sides |
+    | ``Let(['a', 'b'], lambda x, y: (x+y, x-y))`` | ``a, b = x+y, x-y`` | several values |
+    | ``Let('a', [w], 'x')`` | ``a = w*x + (1-w)*a`` | ``w`` probability weights |
 
     A value is a variable's name, a lambda, a number or a tensor (repeated over the batch).
+
+    Example, a running sum::
+
+        >>> algo = Algorithm(Input('x'), Var('s', torch.tensor(0.)),
+        ...                  For('i', 3, Let('s', lambda s, x, i: s + x[:, i])), Output('s'))
+        >>> algo(torch.tensor([[1.0, 2.0, 3.0]]))
+        tensor([6.])
     """
 
     def __init__(self, *args):
@@ -425,7 +528,16 @@ class Let(AlgoModule):
 
 class LetInt(AlgoModule):
     """Assignment of a hard variable: an int, a list of ints, a variable's name or a lambda
-    returning one. ``LetInt('n', lambda n: n - 1)``."""
+    returning one.
+
+    Example::
+
+        >>> algo = Algorithm(Input('x'), VarInt('n', lambda x: x.shape[1]),
+        ...                  Var('last', torch.tensor(0.)), LetInt('n', lambda n: n - 1),
+        ...                  Let('last', 'x', ['n']), Output('last'))
+        >>> algo(torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+        tensor([3., 6.])
+    """
 
     def __init__(self, *args):
         self.args = args
@@ -458,7 +570,14 @@ class LetInt(AlgoModule):
 
 class Print(AlgoModule):
     """Print a lambda's result (it receives batch-first tensors) each time it runs, for debugging.
-    ``Print(lambda loss: loss.mean())``."""
+
+    Example::
+
+        >>> algo = Algorithm(Input('x'), Print(lambda x: x.mean()), Output('x'))
+        >>> algo(torch.tensor([1.0, 3.0]))
+        tensor(2.)
+        tensor([1., 3.])
+    """
 
     def __init__(self, function):
         if not _is_lambda(function):
@@ -487,8 +606,14 @@ class _SoftFunction(torch.nn.Module):
 
 
 class Min(_SoftFunction):
-    """Soft element-wise minimum of tensors of one shape: Σᵢ softmin(β·t)ᵢ·tᵢ over the tensors.
-    For lambdas: ``Let('m', lambda a, b: Min(beta=10)(a, b))``."""
+    """Soft element-wise minimum of tensors of one shape: Σᵢ softmin(β·t)ᵢ·tᵢ over the tensors,
+    for lambdas such as ``Let('m', lambda a, b: Min(beta=10)(a, b))``.
+
+    Example::
+
+        >>> Min(beta=2)(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
+        tensor([0.1192, 1.0360])
+    """
 
     def forward(self, *tensors):
         tensors = torch.stack(tensors, -1)
@@ -496,16 +621,29 @@ class Min(_SoftFunction):
 
 
 class ArgMin(_SoftFunction):
-    """Soft arg-minimum of tensors of one shape: softmin(β·t) over the tensors (last dimension).
-    ``Let('w', lambda a, b, c: ArgMin(beta=10)(a, b, c))``."""
+    """Soft arg-minimum of tensors of one shape: softmin(β·t) over the tensors (last dimension),
+    for lambdas such as ``Let('w', lambda a, b, c: ArgMin(beta=10)(a, b, c))``.
+
+    Example::
+
+        >>> ArgMin(beta=2)(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
+        tensor([[0.8808, 0.1192],
+                [0.0180, 0.9820]])
+    """
 
     def forward(self, *tensors):
         return torch.nn.Softmin(-1)(self.beta * torch.stack(tensors, -1))
 
 
 class Max(_SoftFunction):
-    """Soft element-wise maximum of tensors of one shape: Σᵢ softmax(β·t)ᵢ·tᵢ over the tensors.
-    ``Let('m', lambda a, b: Max(beta=10)(a, b))``."""
+    """Soft element-wise maximum of tensors of one shape: Σᵢ softmax(β·t)ᵢ·tᵢ over the tensors,
+    for lambdas such as ``Let('m', lambda a, b: Max(beta=10)(a, b))``.
+
+    Example::
+
+        >>> Max(beta=2)(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
+        tensor([0.8808, 2.9640])
+    """
 
     def forward(self, *tensors):
         tensors = torch.stack(tensors, -1)
@@ -513,8 +651,15 @@ class Max(_SoftFunction):
 
 
 class ArgMax(_SoftFunction):
-    """Soft arg-maximum of tensors of one shape: softmax(β·t) over the tensors (last dimension).
-    ``Let('w', lambda a, b: ArgMax(beta=10)(a, b))``."""
+    """Soft arg-maximum of tensors of one shape: softmax(β·t) over the tensors (last dimension),
+    for lambdas such as ``Let('w', lambda a, b: ArgMax(beta=10)(a, b))``.
+
+    Example::
+
+        >>> ArgMax(beta=2)(torch.tensor([0.0, 3.0]), torch.tensor([1.0, 1.0]))
+        tensor([[0.1192, 0.8808],
+                [0.9820, 0.0180]])
+    """
 
     def forward(self, *tensors):
         return torch.nn.Softmax(-1)(self.beta * torch.stack(tensors, -1))
