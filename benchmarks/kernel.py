@@ -149,26 +149,29 @@ def section_large(args, gen):
     )
 
 
-def section_levenshtein(args, gen):
-    print("\n3. Levenshtein, batch 100, float32, 1 thread (forward + backward, ms)")
+def against_torch(fn, cases, repeats):
+    """Time ``fn`` on the kernel against the torch backend (beta 10) on each case, a
+    ``(label, make_inputs)`` pair, printing the medians and their ratio."""
     engines = {
-        "kernel": relax(levenshtein.__wrapped__, beta=10.0, backend="kernel"),
-        "torch": relax(levenshtein.__wrapped__, beta=10.0),
+        "kernel": relax(fn.__wrapped__, beta=10.0, backend="kernel"),
+        "torch": relax(fn.__wrapped__, beta=10.0),
     }
-    for n in (8, 16):
-        medians, ratios = paired(
-            engines,
-            lambda n=n: (
-                torch.randint(0, 4, (100, n), generator=gen).float(),
-                torch.randint(0, 4, (100, n), generator=gen).float(),
-            ),
-            args.repeats,
-        )
+    for label, make_inputs in cases:
+        medians, ratios = paired(engines, make_inputs, repeats)
         print(
-            f"  n = {n:>2}: kernel {medians['kernel']:7.2f}  torch {medians['torch']:7.2f}  "
+            f"  {label}: kernel {medians['kernel']:7.2f}  torch {medians['torch']:7.2f}  "
             f"torch/kernel {ratios['torch']:5.1f}",
             flush=True,
         )
+
+
+def section_levenshtein(args, gen):
+    print("\n3. Levenshtein, batch 100, float32, 1 thread (forward + backward, ms)")
+
+    def tokens(n):
+        return lambda: tuple(torch.randint(0, 4, (100, n), generator=gen).float() for _ in "ab")
+
+    against_torch(levenshtein, [(f"n = {n:>2}", tokens(n)) for n in (8, 16)], args.repeats)
 
 
 def section_odd_even(args, gen):
@@ -196,39 +199,18 @@ def section_odd_even(args, gen):
 
 def section_shortest_path(args, gen):
     print("\n5. shortest paths, batch 100, float32, 1 thread (forward + backward, ms)")
-    engines = {
-        "kernel": relax(shortest_path.__wrapped__, beta=10.0, backend="kernel"),
-        "torch": relax(shortest_path.__wrapped__, beta=10.0),
-    }
-    for size, rounds in ((4, 0), (6, 6)):
-        medians, ratios = paired(
-            engines,
-            lambda size=size, rounds=rounds: (
-                (torch.rand(100, size, size, generator=gen) * 4).round() + 0.5,
-                rounds,
-            ),
-            max(5, args.repeats // 3),
-        )
-        print(
-            f"  grid {size}x{size}, {rounds or size * size - 1} sweeps: kernel {medians['kernel']:7.2f}  "
-            f"torch {medians['torch']:7.2f}  torch/kernel {ratios['torch']:5.1f}",
-            flush=True,
-        )
-    engines = {
-        "kernel": relax(dijkstra.__wrapped__, beta=10.0, backend="kernel"),
-        "torch": relax(dijkstra.__wrapped__, beta=10.0),
-    }
-    for n in (8, 16):
-        medians, ratios = paired(
-            engines,
-            lambda n=n: (3 * torch.rand(100, n, n, generator=gen),),
-            max(5, args.repeats // 3),
-        )
-        print(
-            f"  Dijkstra, {n} vertices: kernel {medians['kernel']:7.2f}  "
-            f"torch {medians['torch']:7.2f}  torch/kernel {ratios['torch']:5.1f}",
-            flush=True,
-        )
+    repeats = max(5, args.repeats // 3)
+
+    def grid(size, rounds):
+        return lambda: ((torch.rand(100, size, size, generator=gen) * 4).round() + 0.5, rounds)
+
+    cases = [(f"grid {s}x{s}, {r or s * s - 1} sweeps", grid(s, r)) for s, r in ((4, 0), (6, 6))]
+    against_torch(shortest_path, cases, repeats)
+
+    def graph(n):
+        return lambda: (3 * torch.rand(100, n, n, generator=gen),)
+
+    against_torch(dijkstra, [(f"Dijkstra, {n} vertices", graph(n)) for n in (8, 16)], repeats)
     print("  the examples outside the kernel's subset (backend='auto' runs the torch backend):")
     for fn in (binary_search, count_positive):
         why = "in the subset" if fn.kernel_program() is not None else fn.kernel_reason

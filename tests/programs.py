@@ -44,6 +44,7 @@ from algovision.core import Condition
 from benchmarks.common import algovision_selection_sort
 from src_examples.binary_search import binary_search as _example_binary_search
 from src_examples.bubble_sort import bubble_sort as _example_bubble_sort
+from src_examples.dijkstra import dijkstra as _dijkstra_example
 from src_examples.insertion_sort import insertion_sort as _example_insertion_sort
 from src_examples.selection_sort import selection_sort as _example_selection_sort
 
@@ -1268,23 +1269,9 @@ def run_python(program, inputs, b):
     return tuple(_float64(v) for v in result)
 
 
-def dijkstra_textbook(w):
-    """Dijkstra as textbooks write it: distances started at infinity, the unvisited vertex of
-    least distance (a relaxed integer) read and written at, edges read at its row."""
-    n = len(w)
-    dist = [math.inf] * n
-    dist[0] = 0.0
-    visited = [False] * n
-    for _ in range(n):
-        u = -1
-        for v in range(n):
-            if not visited[v] and (u == -1 or dist[v] < dist[u]):
-                u = v
-        visited[u] = True
-        for v in range(n):
-            if dist[u] + w[u, v] < dist[v]:
-                dist[v] = dist[u] + w[u, v]
-    return dist
+# Dijkstra as textbooks write it (distances started at infinity, the unvisited vertex of least
+# distance a relaxed integer read and written at, edges read at its row): the example's.
+dijkstra_textbook = _dijkstra_example.__wrapped__
 
 
 def relaxed_read_among_writes(x):

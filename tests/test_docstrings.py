@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from test_python_constructs import row_function
 
 import avcompile
 import avcompile.dsl
@@ -161,22 +162,6 @@ def python_page_table():
 ROWS, HELPERS = python_page_table()
 
 
-def row_function(line, tmp_path, k):
-    """``f(x, k=2)`` with the table's ``line`` in it, in a file of its own (relax reads it)."""
-    source = (
-        "import math\nimport torch\nimport avcompile\n\n"
-        + HELPERS
-        + f"\n\ndef f(x, k=2):\n    n = len(x)\n    y = 0.0\n    {line}\n    return y\n"
-    )
-    path = tmp_path / f"python_page_row_{k}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[path.stem] = module
-    spec.loader.exec_module(module)
-    return module.f
-
-
 def test_the_python_page_lists_the_constructs():
     assert len(ROWS) >= 25
     assert "def largest(" in HELPERS and "@avcompile.batched" in HELPERS
@@ -185,7 +170,7 @@ def test_the_python_page_lists_the_constructs():
 @pytest.mark.parametrize("k", range(len(ROWS)), ids=[construct for construct, _ in ROWS])
 def test_each_line_of_the_python_page_compiles_and_equals_python(k, tmp_path):
     construct, line = ROWS[k]
-    fn = row_function(line, tmp_path, k)
+    fn = row_function(line, tmp_path, k, HELPERS, "python_page_row")
     x = torch.tensor([[0.5, -1.25, 2.0, 0.75], [-0.5, 3.0, 1.5, -2.0]], dtype=torch.float64)
     got = relax(fn, hard=True)(x.clone())
     for b in range(x.shape[0]):

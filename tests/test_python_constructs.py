@@ -258,14 +258,15 @@ def _readme_table():
 ROWS, HELPERS = _readme_table()
 
 
-def _row_function(line, tmp_path, k):
-    """``f(x, k=2)`` with the README's ``line`` in it, in a file of its own (relax reads it)."""
+def row_function(line, tmp_path, k, helpers=HELPERS, stem="readme_row"):
+    """``f(x, k=2)`` with a table's ``line`` in it, after the table's ``helpers``, in a file of
+    its own (relax reads it)."""
     source = (
         "import math\nimport torch\nimport avcompile\n\n"
-        + HELPERS
+        + helpers
         + f"\n\ndef f(x, k=2):\n    n = len(x)\n    y = 0.0\n    {line}\n    return y\n"
     )
-    path = tmp_path / f"readme_row_{k}.py"
+    path = tmp_path / f"{stem}_{k}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
@@ -284,7 +285,7 @@ def test_the_readme_lists_the_constructs_of_this_issue():
 @pytest.mark.parametrize("k", range(len(ROWS)), ids=[c for c, _ in ROWS])
 def test_each_construct_the_readme_lists_compiles_and_equals_python(k, tmp_path):
     construct, line = ROWS[k]
-    fn = _row_function(line, tmp_path, k)
+    fn = row_function(line, tmp_path, k)
     x = torch.tensor([[0.5, -1.25, 2.0, 0.75], [-0.5, 3.0, 1.5, -2.0]], dtype=torch.float64)
     got = relax(fn, hard=True)(x.clone())
     uses_torch = re.search(r"torch\.|\.size\(|\.numel\(|\.ndim|\.shape|@", line)
