@@ -14,10 +14,10 @@ import types
 
 from . import runtime
 from .check import check
-from .emit import emit
+from .emit import breaks_graph_in_loop, emit
 from .errors import CompileError, Position
 from .ir import RELAXED
-from .module import RelaxedModule, errors_at_user_lines
+from .module import RelaxedModule, wrap_forward
 from .parse import parse
 from .passes import run_passes
 from .passes.ranks import example_ranks
@@ -47,16 +47,18 @@ def _compile(fn, static):
 _loaded = itertools.count()  # numbers the generated modules, so that their names are unique
 
 
-def load(source, name, key):
+def load(source, name, key, signature=None, traced=True):
     """Execute generated ``source`` under the file name ``key`` (registered with linecache, so
-    tracebacks and ``inspect`` show it) and return the class it defines."""
+    tracebacks and ``inspect`` show it) and return the class it defines, whose ``forward`` takes
+    the arguments of ``signature`` (the user's function's, with its defaults) and which
+    torch.compile compiles if ``traced``."""
     linecache.cache[key] = (len(source), None, source.splitlines(True), key)
     # A real module in sys.modules: torch.compile finds a function's globals through it.
     module = types.ModuleType(f"avcompile.generated.{name}_{next(_loaded)}")
     sys.modules[module.__name__] = module
     exec(compile(source, key, "exec"), module.__dict__)
     cls = module.__dict__[name]
-    cls.forward = errors_at_user_lines(cls.forward)
+    cls.forward = wrap_forward(cls.forward, signature, traced)
     return cls
 
 
@@ -115,6 +117,9 @@ def relax(
     'kernel' (one compiled forward and generated adjoint per chunk of examples, through numba;
     a program outside its subset is a ``CompileError``) or 'auto' (the kernel where the program
     lies in its subset, else torch; ``print(module)`` says which and why), an attribute too.
+
+    The module is a ``torch.nn.Module``: ``torch.compile(module)`` compiles it once for every
+    ``beta`` and batch size.
     """
     options = dict(
         beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist, backend=backend
@@ -134,16 +139,13 @@ def relax(
             raise
         _collected.append(err)
         return fn
-    cls = load(emitted.source, fn.__name__, f"<avcompile {fn.__qualname__}>")
-    if fn.__defaults__ or fn.__kwdefaults__:
-        forward = cls.forward
-        code = fn.__code__
-        n_args = code.co_argcount
-        names = code.co_varnames[:n_args]
-        # The generated forward takes every parameter positionally; keep the user's defaults.
-        defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()) :], fn.__defaults__ or ()))
-        defaults.update(fn.__kwdefaults__ or {})
-        cls.forward = _with_defaults(forward, code, defaults)
+    cls = load(
+        emitted.source,
+        fn.__name__,
+        f"<avcompile {fn.__qualname__}>",
+        inspect.signature(fn),
+        traced=not breaks_graph_in_loop(fn_ir),
+    )
     module = cls(
         fn,
         static=static,
@@ -174,9 +176,7 @@ def _relaxed_by_name(module, qualname, static):
     fn = importlib.import_module(module)
     for part in qualname.split("."):
         fn = getattr(fn, part)
-    module = relax(getattr(fn, "__wrapped__", fn), static=static)
-    del module.__dict__["beta"]  # the state holds beta, as an attribute or as a parameter
-    return module
+    return relax(getattr(fn, "__wrapped__", fn), static=static)
 
 
 def build_module(
@@ -186,7 +186,16 @@ def build_module(
     DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
     fn_ir = run_passes(fn_ir)
     emitted = emit(fn_ir, set(user_names), filename)
-    cls = load(emitted.source, fn_ir.name, f"<avcompile {fn_ir.name}>")
+    params = [
+        inspect.Parameter(p.id, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in fn_ir.params
+    ]
+    cls = load(
+        emitted.source,
+        fn_ir.name,
+        f"<avcompile {fn_ir.name}>",
+        inspect.Signature(params),
+        traced=not breaks_graph_in_loop(fn_ir),
+    )
     module = cls(
         None,
         beta=beta,
@@ -220,17 +229,3 @@ def to_code(obj, **options):
             return to_source(obj.__wrapped__, tuple(options["static"]))
         return obj.code
     return to_source(obj, tuple(options.get("static", ())))
-
-
-def _with_defaults(forward, code, defaults):
-    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-
-    @functools.wraps(forward)
-    def call(self, *args, **kwargs):
-        bound = dict(zip(names, args))
-        bound.update(kwargs)
-        for name, value in defaults.items():
-            bound.setdefault(name, value)
-        return forward(self, **bound)
-
-    return call

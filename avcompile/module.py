@@ -9,13 +9,31 @@ import warnings
 
 import torch
 
-from .runtime import DISTRIBUTIONS, MODES, Relaxation
+from .runtime import DISTRIBUTIONS, MODES, Relaxation, mark_batch_dynamic
 
-__all__ = ["RelaxedModule", "errors_at_user_lines"]
+__all__ = ["RelaxedModule", "wrap_forward"]
+
+
+def _number_tensor(value, device):
+    """A number as a 0-dimensional tensor on ``device`` that holds it exactly: float64, or float32
+    on a device without float64 (MPS)."""
+    try:
+        return torch.tensor(value, dtype=torch.float64, device=device)
+    except (TypeError, RuntimeError):
+        return torch.tensor(value, dtype=torch.float32, device=device)
 
 
 class RelaxedModule(torch.nn.Module):
-    """Base class of generated modules: holds the hyperparameters and the user's free names."""
+    """Base class of generated modules: holds the hyperparameters and the user's free names.
+
+    ``beta``, ``mode``, ``dist``, ``max_iter``, ``eps`` and ``backend`` are read at every call and
+    may change between calls; under ``torch.compile`` a new ``beta`` (a number or a tensor) or
+    batch size compiles nothing new::
+
+        sort = relax(bubble_sort_fn, beta=4.0)
+        fast = torch.compile(sort)
+        sort.beta = 8.0          # the next call of fast runs with it, nothing is recompiled
+    """
 
     def __init__(
         self,
@@ -40,6 +58,11 @@ class RelaxedModule(torch.nn.Module):
         ``rebuild(module, qualname, static)`` compiles ``fn``, found by name, again: pickle
         calls it to load the module."""
         super().__init__()
+        # beta as the tensor a call reads (``relaxation``), so that torch.compile reads it as an
+        # input of its graph and a new beta compiles nothing new: a number's own tensor, or the
+        # tensor given (a learned beta is the parameter ``beta`` instead)
+        self.register_buffer("_beta", None, persistent=False)
+        self._beta_number = None
         self.beta = beta
         self.max_iter = max_iter
         self.eps = eps
@@ -59,6 +82,53 @@ class RelaxedModule(torch.nn.Module):
             self._globals = fn.__globals__
         else:
             self._closure, self._globals = {}, dict(free or {})
+
+    @property
+    def beta(self):
+        """The inverse temperature of relaxed comparisons, as it was given: a number, a tensor,
+        or an ``nn.Parameter`` (a learned beta, in ``parameters()`` and the ``state_dict``)."""
+        learned = self._parameters.get("beta")
+        if learned is not None:
+            return learned
+        return self._beta_number if self._beta_number is not None else self._beta
+
+    @beta.setter
+    def beta(self, value):
+        before = self._parameters.pop("beta", None)
+        if before is None:
+            before = self._beta
+        device = before.device if before is not None else torch.device("cpu")
+        if isinstance(value, torch.nn.Parameter):
+            self._parameters["beta"] = value
+            self._beta_number, self._buffers["_beta"] = None, None
+        elif isinstance(value, torch.Tensor):
+            self._beta_number, self._buffers["_beta"] = None, value
+        else:
+            self._beta_number, self._buffers["_beta"] = value, _number_tensor(value, device)
+
+    def __setattr__(self, name, value):
+        # `beta` may be a number, a tensor or an nn.Parameter and may change kind between calls;
+        # its setter sorts it out (nn.Module would register a parameter, and then refuse
+        # anything else under that name).
+        if name == "beta":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def _apply(self, fn, recurse=True):
+        """``.to()``, ``.cuda()``, ``.half()``, ... (nn.Module moves and casts through this): the
+        tensor of a number beta goes to the new device and stays that number exactly."""
+        if self._beta_number is None:
+            return super()._apply(fn, recurse)
+        held = self._buffers.pop("_beta")
+        try:
+            super()._apply(fn, recurse)
+        finally:
+            self._buffers["_beta"] = held
+        device = fn(held.float()).device  # where the module goes (a float32 copy: some devices
+        # have no float64); the module's dtype is not beta's
+        self._buffers["_beta"] = _number_tensor(self._beta_number, device)
+        return self
 
     @property
     def mode(self):
@@ -115,8 +185,16 @@ class RelaxedModule(torch.nn.Module):
         """Whether the next call runs the kernel backend."""
         return self._backend != "torch" and self.kernel_program() is not None
 
+    @torch.compiler.disable
     def kernel_call(self, args, kwargs):
-        """Run the call on the kernel backend."""
+        """Run the call on the kernel backend, or return ``NotImplemented`` where the torch
+        backend runs it (``uses_kernel``; 'auto' and arguments the kernel cannot take).
+
+        torch.compile does not trace this (nor numba): a compiled caller breaks its graph here
+        and runs it as it is. The outputs' batch dimension is marked as varying, so that the
+        caller's code after it does not compile again for a new batch size."""
+        if not self.uses_kernel():
+            return NotImplemented
         from .kernel import backend
 
         bound = dict(zip(self._params, args))
@@ -127,7 +205,7 @@ class RelaxedModule(torch.nn.Module):
                 raise TypeError(f"{type(self).__name__}() missing argument '{name}'")
         ranks = {n: bound[n].dim() - 1 for n in relaxed}
         try:
-            return backend.call(self, self._kernel, bound, relaxed, ranks)
+            result = backend.call(self, self._kernel, bound, relaxed, ranks)
         except backend.NotInKernel as err:
             if self._backend == "kernel":
                 raise TypeError(
@@ -135,6 +213,8 @@ class RelaxedModule(torch.nn.Module):
                     f"shapes: {err}"
                 ) from None
             return NotImplemented  # 'auto': the torch backend runs it
+        mark_batch_dynamic(result if isinstance(result, tuple) else (result,), 0)
+        return result
 
     @property
     def dist(self):
@@ -149,21 +229,10 @@ class RelaxedModule(torch.nn.Module):
             )
         self._dist = value
 
-    def __setattr__(self, name, value):
-        # `beta` may be a float, a tensor or an nn.Parameter (learned), and may change kind
-        # between calls, which nn.Module would refuse for a registered parameter.
-        if (
-            name == "beta"
-            and "_parameters" in self.__dict__
-            and "beta" in self._parameters
-            and not isinstance(value, torch.nn.Parameter)
-        ):
-            del self._parameters["beta"]
-        super().__setattr__(name, value)
-
     def relaxation(self):
-        """The relaxation of one call: the hyperparameters as they are now."""
-        return Relaxation(self.beta, self._mode, self._dist)
+        """The relaxation of one call: the hyperparameters as they are now, beta as a tensor."""
+        learned = self._parameters.get("beta")
+        return Relaxation(self._beta if learned is None else learned, self._mode, self._dist)
 
     # The user's function and the names it reads belong to the user's program. A copy of the
     # module shares them, as a copy of a function would; a pickle names the function.
@@ -308,6 +377,34 @@ class RelaxedModule(torch.nn.Module):
                     where[key] = where[key].to(dtype)
         return tuple(args), kwargs
 
+    @torch.compiler.disable
+    def _mark_batch_dynamic(self, args, kwargs):
+        """Mark the batch dimension of the relaxed tensor arguments as varying for torch.compile
+        (``wrap_forward``; run as Python, never traced)."""
+        params, relaxed = self.__dict__.get("_params", ()), self.__dict__.get("_relaxed", ())
+        values = [a for a, name in zip(args, params) if name in relaxed]
+        values += [v for name, v in kwargs.items() if name in relaxed]
+        mark_batch_dynamic(values, 0)
+
+    def _run(self, forward, args, kwargs):
+        """One call: its arguments checked, then the kernel backend where it runs the call, else
+        ``forward``, the generated code, whose exceptions show the user's lines."""
+        args, kwargs = self.check_arguments(args, kwargs)
+        if self._backend != "torch":
+            result = self.kernel_call(args, kwargs)
+            if result is not NotImplemented:
+                return result
+        try:
+            return forward(self, *args, **kwargs)
+        except Exception as exc:
+            tb = _with_user_frame(
+                exc.__traceback__,
+                getattr(self, "user_file", None),
+                self.line_map,
+                type(self).__name__,
+            )
+            raise exc.with_traceback(tb) from exc.__cause__
+
     def describe(self, fn_ir, user_file):
         """Remember what ``print(module)`` and error messages say of the user's function, and
         what each free name held when it was compiled (which ``free`` checks at each call)."""
@@ -382,29 +479,49 @@ def _kernel_program(fn_ir, numbers=()):
     return program, None
 
 
-def errors_at_user_lines(forward):
-    """Wrap a generated ``forward`` so that an exception raised inside it shows, in its
-    traceback, the user's file, line and source text it comes from, and keeps its type."""
+def wrap_forward(forward, signature=None, traced=True):
+    """The ``forward`` of a generated class: the generated ``forward`` with the user's defaults
+    (from ``signature``, the user's), the arguments checked, the kernel backend where it runs the
+    call, and exceptions shown at the user's lines.
+
+    Under ``torch.compile`` the batch dimension of the relaxed arguments is marked as varying, so
+    that a new batch size compiles nothing new. A ``forward`` that is not ``traced`` (it would
+    break the graph inside a loop: ``emit.breaks_graph_in_loop``) runs as Python there, with one
+    graph break in a compiled caller."""
+    params = list(signature.parameters.values()) if signature is not None else []
+    names = tuple(p.name for p in params)
+    defaults = {p.name: p.default for p in params if p.default is not p.empty}
+    run = RelaxedModule._run if traced else _run_as_python
 
     @functools.wraps(forward)
     def call(self, *args, **kwargs):
-        args, kwargs = self.check_arguments(args, kwargs)
-        if self._backend != "torch" and self.uses_kernel():
-            result = self.kernel_call(args, kwargs)
-            if result is not NotImplemented:
-                return result
-        try:
-            return forward(self, *args, **kwargs)
-        except Exception as exc:
-            tb = _with_user_frame(
-                exc.__traceback__,
-                getattr(self, "user_file", None),
-                self.line_map,
-                type(self).__name__,
-            )
-            raise exc.with_traceback(tb) from exc.__cause__
+        if defaults:
+            bound = dict(zip(names, args))
+            bound.update(kwargs)
+            for name, value in defaults.items():
+                bound.setdefault(name, value)
+            args, kwargs = (), bound
+        if not torch.compiler.is_compiling():
+            self._mark_batch_dynamic(args, kwargs)
+        return run(self, forward, args, kwargs)
 
+    _skip_when_outermost(call)
     return call
+
+
+_run_as_python = torch.compiler.disable(RelaxedModule._run)
+
+
+def _skip_when_outermost(fn):
+    """Have torch.compile run ``fn``'s own frame as Python when it is the outermost frame it
+    meets (it then compiles the functions ``fn`` calls, each as its own graph), yet trace ``fn``
+    as usual when a compiled caller calls it. ``wrap_forward``'s ``call`` marks its arguments'
+    batch dimension as varying there, which must happen before torch.compile first sees them,
+    and which cannot be traced. (``torch.compiler.disable(recursive=False)`` would also skip the
+    frame, but break the graph of every compiled model that calls a relaxed module.)"""
+    skip_code = getattr(getattr(torch._dynamo, "eval_frame", None), "skip_code", None)
+    if skip_code is not None:  # else a new batch size compiles again once, and not after
+        skip_code(fn.__code__)
 
 
 def _with_user_frame(tb, user_file, line_map, name):
