@@ -17,7 +17,13 @@ from .check import check
 from .emit import breaks_graph_in_loop, emit
 from .errors import CompileError, Position
 from .ir import RELAXED
-from .module import RelaxedModule, wrap_forward
+from .module import (
+    RelaxedModule,
+    checked_beta,
+    checked_eps,
+    checked_max_iter,
+    wrap_forward,
+)
 from .parse import parse
 from .passes import run_passes
 from .passes.ranks import example_ranks
@@ -50,8 +56,8 @@ _loaded = itertools.count()  # numbers the generated modules, so that their name
 def load(source, name, key, signature=None, traced=True):
     """Execute generated ``source`` under the file name ``key`` (registered with linecache, so
     tracebacks and ``inspect`` show it) and return the class it defines, whose ``forward`` takes
-    the arguments of ``signature`` (the user's function's, with its defaults) and which
-    torch.compile compiles if ``traced``."""
+    the arguments of ``signature`` (the user's function's: its defaults, and what ``help`` and
+    ``inspect.signature`` show) and which torch.compile compiles if ``traced``."""
     linecache.cache[key] = (len(source), None, source.splitlines(True), key)
     # A real module in sys.modules: torch.compile finds a function's globals through it.
     module = types.ModuleType(f"avcompile.generated.{name}_{next(_loaded)}")
@@ -117,10 +123,14 @@ def relax(
     'kernel' (one compiled forward and generated adjoint per chunk of examples, through numba;
     a program outside its subset is a ``CompileError``) or 'auto' (the kernel where the program
     lies in its subset, else torch; ``print(module)`` says which and why), an attribute too.
+    A ``beta``, ``max_iter`` or ``eps`` that cannot be one (``beta=0``, say) is an error here.
 
     The module is a ``torch.nn.Module``: ``torch.compile(module)`` compiles it once for every
-    ``beta`` and batch size.
+    ``beta`` and batch size; ``help(module)`` and ``inspect.signature(module)`` show the function.
     """
+    checked_beta(beta)
+    checked_max_iter(max_iter)
+    checked_eps(eps)
     options = dict(
         beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist, backend=backend
     )

@@ -3,7 +3,10 @@
 import builtins
 import copy
 import functools
+import inspect
 import linecache
+import numbers
+import textwrap
 import types
 import warnings
 
@@ -11,7 +14,63 @@ import torch
 
 from .runtime import DISTRIBUTIONS, MODES, Relaxation, mark_batch_dynamic
 
-__all__ = ["RelaxedModule", "wrap_forward"]
+__all__ = ["RelaxedModule", "wrap_forward", "checked_beta", "checked_max_iter", "checked_eps"]
+
+
+def checked_beta(value):
+    """``value`` if it can be ``beta``, the inverse temperature of relaxed comparisons: a positive
+    number (``math.inf`` makes them exact), or a tensor of positive values (an ``nn.Parameter``
+    to learn it). Anything else is a ``TypeError`` or ``ValueError`` that names ``beta``.
+
+    Example::
+
+        checked_beta(5)      # 5
+        checked_beta(0.0)    # ValueError: beta must be positive ...
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex() or value.dtype == torch.bool:
+            raise TypeError(f"beta must be a real tensor, not one of dtype {value.dtype}")
+        if value.device.type != "meta" and not bool((value.detach() > 0).all()):
+            raise ValueError(
+                "beta must be positive (it is the inverse temperature of relaxed comparisons: "
+                f"large is sharp, small is soft); the tensor given holds {value.detach().min()}"
+            )
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"beta must be a positive number or a tensor, not {type(value).__name__} ({value!r})"
+        )
+    if not value > 0:  # NaN too
+        raise ValueError(
+            "beta must be positive (it is the inverse temperature of relaxed comparisons: large "
+            f"is sharp, small is soft; math.inf is exact), not {value!r}"
+        )
+    return value
+
+
+def checked_max_iter(value):
+    """``value`` if it can be ``max_iter``, the most iterations a relaxed ``while`` runs: an int
+    of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"max_iter must be an int, not {type(value).__name__} ({value!r})")
+    if value < 1:
+        raise ValueError(
+            f"max_iter must be at least 1 (the most iterations a relaxed `while` runs), not {value}"
+        )
+    return int(value)
+
+
+def checked_eps(value):
+    """``value`` if it can be ``eps``: a relaxed ``while`` stops once every example goes on with
+    probability at most ``eps``, a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"eps must be a number, not {type(value).__name__} ({value!r})")
+    if not 0 <= value < 1:  # NaN too
+        raise ValueError(
+            "eps must lie in [0, 1) (a relaxed `while` stops once every example goes on with "
+            f"at most this probability), not {value!r}"
+        )
+    return value
 
 
 def _number_tensor(value, device):
@@ -77,7 +136,6 @@ class RelaxedModule(torch.nn.Module):
         self._rebuild = rebuild
         if fn is not None:
             self.__wrapped__ = fn
-            self.__doc__ = fn.__doc__
             self._closure = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
             self._globals = fn.__globals__
         else:
@@ -85,8 +143,9 @@ class RelaxedModule(torch.nn.Module):
 
     @property
     def beta(self):
-        """The inverse temperature of relaxed comparisons, as it was given: a number, a tensor,
-        or an ``nn.Parameter`` (a learned beta, in ``parameters()`` and the ``state_dict``)."""
+        """The inverse temperature of relaxed comparisons, as it was given: a positive number, a
+        tensor, or an ``nn.Parameter`` (a learned beta, in ``parameters()`` and the
+        ``state_dict``). A number or tensor of another kind is refused, naming ``beta``."""
         learned = self._parameters.get("beta")
         if learned is not None:
             return learned
@@ -94,6 +153,7 @@ class RelaxedModule(torch.nn.Module):
 
     @beta.setter
     def beta(self, value):
+        value = checked_beta(value)
         before = self._parameters.pop("beta", None)
         if before is None:
             before = self._beta
@@ -129,6 +189,25 @@ class RelaxedModule(torch.nn.Module):
         # have no float64); the module's dtype is not beta's
         self._buffers["_beta"] = _number_tensor(self._beta_number, device)
         return self
+
+    @property
+    def max_iter(self):
+        """The most iterations a relaxed ``while`` runs (an int of at least 1)."""
+        return self._max_iter
+
+    @max_iter.setter
+    def max_iter(self, value):
+        self._max_iter = checked_max_iter(value)
+
+    @property
+    def eps(self):
+        """A relaxed ``while`` stops once every example goes on with probability at most this
+        (in [0, 1))."""
+        return self._eps
+
+    @eps.setter
+    def eps(self, value):
+        self._eps = checked_eps(value)
 
     @property
     def mode(self):
@@ -234,6 +313,15 @@ class RelaxedModule(torch.nn.Module):
         learned = self._parameters.get("beta")
         return Relaxation(self._beta if learned is None else learned, self._mode, self._dist)
 
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this on a module (and each submodule) before compiling it
+        raise RuntimeError(
+            f"avcompile: the relaxed module {type(self).__name__} cannot be compiled by "
+            "torch.jit.script: its generated code is Python that TorchScript does not take "
+            "(functions defined in functions, lists of tensors, calls of avcompile's runtime). "
+            "Use torch.compile(module) instead, which compiles that code as it is."
+        )
+
     # The user's function and the names it reads belong to the user's program. A copy of the
     # module shares them, as a copy of a function would; a pickle names the function.
     _USERS = ("__wrapped__", "_globals", "_closure", "_lookups")
@@ -253,6 +341,8 @@ class RelaxedModule(torch.nn.Module):
         "_ranks",
         "_kernel",
         "_kernel_reason",
+        "__doc__",
+        "__signature__",
     )
 
     def __deepcopy__(self, memo):
@@ -406,8 +496,9 @@ class RelaxedModule(torch.nn.Module):
             raise exc.with_traceback(tb) from exc.__cause__
 
     def describe(self, fn_ir, user_file):
-        """Remember what ``print(module)`` and error messages say of the user's function, and
-        what each free name held when it was compiled (which ``free`` checks at each call)."""
+        """Remember what ``print(module)``, ``help(module)`` and error messages say of the user's
+        function, and what each free name held when it was compiled (which ``free`` checks at
+        each call)."""
         self.user_file = user_file
         self.ir = fn_ir
         self._lookups = dict(fn_ir.lookups)
@@ -427,9 +518,34 @@ class RelaxedModule(torch.nn.Module):
         self.outputs = tuple(
             str(v) for v in (elts if elts is not None else [value]) if v is not None
         )
+        # inspect.signature(module) and help(module) show the user's function
+        self.__signature__ = inspect.signature(self.forward)
+        self.__doc__ = self._doc([p.id for p in fn_ir.params if str(p.kind) == "relaxed"])
+
+    def _doc(self, relaxed):
+        """What ``help(module)`` says: the call's signature, the user's docstring, and what the
+        module is."""
+        fn = self.__dict__.get("__wrapped__")
+        parts = [f"{type(self).__name__}{self.__signature__}"]
+        if fn is not None and fn.__doc__:
+            parts.append(inspect.cleandoc(fn.__doc__))
+        batch = (
+            f"a leading batch dimension on each relaxed argument ({', '.join(relaxed)})"
+            if relaxed
+            else "no relaxed argument"
+        )
+        what = (
+            f"{inspect.cleandoc(type(self).__doc__ or '')} A torch.nn.Module: call it with "
+            f"{batch}. Its attributes beta, mode, dist, max_iter, eps and backend are read at "
+            f"every call; module.code is the generated code."
+        )
+        parts.append(textwrap.fill(what, 88))
+        return "\n\n".join(parts)
 
     def extra_repr(self):
-        beta = self.beta.item() if isinstance(self.beta, torch.Tensor) else self.beta
+        beta = self.beta
+        if isinstance(beta, torch.Tensor):
+            beta = beta.item() if beta.numel() == 1 and beta.device.type != "meta" else beta
         io = ""
         if getattr(self, "inputs", None) is not None:
             io = f"inputs=({', '.join(self.inputs)}), outputs=({', '.join(self.outputs)}), "
@@ -505,6 +621,9 @@ def wrap_forward(forward, signature=None, traced=True):
             self._mark_batch_dynamic(args, kwargs)
         return run(self, forward, args, kwargs)
 
+    if signature is not None:
+        self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        call.__signature__ = signature.replace(parameters=[self_param, *params])
     _skip_when_outermost(call)
     return call
 
