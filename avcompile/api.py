@@ -1,5 +1,7 @@
 """``relax``: the compiler's pipeline in one function, and the loading of generated modules."""
 
+from __future__ import annotations
+
 import ast
 import contextlib
 import functools
@@ -11,6 +13,9 @@ import os
 import re
 import sys
 import types
+from typing import Any, Callable, Iterable, overload
+
+import torch
 
 from . import runtime
 from .check import check
@@ -30,14 +35,14 @@ from .passes.ranks import example_ranks
 from .translate import translate
 
 
-def compile_ir(fn, static=()):
+def compile_ir(fn: Callable[..., Any], static: Iterable[str] = ()) -> tuple[Any, ast.AST, Any]:
     """Parse, check and translate ``fn``, then run the passes: its relaxed IR (``show --ir``)."""
     node, source = parse(fn)
     check(node, source)
     return run_passes(translate(node, source, fn, static)), node, source
 
 
-def to_source(fn, static=()):
+def to_source(fn: Callable[..., Any], static: Iterable[str] = ()) -> str:
     """The Python source of the module that ``relax`` generates for ``fn``."""
     return _compile(fn, static)[1].source
 
@@ -83,18 +88,48 @@ def collect_errors():
         _collected = previous
 
 
+@overload
 def relax(
-    fn=None,
+    fn: Callable[..., Any] | RelaxedModule,
     *,
-    beta=10.0,
-    max_iter=1024,
-    eps=1e-5,
-    hard=False,
-    mode=None,
-    dist="logistic",
-    static=(),
-    backend="torch",
-):
+    beta: float | torch.Tensor = ...,
+    max_iter: int = ...,
+    eps: float = ...,
+    hard: bool = ...,
+    mode: str | None = ...,
+    dist: str = ...,
+    static: Iterable[str] = ...,
+    backend: str = ...,
+) -> RelaxedModule: ...
+
+
+@overload
+def relax(
+    fn: None = None,
+    *,
+    beta: float | torch.Tensor = ...,
+    max_iter: int = ...,
+    eps: float = ...,
+    hard: bool = ...,
+    mode: str | None = ...,
+    dist: str = ...,
+    static: Iterable[str] = ...,
+    backend: str = ...,
+) -> Callable[[Callable[..., Any]], RelaxedModule]: ...
+
+
+def relax(
+    fn: Callable[..., Any] | RelaxedModule | None = None,
+    *,
+    beta: float | torch.Tensor = 10.0,
+    max_iter: int = 1024,
+    eps: float = 1e-5,
+    hard: bool = False,
+    mode: str | None = None,
+    dist: str = "logistic",
+    static: Iterable[str] = (),
+    backend: str = "torch",
+) -> Any:
     """Compile a plain Python function, written for one example, into a relaxed ``nn.Module``.
 
     Comparisons on per-example tensors become probabilities, both branches of a relaxed ``if``
@@ -231,7 +266,7 @@ def _describe(module, fn_ir, user_file):
     module.expect([p.id for p in fn_ir.params], relaxed, example_ranks(fn_ir))
 
 
-def to_code(obj, **options):
+def to_code(obj: Callable[..., Any] | RelaxedModule, **options: Any) -> str:
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
     with ``options``: exactly what ``avcompile show`` prints."""
     if isinstance(obj, RelaxedModule):

@@ -1,5 +1,7 @@
 """The base class of generated modules: hyperparameters, free names, printing, copying and pickling, and errors mapped to the user's lines."""
 
+from __future__ import annotations
+
 import builtins
 import copy
 import functools
@@ -9,6 +11,7 @@ import numbers
 import textwrap
 import types
 import warnings
+from typing import Any, Callable, NoReturn
 
 import torch
 
@@ -17,7 +20,7 @@ from .runtime import DISTRIBUTIONS, MODES, Relaxation, mark_batch_dynamic
 __all__ = ["RelaxedModule", "wrap_forward", "checked_beta", "checked_max_iter", "checked_eps"]
 
 
-def checked_beta(value):
+def checked_beta(value: Any) -> float | torch.Tensor:
     """``value`` if it can be ``beta``, the inverse temperature of relaxed comparisons: a positive
     number (``math.inf`` makes them exact), or a tensor of positive values (an ``nn.Parameter``
     to learn it). Anything else is a ``TypeError`` or ``ValueError`` that names ``beta``.
@@ -36,11 +39,11 @@ def checked_beta(value):
                 f"large is sharp, small is soft); the tensor given holds {value.detach().min()}"
             )
         return value
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not _is_number(value):
         raise TypeError(
             f"beta must be a positive number or a tensor, not {type(value).__name__} ({value!r})"
         )
-    if not value > 0:  # NaN too
+    if not float(value) > 0:  # NaN too
         raise ValueError(
             "beta must be positive (it is the inverse temperature of relaxed comparisons: large "
             f"is sharp, small is soft; math.inf is exact), not {value!r}"
@@ -48,32 +51,37 @@ def checked_beta(value):
     return value
 
 
-def checked_max_iter(value):
+def checked_max_iter(value: Any) -> int:
     """``value`` if it can be ``max_iter``, the most iterations a relaxed ``while`` runs: an int
     of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    if not _is_number(value) or not isinstance(value, numbers.Integral):
         raise TypeError(f"max_iter must be an int, not {type(value).__name__} ({value!r})")
-    if value < 1:
+    if int(value) < 1:
         raise ValueError(
             f"max_iter must be at least 1 (the most iterations a relaxed `while` runs), not {value}"
         )
     return int(value)
 
 
-def checked_eps(value):
+def checked_eps(value: Any) -> float:
     """``value`` if it can be ``eps``: a relaxed ``while`` stops once every example goes on with
     probability at most ``eps``, a number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not _is_number(value):
         raise TypeError(f"eps must be a number, not {type(value).__name__} ({value!r})")
-    if not 0 <= value < 1:  # NaN too
+    if not 0 <= float(value) < 1:  # NaN too
         raise ValueError(
             "eps must lie in [0, 1) (a relaxed `while` stops once every example goes on with "
             f"at most this probability), not {value!r}"
         )
-    return value
+    return float(value)
 
 
-def _number_tensor(value, device):
+def _is_number(value: Any) -> bool:
+    """Whether ``value`` is a real number (a Python or NumPy one), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _number_tensor(value: float, device: torch.device) -> torch.Tensor:
     """A number as a 0-dimensional tensor on ``device`` that holds it exactly: float64, or float32
     on a device without float64 (MPS)."""
     try:
@@ -94,23 +102,31 @@ class RelaxedModule(torch.nn.Module):
         sort.beta = 8.0          # the next call of fast runs with it, nothing is recompiled
     """
 
+    code: str  # the generated source (``avcompile show``)
+    line_map: dict[int, int]  # generated line -> the user's line
+    static: tuple[str, ...]  # the parameters compiled as hard values
+    user_file: str | None  # the file of the user's function (None: built from IR alone)
+    shared_free: frozenset[str]  # the free names that held a tensor when it was compiled
+    compiled_free: dict[str, str]  # each free name's type then
+    _beta_number: float | None  # beta, where it is a number
+
     def __init__(
         self,
-        fn=None,
+        fn: Callable[..., Any] | None = None,
         *,
-        beta,
-        max_iter,
-        eps,
-        hard=False,
-        mode=None,
-        dist="logistic",
-        static=(),
-        code,
-        line_map=None,
-        free=None,
-        rebuild=None,
-        backend="torch",
-    ):
+        beta: float | torch.Tensor,
+        max_iter: int,
+        eps: float,
+        hard: bool = False,
+        mode: str | None = None,
+        dist: str = "logistic",
+        static: tuple[str, ...] = (),
+        code: str,
+        line_map: dict[int, int] | None = None,
+        free: dict[str, Any] | None = None,
+        rebuild: Callable[..., RelaxedModule] | None = None,
+        backend: str = "torch",
+    ) -> None:
         """``fn`` is the user's function whose free names the module reads at each call; a module
         built from IR alone (the DSL) gives the values of its free names in ``free`` instead.
         ``code`` is the generated source and ``line_map`` maps its line numbers to the user's.
@@ -142,21 +158,25 @@ class RelaxedModule(torch.nn.Module):
             self._closure, self._globals = {}, dict(free or {})
 
     @property
-    def beta(self):
+    def beta(self) -> float | torch.Tensor:
         """The inverse temperature of relaxed comparisons, as it was given: a positive number, a
         tensor, or an ``nn.Parameter`` (a learned beta, in ``parameters()`` and the
         ``state_dict``). A number or tensor of another kind is refused, naming ``beta``."""
         learned = self._parameters.get("beta")
         if learned is not None:
             return learned
-        return self._beta_number if self._beta_number is not None else self._beta
+        if self._beta_number is not None:
+            return self._beta_number
+        given = self._buffers["_beta"]
+        assert given is not None  # a tensor beta, as it was given
+        return given
 
     @beta.setter
-    def beta(self, value):
+    def beta(self, value: float | torch.Tensor) -> None:
         value = checked_beta(value)
-        before = self._parameters.pop("beta", None)
+        before: torch.Tensor | None = self._parameters.pop("beta", None)
         if before is None:
-            before = self._beta
+            before = self._buffers["_beta"]
         device = before.device if before is not None else torch.device("cpu")
         if isinstance(value, torch.nn.Parameter):
             self._parameters["beta"] = value
@@ -166,7 +186,7 @@ class RelaxedModule(torch.nn.Module):
         else:
             self._beta_number, self._buffers["_beta"] = value, _number_tensor(value, device)
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: Any) -> None:
         # `beta` may be a number, a tensor or an nn.Parameter and may change kind between calls;
         # its setter sorts it out (nn.Module would register a parameter, and then refuse
         # anything else under that name).
@@ -191,59 +211,59 @@ class RelaxedModule(torch.nn.Module):
         return self
 
     @property
-    def max_iter(self):
+    def max_iter(self) -> int:
         """The most iterations a relaxed ``while`` runs (an int of at least 1)."""
         return self._max_iter
 
     @max_iter.setter
-    def max_iter(self, value):
+    def max_iter(self, value: int) -> None:
         self._max_iter = checked_max_iter(value)
 
     @property
-    def eps(self):
+    def eps(self) -> float:
         """A relaxed ``while`` stops once every example goes on with probability at most this
         (in [0, 1))."""
         return self._eps
 
     @eps.setter
-    def eps(self, value):
+    def eps(self, value: float) -> None:
         self._eps = checked_eps(value)
 
     @property
-    def mode(self):
+    def mode(self) -> str:
         """'soft', 'hard' (exact comparisons) or 'st' (hard forward, soft gradient)."""
         return self._mode
 
     @mode.setter
-    def mode(self, value):
+    def mode(self, value: str) -> None:
         if value not in MODES:
             raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}, not {value!r}")
         self._mode = value
 
     @property
-    def hard(self):
+    def hard(self) -> bool:
         """Whether comparisons are exact (``mode == 'hard'``); setting it sets the mode."""
         return self._mode == "hard"
 
     @hard.setter
-    def hard(self, value):
+    def hard(self, value: bool) -> None:
         self.mode = "hard" if value else "soft"
 
     @property
-    def backend(self):
+    def backend(self) -> str:
         """'torch' (batched tensor code), 'kernel' (one compiled forward and adjoint per chunk of
         examples) or 'auto' (the kernel where the program lies in its subset, else torch)."""
         return self._backend
 
     @backend.setter
-    def backend(self, value):
+    def backend(self, value: str) -> None:
         if value not in BACKENDS:
             raise ValueError(
                 f"backend must be one of {', '.join(map(repr, BACKENDS))}, not {value!r}"
             )
         self._backend = value
 
-    def kernel_program(self):
+    def kernel_program(self) -> Any:
         """The kernel backend's program of this module (made on first use), or None with the
         reason in ``kernel_reason`` where the program lies outside the kernel's subset or numba
         cannot be imported."""
@@ -255,17 +275,17 @@ class RelaxedModule(torch.nn.Module):
         return self._kernel
 
     @property
-    def kernel_reason(self):
+    def kernel_reason(self) -> str | None:
         """Why the kernel backend cannot run this module (None when it can)."""
         self.kernel_program()
         return self.__dict__.get("_kernel_reason")
 
-    def uses_kernel(self):
+    def uses_kernel(self) -> bool:
         """Whether the next call runs the kernel backend."""
         return self._backend != "torch" and self.kernel_program() is not None
 
     @torch.compiler.disable
-    def kernel_call(self, args, kwargs):
+    def kernel_call(self, args: tuple, kwargs: dict) -> Any:
         """Run the call on the kernel backend, or return ``NotImplemented`` where the torch
         backend runs it (``uses_kernel``; 'auto' and arguments the kernel cannot take).
 
@@ -296,24 +316,25 @@ class RelaxedModule(torch.nn.Module):
         return result
 
     @property
-    def dist(self):
+    def dist(self) -> str:
         """The distribution family of relaxed comparisons."""
         return self._dist
 
     @dist.setter
-    def dist(self, value):
+    def dist(self, value: str) -> None:
         if value not in DISTRIBUTIONS:
             raise ValueError(
                 f"dist must be one of {', '.join(map(repr, DISTRIBUTIONS))}, not {value!r}"
             )
         self._dist = value
 
-    def relaxation(self):
+    def relaxation(self) -> Relaxation:
         """The relaxation of one call: the hyperparameters as they are now, beta as a tensor."""
         learned = self._parameters.get("beta")
-        return Relaxation(self._beta if learned is None else learned, self._mode, self._dist)
+        beta = self._buffers["_beta"] if learned is None else learned
+        return Relaxation(beta, self._mode, self._dist)
 
-    def __prepare_scriptable__(self):
+    def __prepare_scriptable__(self) -> NoReturn:
         # torch.jit.script calls this on a module (and each submodule) before compiling it
         raise RuntimeError(
             f"avcompile: the relaxed module {type(self).__name__} cannot be compiled by "
@@ -376,7 +397,7 @@ class RelaxedModule(torch.nn.Module):
             return "made without avcompile.relax"
         return f"made inside a function ({fn.__qualname__})"
 
-    def free(self, name):
+    def free(self, name: str) -> Any:
         """The value a free name of the user's function has now (closure, global, then builtin).
 
         Whether it is a tensor shared by every example or a hard value was decided from its value
@@ -417,7 +438,7 @@ class RelaxedModule(torch.nn.Module):
         except AttributeError:
             raise NameError(f"name '{name}' is not defined") from None
 
-    def expect(self, params, relaxed, ranks):
+    def expect(self, params: list[str], relaxed: list[str], ranks: dict[str, int]) -> None:
         """What ``check_arguments`` checks: the parameters in order, the relaxed ones, and how many
         dimensions of one example the function reads of each (``passes.ranks``)."""
         self._params, self._relaxed, self._ranks = tuple(params), frozenset(relaxed), dict(ranks)
@@ -468,7 +489,7 @@ class RelaxedModule(torch.nn.Module):
         return tuple(args), kwargs
 
     @torch.compiler.disable
-    def _mark_batch_dynamic(self, args, kwargs):
+    def _mark_batch_dynamic(self, args: tuple, kwargs: dict) -> None:
         """Mark the batch dimension of the relaxed tensor arguments as varying for torch.compile
         (``wrap_forward``; run as Python, never traced)."""
         params, relaxed = self.__dict__.get("_params", ()), self.__dict__.get("_relaxed", ())
@@ -476,7 +497,7 @@ class RelaxedModule(torch.nn.Module):
         values += [v for name, v in kwargs.items() if name in relaxed]
         mark_batch_dynamic(values, 0)
 
-    def _run(self, forward, args, kwargs):
+    def _run(self, forward: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         """One call: its arguments checked, then the kernel backend where it runs the call, else
         ``forward``, the generated code, whose exceptions show the user's lines."""
         args, kwargs = self.check_arguments(args, kwargs)
@@ -495,7 +516,7 @@ class RelaxedModule(torch.nn.Module):
             )
             raise exc.with_traceback(tb) from exc.__cause__
 
-    def describe(self, fn_ir, user_file):
+    def describe(self, fn_ir: Any, user_file: str | None) -> None:
         """Remember what ``print(module)``, ``help(module)`` and error messages say of the user's
         function, and what each free name held when it was compiled (which ``free`` checks at
         each call)."""
@@ -522,7 +543,7 @@ class RelaxedModule(torch.nn.Module):
         self.__signature__ = inspect.signature(self.forward)
         self.__doc__ = self._doc([p.id for p in fn_ir.params if str(p.kind) == "relaxed"])
 
-    def _doc(self, relaxed):
+    def _doc(self, relaxed: list[str]) -> str:
         """What ``help(module)`` says: the call's signature, the user's docstring, and what the
         module is."""
         fn = self.__dict__.get("__wrapped__")
@@ -542,8 +563,8 @@ class RelaxedModule(torch.nn.Module):
         parts.append(textwrap.fill(what, 88))
         return "\n\n".join(parts)
 
-    def extra_repr(self):
-        beta = self.beta
+    def extra_repr(self) -> str:
+        beta: Any = self.beta
         if isinstance(beta, torch.Tensor):
             beta = beta.item() if beta.numel() == 1 and beta.device.type != "meta" else beta
         io = ""
@@ -595,7 +616,9 @@ def _kernel_program(fn_ir, numbers=()):
     return program, None
 
 
-def wrap_forward(forward, signature=None, traced=True):
+def wrap_forward(
+    forward: Callable[..., Any], signature: inspect.Signature | None = None, traced: bool = True
+) -> Callable[..., Any]:
     """The ``forward`` of a generated class: the generated ``forward`` with the user's defaults
     (from ``signature``, the user's), the arguments checked, the kernel backend where it runs the
     call, and exceptions shown at the user's lines.
@@ -623,7 +646,7 @@ def wrap_forward(forward, signature=None, traced=True):
 
     if signature is not None:
         self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        call.__signature__ = signature.replace(parameters=[self_param, *params])
+        call.__signature__ = signature.replace(parameters=[self_param, *params])  # type: ignore[attr-defined]
     _skip_when_outermost(call)
     return call
 
@@ -631,7 +654,7 @@ def wrap_forward(forward, signature=None, traced=True):
 _run_as_python = torch.compiler.disable(RelaxedModule._run)
 
 
-def _skip_when_outermost(fn):
+def _skip_when_outermost(fn: Callable[..., Any]) -> None:
     """Have torch.compile run ``fn``'s own frame as Python when it is the outermost frame it
     meets (it then compiles the functions ``fn`` calls, each as its own graph), yet trace ``fn``
     as usual when a compiled caller calls it. ``wrap_forward``'s ``call`` marks its arguments'
