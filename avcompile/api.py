@@ -1,5 +1,7 @@
 """``relax``: the compiler's pipeline in one function, and the loading of generated modules."""
 
+from __future__ import annotations
+
 import ast
 import contextlib
 import functools
@@ -11,27 +13,36 @@ import os
 import re
 import sys
 import types
+from typing import Any, Callable, Iterable, overload
+
+import torch
 
 from . import runtime
 from .check import check
-from .emit import emit
+from .emit import breaks_graph_in_loop, emit
 from .errors import CompileError, Position
 from .ir import RELAXED
-from .module import RelaxedModule, errors_at_user_lines
+from .module import (
+    RelaxedModule,
+    checked_beta,
+    checked_eps,
+    checked_max_iter,
+    wrap_forward,
+)
 from .parse import parse
 from .passes import run_passes
 from .passes.ranks import example_ranks
 from .translate import translate
 
 
-def compile_ir(fn, static=()):
+def compile_ir(fn: Callable[..., Any], static: Iterable[str] = ()) -> tuple[Any, ast.AST, Any]:
     """Parse, check and translate ``fn``, then run the passes: its relaxed IR (``show --ir``)."""
     node, source = parse(fn)
     check(node, source)
     return run_passes(translate(node, source, fn, static)), node, source
 
 
-def to_source(fn, static=()):
+def to_source(fn: Callable[..., Any], static: Iterable[str] = ()) -> str:
     """The Python source of the module that ``relax`` generates for ``fn``.
 
     Example::
@@ -52,16 +63,18 @@ def _compile(fn, static):
 _loaded = itertools.count()  # numbers the generated modules, so that their names are unique
 
 
-def load(source, name, key):
+def load(source, name, key, signature=None, traced=True):
     """Execute generated ``source`` under the file name ``key`` (registered with linecache, so
-    tracebacks and ``inspect`` show it) and return the class it defines."""
+    tracebacks and ``inspect`` show it) and return the class it defines, whose ``forward`` takes
+    the arguments of ``signature`` (the user's function's: its defaults, and what ``help`` and
+    ``inspect.signature`` show) and which torch.compile compiles if ``traced``."""
     linecache.cache[key] = (len(source), None, source.splitlines(True), key)
     # A real module in sys.modules: torch.compile finds a function's globals through it.
     module = types.ModuleType(f"avcompile.generated.{name}_{next(_loaded)}")
     sys.modules[module.__name__] = module
     exec(compile(source, key, "exec"), module.__dict__)
     cls = module.__dict__[name]
-    cls.forward = errors_at_user_lines(cls.forward)
+    cls.forward = wrap_forward(cls.forward, signature, traced)
     return cls
 
 
@@ -81,18 +94,48 @@ def collect_errors():
         _collected = previous
 
 
+@overload
 def relax(
-    fn=None,
+    fn: Callable[..., Any] | RelaxedModule,
     *,
-    beta=10.0,
-    max_iter=1024,
-    eps=1e-5,
-    hard=False,
-    mode=None,
-    dist="logistic",
-    static=(),
-    backend="torch",
-):
+    beta: float | torch.Tensor = ...,
+    max_iter: int = ...,
+    eps: float = ...,
+    hard: bool = ...,
+    mode: str | None = ...,
+    dist: str = ...,
+    static: Iterable[str] = ...,
+    backend: str = ...,
+) -> RelaxedModule: ...
+
+
+@overload
+def relax(
+    fn: None = None,
+    *,
+    beta: float | torch.Tensor = ...,
+    max_iter: int = ...,
+    eps: float = ...,
+    hard: bool = ...,
+    mode: str | None = ...,
+    dist: str = ...,
+    static: Iterable[str] = ...,
+    backend: str = ...,
+) -> Callable[[Callable[..., Any]], RelaxedModule]: ...
+
+
+def relax(
+    fn: Callable[..., Any] | RelaxedModule | None = None,
+    *,
+    beta: float | torch.Tensor = 10.0,
+    max_iter: int = 1024,
+    eps: float = 1e-5,
+    hard: bool = False,
+    mode: str | None = None,
+    dist: str = "logistic",
+    static: Iterable[str] = (),
+    backend: str = "torch",
+) -> Any:
     """Compile a plain Python function, written for one example, into a relaxed ``nn.Module``.
 
     Comparisons on per-example tensors become probabilities, both branches of a relaxed ``if``
@@ -121,7 +164,14 @@ def relax(
     'kernel' (one compiled forward and generated adjoint per chunk of examples, through numba;
     a program outside its subset is a ``CompileError``) or 'auto' (the kernel where the program
     lies in its subset, else torch; ``print(module)`` says which and why), an attribute too.
+    A ``beta``, ``max_iter`` or ``eps`` that cannot be one (``beta=0``, say) is an error here.
+
+    The module is a ``torch.nn.Module``: ``torch.compile(module)`` compiles it once for every
+    ``beta`` and batch size; ``help(module)`` and ``inspect.signature(module)`` show the function.
     """
+    checked_beta(beta)
+    checked_max_iter(max_iter)
+    checked_eps(eps)
     options = dict(
         beta=beta, max_iter=max_iter, eps=eps, hard=hard, mode=mode, dist=dist, backend=backend
     )
@@ -137,16 +187,13 @@ def relax(
         fn_ir, emitted, filename = _compile(fn, static)
     except CompileError as err:
         return _failed(fn, err)
-    cls = load(emitted.source, fn.__name__, f"<avcompile {fn.__qualname__}>")
-    if fn.__defaults__ or fn.__kwdefaults__:
-        forward = cls.forward
-        code = fn.__code__
-        n_args = code.co_argcount
-        names = code.co_varnames[:n_args]
-        # The generated forward takes every parameter positionally; keep the user's defaults.
-        defaults = dict(zip(names[n_args - len(fn.__defaults__ or ()) :], fn.__defaults__ or ()))
-        defaults.update(fn.__kwdefaults__ or {})
-        cls.forward = _with_defaults(forward, code, defaults)
+    cls = load(
+        emitted.source,
+        fn.__name__,
+        f"<avcompile {fn.__qualname__}>",
+        inspect.signature(fn),
+        traced=not breaks_graph_in_loop(fn_ir),
+    )
     module = cls(
         fn,
         static=static,
@@ -189,9 +236,7 @@ def _relaxed_by_name(module, qualname, static):
     fn = importlib.import_module(module)
     for part in qualname.split("."):
         fn = getattr(fn, part)
-    module = relax(getattr(fn, "__wrapped__", fn), static=static)
-    del module.__dict__["beta"]  # the state holds beta, as an attribute or as a parameter
-    return module
+    return relax(getattr(fn, "__wrapped__", fn), static=static)
 
 
 def build_module(
@@ -201,7 +246,16 @@ def build_module(
     DSL does this); ``free`` maps each of ``fn_ir.free`` to its value."""
     fn_ir = run_passes(fn_ir)
     emitted = emit(fn_ir, set(user_names), filename)
-    cls = load(emitted.source, fn_ir.name, f"<avcompile {fn_ir.name}>")
+    params = [
+        inspect.Parameter(p.id, inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in fn_ir.params
+    ]
+    cls = load(
+        emitted.source,
+        fn_ir.name,
+        f"<avcompile {fn_ir.name}>",
+        inspect.Signature(params),
+        traced=not breaks_graph_in_loop(fn_ir),
+    )
     module = cls(
         None,
         beta=beta,
@@ -227,7 +281,7 @@ def _describe(module, fn_ir, user_file):
     module.expect([p.id for p in fn_ir.params], relaxed, example_ranks(fn_ir))
 
 
-def to_code(obj, **options):
+def to_code(obj: Callable[..., Any] | RelaxedModule, **options: Any) -> str:
     """The generated source of a relaxed module, or of a plain function compiled by ``relax``
     with ``options``: what ``avcompile show`` prints below its comment of hyperparameters.
 
@@ -241,17 +295,3 @@ def to_code(obj, **options):
             return to_source(obj.__wrapped__, tuple(options["static"]))
         return obj.code
     return to_source(obj, tuple(options.get("static", ())))
-
-
-def _with_defaults(forward, code, defaults):
-    names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-
-    @functools.wraps(forward)
-    def call(self, *args, **kwargs):
-        bound = dict(zip(names, args))
-        bound.update(kwargs)
-        for name, value in defaults.items():
-            bound.setdefault(name, value)
-        return forward(self, **bound)
-
-    return call

@@ -900,6 +900,26 @@ def _contains_guard(node):
     return False
 
 
+def breaks_graph_in_loop(fn):
+    """Whether torch.compile would meet a graph break inside a Python loop of ``fn``'s generated
+    code: a relaxed ``while`` (``rt.relaxed_while`` runs as Python, asking the data whether to
+    go on) inside a loop or in a recursive helper, or a ``while`` that examples leave to an
+    extent (its ``Stopping`` asks the data at every iteration). Dynamo cannot resume inside a
+    loop: it would run ``forward`` as Python and compile each function that it calls on its own,
+    again for every length, so such a module runs as Python under torch.compile."""
+
+    def breaks(node, in_loop):
+        if isinstance(node, ir.While) and (node.exits or (node.relaxed and in_loop)):
+            return True
+        if isinstance(node, ir.While) and node.relaxed:
+            return False  # its body runs inside rt.relaxed_while, never traced
+        in_loop = in_loop or isinstance(node, (ir.For, ir.While))
+        return any(breaks(c, in_loop) for c in ir.children(node) if isinstance(c, ir.Stmt))
+
+    helpers = [st for sub in fn.subroutines for st in sub.body]
+    return any(breaks(st, False) for st in fn.body) or any(breaks(st, True) for st in helpers)
+
+
 def _has_relaxed_while(stmts):
     for s in stmts:
         if isinstance(s, ir.While) and s.relaxed:

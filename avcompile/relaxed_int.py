@@ -312,7 +312,9 @@ def as_array(x, like=None):
             f"as one array (read or written at a relaxed position, say): its rows must have one "
             f"shape. Give every row the same length."
         )
-    if len({v.shape[-1] for v in parts}) > 1:  # per-example values beside shared ones
+    # per-example values beside shared ones (compared, not hashed: a batch size that
+    # torch.compile holds as a symbol stays one)
+    if any(v.shape[-1] != parts[0].shape[-1] for v in parts):
         parts = torch.broadcast_tensors(*parts)
     return torch.stack(parts)
 

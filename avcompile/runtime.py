@@ -17,10 +17,11 @@ import sys
 import warnings
 
 import torch
+import torch._dynamo
 
 from .relaxed_int import *  # noqa: F403  (relaxed integers: what generated code calls too)
+from .relaxed_int import RelaxedInt, accumulate, as_array, positions, weighted_put
 from .relaxed_int import __all__ as _RELAXED_INT_NAMES
-from .relaxed_int import accumulate, as_array, positions, weighted_put
 
 __all__ = [
     "Exits",
@@ -48,6 +49,7 @@ __all__ = [
     "put",
     "relaxed_while",
     "MaxIterWarning",
+    "mark_batch_dynamic",
     "shape",
     "size",
     "numel",
@@ -74,11 +76,11 @@ __all__ = [
 class Batch:
     """Batch size, dtype and device of one call, taken from its relaxed tensor arguments."""
 
-    __slots__ = ("size", "dtype", "device")
+    __slots__ = ("like", "dtype", "device")
 
     def __init__(self, fn_name, tensors):
-        size = first = None
-        dtype = device = None
+        size = first = like = None
+        dtype = None
         for name, value in tensors.items():
             if not isinstance(value, torch.Tensor):
                 raise TypeError(
@@ -92,7 +94,7 @@ class Batch:
                     f"leading batch dimension (shape [B, ...])"
                 )
             if size is None:
-                size, first, device = value.shape[0], name, value.device
+                size, first, like = value.shape[0], name, value
             elif value.shape[0] != size:
                 raise ValueError(
                     f"{fn_name}(): argument '{name}' has batch size {value.shape[0]}, but '{first}' "
@@ -104,9 +106,16 @@ class Batch:
             raise TypeError(
                 f"{fn_name}() needs at least one relaxed tensor argument to know the batch size"
             )
-        self.size = size
+        self.like = like
         self.dtype = dtype if dtype is not None else torch.get_default_dtype()
-        self.device = device
+        self.device = like.device
+
+    @property
+    def size(self):
+        """The batch size. Read from an argument at each use, not held as a number: code that
+        torch.compile compiles after a graph break then takes it from a tensor whose batch
+        dimension is marked as varying, and serves every batch size."""
+        return self.like.shape[0]
 
     def full(self, value):
         """A per-example scalar equal to ``value`` in every example."""
@@ -354,10 +363,12 @@ class Relaxation:
         )
 
     def truth(self, value):
-        """``if v:`` on a relaxed value: its probability is the value itself (in [0, 1])."""
+        """``if v:`` on a relaxed value: its probability is the value itself (in [0, 1]); that
+        it is one is checked where the values can be read (not in compiled code, not on meta)."""
         if (
             self.mode != "hard"
             and not torch.compiler.is_compiling()
+            and value.device.type != "meta"
             and bool(((value < -TRUTH_SLACK) | (value > 1 + TRUTH_SLACK)).any())
         ):
             raise ValueError(
@@ -462,12 +473,19 @@ def _same_length(values):
     return True
 
 
+def _same(a, b):
+    """Whether ``a`` and ``b`` are one value, which both branches left as it was: a blend of them
+    is that value. Lists and tuples are compared element by element instead (torch.compile does
+    not trace ``is`` on them)."""
+    return not isinstance(a, (list, tuple)) and a is b
+
+
 def blend(p, then, orelse):
     """p * then + (1 - p) * orelse; an unpacked list blends only the elements that differ."""
-    if then is orelse:
+    if _same(then, orelse):
         return then
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if t is e else blend(p, t, e) for t, e in zip(then, orelse))
+        return type(then)(t if _same(t, e) else blend(p, t, e) for t, e in zip(then, orelse))
     if isinstance(then, torch.Tensor) and isinstance(orelse, torch.Tensor):
         if then.dtype == orelse.dtype:
             return torch.lerp(orelse, then, p)
@@ -478,10 +496,10 @@ def blend_inf(p, then, orelse):
     """``blend`` where a value may be infinite (a ``math.inf`` sentinel): where p is 1 the
     then-value is taken as it is and where p is 0 the else-value, so that a branch of probability 0
     contributes nothing, even infinity; in between, the expectation (infinite if a value is)."""
-    if then is orelse:
+    if _same(then, orelse):
         return then
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if t is e else blend_inf(p, t, e) for t, e in zip(then, orelse))
+        return type(then)(t if _same(t, e) else blend_inf(p, t, e) for t, e in zip(then, orelse))
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     take_then, take_else = p >= 1, p <= 0
@@ -508,7 +526,7 @@ def blend_finite(p, then, orelse):
     the square root of a negative): such a value counts as its branch not taken, so it poisons
     neither the value nor the gradient."""
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if t is e else blend_finite(p, t, e) for t, e in zip(then, orelse))
+        return type(then)(t if _same(t, e) else blend_finite(p, t, e) for t, e in zip(then, orelse))
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     then, orelse = _tensors(p, then, orelse)
@@ -524,7 +542,9 @@ def blend_inf_finite(p, then, orelse):
     the square root of a negative) and a sentinel never is, counts as its branch not taken, as
     in ``blend_finite``; an infinite value is blended as a value, as in ``blend_inf``."""
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if t is e else blend_inf_finite(p, t, e) for t, e in zip(then, orelse))
+        return type(then)(
+            t if _same(t, e) else blend_inf_finite(p, t, e) for t, e in zip(then, orelse)
+        )
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     then, orelse = _tensors(p, then, orelse)
@@ -629,6 +649,26 @@ def _warn_cut_off(filename, line, name, mass, max_iter):
     )
 
 
+def mark_batch_dynamic(values, dim):
+    """Tell torch.compile that dimension ``dim`` (the batch's: 0 batch-first, -1 batch-last) of
+    the tensors in ``values`` (nested in lists and tuples, or a relaxed integer's) varies from
+    call to call, so that code compiled for one batch size serves every other. Not traceable:
+    call it outside compiled code."""
+    for value in values:
+        if isinstance(value, (list, tuple)):
+            mark_batch_dynamic(value, dim)
+        elif isinstance(value, RelaxedInt):
+            mark_batch_dynamic([value.probs], dim)
+        elif isinstance(value, torch.Tensor) and value.dim() > 0:
+            torch._dynamo.maybe_mark_dynamic(value, dim % value.dim())
+
+
+# Under torch.compile a relaxed `while` runs as Python: whether it goes on is a question to the
+# data at every iteration, and its body, which a hard variable (bubble sort's `n`) may change
+# from one iteration to the next, would be compiled again for each value. The compiled code
+# before and after the loop is two graphs; the loop's results mark their batch dimension as
+# varying, so that a new batch size compiles nothing new after the loop either.
+@torch.compiler.disable
 def relaxed_while(
     cond, body, state, relaxed, batch, max_iter, eps, expect=(), inf=False, ints=(), dists=()
 ):
@@ -657,6 +697,12 @@ def relaxed_while(
         return add(a, weight, pack(s)) if relaxed[k] else None
 
     p = batch.prob(cond(*state))
+    if p.device.type == "meta":
+        raise RuntimeError(
+            "a relaxed `while` decides from the values when it stops, and meta tensors hold "
+            "none: run the module on tensors with data (a program without a relaxed `while` "
+            "runs on the meta device)"
+        )
     acc = [start(k, 1 - p, s) for k, s in enumerate(state)]
     means = [(1 - p) * float(state[k]) for k in expect]
     laws = [accumulate(None, 1 - p, state[k]) for k in dists]
@@ -681,6 +727,8 @@ def relaxed_while(
         result.append(list(a.unbind(0)) if isinstance(s, list) else a)
     result += [m + p * float(state[j]) for m, j in zip(means, expect)]
     result += [accumulate(law, p, state[j]) for law, j in zip(laws, dists)]
+    mark_batch_dynamic(result, -1)
+    mark_batch_dynamic([batch.like], 0)
     return tuple(result)
 
 

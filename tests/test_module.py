@@ -453,3 +453,145 @@ def test_helpers_run_per_example_unless_marked_batched():
     assert whole.tolist() == [3.0, 7.0]  # marked: the batch-first tensor, summed over its rows
     code = relax(totals).code
     assert "rt.batched_call(batch_total" in code and "free('per_example_total')" not in code
+
+
+# ---------------------------------------------------------------------------------------------
+# A PyTorch citizen: documentation, signature, hyperparameters checked, devices, TorchScript.
+
+
+def scaled_where_positive(x, k: int = 2, *, shift=0.5):
+    """Scale ``x`` by ``k`` where it is positive, then shift it."""
+    if x > 0:
+        x = x * k
+    return x + shift
+
+
+def test_signature_and_help_show_the_users_function():
+    import pydoc
+
+    module = relax(scaled_where_positive)
+    expected = inspect.signature(scaled_where_positive)
+    assert inspect.signature(module) == expected
+    assert inspect.signature(module.forward) == expected  # what torch.export binds by
+    text = pydoc.render_doc(module, renderer=pydoc.plaintext)
+    assert "scaled_where_positive(x, k: int = 2, *, shift=0.5)" in text
+    assert "Scale ``x`` by ``k`` where it is positive, then shift it." in text
+    assert "torch.nn.Module" in text and "batch dimension on each relaxed argument (x)" in text
+    x = torch.tensor([1.0, -1.0])
+    assert module(x).tolist() == pytest.approx([2.5, -0.5], abs=1e-3)  # defaults still apply
+    assert module(x, 3, shift=0.0).tolist() == pytest.approx([3.0, -1.0], abs=1e-3)
+
+
+def test_signature_of_a_dsl_algorithm_names_its_inputs():
+    from avcompile.dsl import GT, Algorithm, If, Input, Let, Output, Var
+
+    algo = Algorithm(
+        Input("x"),
+        Input("t"),
+        Var("y", torch.tensor(0.0)),
+        If(GT("x", "t"), if_true=Let("y", "x")),
+        Output("y"),
+    )
+    assert list(inspect.signature(algo).parameters) == ["x", "t"]
+
+
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        (0, ValueError),
+        (-1.5, ValueError),
+        (math.nan, ValueError),
+        ("5", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (torch.tensor([1.0, -1.0]), ValueError),
+        (torch.tensor(True), TypeError),
+    ],
+)
+def test_a_beta_that_cannot_be_one_is_refused_naming_it(value, error):
+    with pytest.raises(error, match="beta"):
+        relax(beta=value)  # at the decorator, before any function is compiled
+    module = relax(lambda_free_scale, beta=3.0)
+    with pytest.raises(error, match="beta"):
+        module.beta = value
+    assert module.beta == 3.0  # unchanged
+
+
+@pytest.mark.parametrize(
+    "name, value, error",
+    [
+        ("max_iter", 0, ValueError),
+        ("max_iter", 2.5, TypeError),
+        ("max_iter", True, TypeError),
+        ("eps", -1e-3, ValueError),
+        ("eps", 1.0, ValueError),
+        ("eps", math.nan, ValueError),
+        ("eps", "small", TypeError),
+    ],
+)
+def test_loop_limits_that_cannot_be_are_refused_naming_them(name, value, error):
+    with pytest.raises(error, match=name):
+        relax(lambda_free_scale, **{name: value})
+    module = relax(lambda_free_scale)
+    with pytest.raises(error, match=name):
+        setattr(module, name, value)
+
+
+def test_beta_may_be_a_number_a_tensor_or_a_parameter_and_change_kind():
+    x = torch.tensor([[0.3, -0.2], [1.0, 2.0]], dtype=torch.float64)
+    module = relax(bubble_sort.__wrapped__, beta=2)
+    expected = module(x)
+    assert module.beta == 2 and isinstance(module.beta, int)  # as it was given
+    module.beta = torch.tensor(2.0)
+    torch.testing.assert_close(module(x), expected)
+    module.beta = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    assert [name for name, _ in module.named_parameters()] == ["beta"]
+    assert "beta" in module.state_dict()
+    module(x)[1].sum().backward()
+    assert module.beta.grad is not None and module.beta.grad != 0
+    module.beta = 2.0
+    assert list(module.parameters()) == [] and "beta" not in module.state_dict()
+    torch.testing.assert_close(module(x), expected)
+
+
+def test_a_number_beta_stays_exact_when_the_module_is_cast():
+    # beta = 0.1 has no exact float32 value: float64 inputs must see the float64 one
+    module = relax(lambda_free_scale, beta=0.1, static=("k",))
+    x = torch.tensor([0.7, -0.4], dtype=torch.float64)
+    before = module(x, 3)
+    module.half()
+    assert module.beta == 0.1
+    torch.testing.assert_close(module(x, 3), before, rtol=0, atol=0)
+
+
+def test_to_meta_moves_beta_and_the_module_runs_on_meta_tensors():
+    def count_positive(x):
+        n = 0.0
+        for i in range(len(x)):
+            if x[i] > 0:
+                n = n + 1
+        return n
+
+    meta = torch.device("meta")
+    module = relax(count_positive, beta=4.0).to(meta)
+    out = module(torch.empty(5, 3, device=meta))
+    assert out.device == meta and out.shape == (5,)
+    module.beta = torch.nn.Parameter(torch.tensor(2.0))
+    module.to(meta)
+    assert module.beta.device == meta
+    assert module(torch.empty(2, 3, device=meta)).shape == (2,)
+    assert "beta=" in repr(module)
+
+
+def test_a_relaxed_while_on_meta_tensors_says_why_it_cannot_run():
+    module = relax(bubble_sort.__wrapped__).to("meta")
+    with pytest.raises(RuntimeError, match="relaxed `while`.*meta"):
+        module(torch.empty(3, 4, device="meta"))
+
+
+def test_torch_jit_script_says_to_use_torch_compile():
+    message = r"avcompile.*bubble_sort.*torch\.jit\.script.*torch\.compile\(module\)"
+    with pytest.raises(RuntimeError, match=message):
+        torch.jit.script(bubble_sort)
+    with pytest.raises(RuntimeError, match=message):  # inside a model, too
+        torch.jit.script(torch.nn.Sequential(torch.nn.Identity(), bubble_sort))
