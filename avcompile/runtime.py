@@ -321,8 +321,9 @@ class Relaxation:
 
     def _compare(self, exact, a, b, same, soft):
         """A comparison: ``exact`` Python's operator, ``soft`` a thunk of its relaxation. An
-        element compared with itself (``same``, or one object on both sides) is exact."""
-        if same is True or a is b:
+        element or a name compared with itself (``same``, which the compiler decides on the IR:
+        not the objects at hand, so that both backends agree) is exact."""
+        if same is True:
             return _exact(exact(a, b), a, b)
         return self._decide(lambda: _exact(exact(a, b), a, b), soft)
 

@@ -809,3 +809,31 @@ def test_counter_after_a_break_under_a_relaxed_while_counter():
         counter_after_a_break_under_a_loop_counter,
         rows=[[-0.5, 3.0, -1.0, -2.0], [1.0, -1.0, 0.5, 2.0]],
     )
+
+
+def compared_with_a_copy(x):
+    s1 = x[1]
+    for i1 in range(2):
+        x[i1] = x[1] - (0.5 if x[0] < x[i1] < s1 else 1.0)
+    return x
+
+
+def compared_with_itself(x):
+    a = x[0] * 2.0
+    y = 0.0
+    if a < a:
+        y = 1.0
+    return y + x[1]
+
+
+@pytest.mark.parametrize("fn", [compared_with_a_copy, compared_with_itself])
+def test_what_is_compared_with_itself_is_decided_on_the_ir(fn):
+    # found comparing the kernel and torch backends: the torch runtime took `x[1] < s1` as an
+    # element compared with itself (exact) where `s1 = x[1]` happened to be the same tensor
+    # object, the kernel as a tie (1/2). Only the IR decides now: one name or one element on
+    # both sides is exact, a copy is a value like any other.
+    x = torch.tensor(ROWS, dtype=torch.float64)
+    torch_out = relax(fn, beta=5.0)(x.clone())
+    kernel_out = relax(fn, beta=5.0, backend="kernel")(x.clone())
+    torch.testing.assert_close(kernel_out, torch_out, rtol=1e-12, atol=1e-12)
+    assert_hard_equals_python(fn)

@@ -210,7 +210,10 @@ def _expr(e):
 
 def _same(left, right):
     """Whether two operands are one element (hard), when that can vary: ``x[j] < x[i]`` is the
-    exact comparison of an element with itself where ``j == i``; None when it cannot be."""
+    exact comparison of an element with itself where ``j == i``, and ``a < a`` of one name is
+    exact; None when it cannot be."""
+    if isinstance(left, ir.Name) and left == right:
+        return ir.Const(True)
     if not (isinstance(left, ir.Index) and isinstance(right, ir.Index)):
         return None
     if left.value != right.value or not isinstance(ir.root(left), ir.Name):
