@@ -63,7 +63,7 @@ def _compare(fn, inputs, **options):
 
 def test_the_subset_holds_enough_registry_programs():
     names = {p.name for p in IN_SUBSET}
-    assert len(names) >= 37, sorted(names)  # the README says how many
+    assert len(names) >= 38, sorted(names)  # the README says how many
     for name in (
         "bubble_sort",
         "odd_even_sort",
@@ -433,10 +433,16 @@ def test_max_is_max_and_min_is_min_in_every_mode(mode):
 
 
 @pytest.mark.parametrize("mode", ["soft", "hard"])
-def test_break_and_return_under_relaxed_conditions(mode):
-    """SEMANTICS 11 on the kernel: the result is the mean over where each example left."""
+def test_break_continue_and_return_under_relaxed_conditions(mode):
+    """SEMANTICS 11 on the kernel: the result is the mean over where each example left (or, for
+    `continue`, where it skipped the rest of an iteration)."""
     generator = torch.Generator().manual_seed(11)
-    for name in ("first_positive", "guard_clauses", "returns_from_a_loop"):
+    for name in (
+        "first_positive",
+        "sum_skipping_negatives",
+        "guard_clauses",
+        "returns_from_a_loop",
+    ):
         program = next(p for p in PROGRAMS if p.name == name)
         inputs = program.random_inputs(4, program.n_range[1], generator)
         _compare(program.fn, inputs, beta=2.0, mode=mode)
@@ -446,7 +452,12 @@ def test_early_exits_in_straight_through_mode():
     # they once ran on the torch backend: its straight-through gradient of a return was lost
     # where the exact probability of returning was 0
     generator = torch.Generator().manual_seed(11)
-    for name in ("first_positive", "guard_clauses", "returns_from_a_loop"):
+    for name in (
+        "first_positive",
+        "sum_skipping_negatives",
+        "guard_clauses",
+        "returns_from_a_loop",
+    ):
         program = next(p for p in PROGRAMS if p.name == name)
         inputs = program.random_inputs(4, program.n_range[1], generator)
         _compare(program.fn, inputs, beta=2.0, mode="st")

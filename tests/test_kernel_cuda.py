@@ -185,6 +185,17 @@ def shortest_path_with_free_tuples_arrays_made_in_a_loop_and_whole_array_arithme
 
 
 @check
+def a_continue_under_a_relaxed_condition():
+    from programs import BY_NAME
+
+    (x,) = _inputs((4, 5), seed=6)
+    fn = BY_NAME["sum_skipping_negatives"].fn
+    (out, grads), (cpu_out, cpu_grads) = _compare(fn, [x], beta=2.0)
+    _assert_close(out, cpu_out, **TOL)  # no relaxed while: per example, as in the batch
+    _assert_close(grads, cpu_grads, **TOL)
+
+
+@check
 def a_short_tape_is_made_longer():
     from src_examples.bubble_sort import bubble_sort
 

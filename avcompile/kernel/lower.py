@@ -81,6 +81,7 @@ class _Lowering:
         self.as_hard = {}  # a relaxed integer read as one value of its support (a hard name)
         self.clamped = 0  # inside an arm of a hard conditional: positions kept inside arrays
         self.exit_loops = []  # the loops examples leave to an extent around here: their exits
+        self.skip_loops = []  # and what their `continue`s set aside in an iteration (or None)
         self.returned = None  # with returns under relaxed conditions: (mass, the results' sums)
         self.flags = []
         self.line = 0
@@ -1069,6 +1070,10 @@ class _Lowering:
             for name, twin in means:
                 term = kir.Prim("mul", (kir.Read(alive), kir.Hard(f"float(h_{name})")))
                 out.append(self.add_to(kir.Loc(twin), term))
+        elif s.what is ir.JumpKind.CONTINUE and self.skip_loops and self.skip_loops[-1]:
+            mass, sums = self.skip_loops[-1]
+            for name, acc in sums:
+                out += self.elementwise_add(acc, name)
         else:
             self.refuse(f"`{s.what}` under a relaxed condition")
         out.append(self.add_to(kir.Loc(mass), kir.Read(alive)))
@@ -1105,8 +1110,9 @@ class _Lowering:
     def exit_loop(self, s):
         """A ``for`` loop that examples leave to an extent: the sums its exits add to start at
         0, then after it each carried value (and hard value read after it) is mixed."""
-        if any(isinstance(n, ir.Exit) and n.what is ir.JumpKind.CONTINUE for n in ir.walk(s)):
-            self.refuse("`continue` under a relaxed condition")
+        continues = any(
+            isinstance(n, ir.Exit) and n.what is ir.JumpKind.CONTINUE for n in ir.walk(s)
+        )
         if self.depth:
             self.refuse("a loop left under a relaxed condition inside another loop")
         if any(v.kind == RELAXED_INT for v in s.carried):
@@ -1140,11 +1146,18 @@ class _Lowering:
                 self.ranks[twin] = 0
                 start.append(kir.Set(kir.Loc(twin), kir.Const(0.0), line))
                 means.append((name, twin))
+        skips = self.skip_collector(s) if continues else None
         self.exit_loops.append((mass, sums, laws, means))
+        self.skip_loops.append(skips)
         try:
             loop = self.for_(replace(s, exits=False))
         finally:
             self.exit_loops.pop()
+            self.skip_loops.pop()
+        if skips is not None:
+            (f,) = loop
+            start_iteration, end_iteration = self.skip_merge(s, skips)
+            loop = [replace(f, body=tuple(start_iteration) + f.body + tuple(end_iteration))]
         total = self.relaxed_name(f"total_L{line}")
         after = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
         for name, acc in sums:
@@ -1189,6 +1202,53 @@ class _Lowering:
             after.append(kir.For(v, f"h_{lo}", f"h_{hi}", "1", (kir.Set(at, value, line),), line))
         after.append(kir.Set(kir.Loc(self.fn.alive), kir.Read(kir.Loc(total)), line))
         return start + loop + after
+
+    def skip_collector(self, s):
+        """What the ``continue``s of loop ``s`` set aside in an iteration: the mass and, for each
+        value the loop carries, its sum weighted by the mass (arrays made before the loop)."""
+        line, sums = s.line, []
+        for v in s.carried:
+            rank = self.ranks.get(v.id)
+            if rank is None:
+                self.refuse(f"`{v.id}`, carried before it has a value")
+            acc = self.relaxed_name(f"{v.id}_skipped", rank)
+            if rank:
+                self.hoisted.append(kir.Alloc(acc, like=v.id, line=line))
+            sums.append((v.id, acc))
+        return self.relaxed_name(f"skipped_L{line}"), sums
+
+    def skip_merge(self, s, skips):
+        """The statements that start an iteration of loop ``s`` with nothing set aside, and
+        those that end it: each carried value the mix, by mass, of where examples continued and
+        of what ran to the end of the body (SEMANTICS 11), and all that mass running on."""
+        line, (mass, sums) = s.line, skips
+        alive = kir.Read(kir.Loc(self.fn.alive))
+        start = [kir.Set(kir.Loc(mass), kir.Const(0.0), line)]
+        for name, acc in sums:
+
+            def zero(idx, acc=acc):
+                return [kir.Set(kir.Loc(acc, idx), kir.Const(0.0), line)]
+
+            start += self.elementwise(name, zero) if self.ranks[name] else zero(())
+        total = self.relaxed_name(f"total_skipped_L{line}")
+        end = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
+        for name, acc in sums:
+
+            def mix(idx, name=name, acc=acc):
+                value = kir.Prim(
+                    "exit_mix",
+                    (
+                        kir.Read(kir.Loc(acc, idx)),
+                        alive,
+                        kir.Read(kir.Loc(name, idx)),
+                        kir.Read(kir.Loc(total)),
+                    ),
+                )
+                return [kir.Set(kir.Loc(name, idx), value, line)]
+
+            end += self.elementwise(name, mix) if self.ranks[name] else mix(())
+        end.append(kir.Set(kir.Loc(self.fn.alive), kir.Read(kir.Loc(total)), line))
+        return start, end
 
     def exiting_if(self, s):
         """A relaxed ``if`` whose branches exit to an extent (SEMANTICS 11): each branch runs
