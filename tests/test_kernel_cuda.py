@@ -196,6 +196,16 @@ def a_continue_under_a_relaxed_condition():
 
 
 @check
+def a_loop_left_by_break_stops_per_example():
+    from programs import BY_NAME
+
+    # x from -2 to 2: `while True` with two relaxed breaks, which examples take at different
+    # iterations; a CUDA thread stops its example's loop by that example's mass alone
+    x = torch.linspace(-2.0, 2.0, 4, dtype=torch.float64)[:, None].repeat(1, 2)
+    _compare(BY_NAME["break_in_relaxed_while"].fn, [x], beta=2.0)
+
+
+@check
 def a_short_tape_is_made_longer():
     from src_examples.bubble_sort import bubble_sort
 

@@ -84,8 +84,9 @@ class _Function:
         return ["if htop == htape.shape[0]:", "    htape = kr.grow(htape)"]
 
     def reduced(self, test):
-        """A hard ``test`` that reads relaxed storage through a reduction over the chunk (a
-        relaxed ``while``'s ``kr.bmax(v_p) > eps``): here, over the chunk's examples."""
+        """A hard ``test`` or value that reads relaxed storage through a reduction over the
+        chunk (a relaxed ``while``'s ``kr.bmax(v_p) > eps``, ``kr.bexcess``): here, over the
+        chunk's examples."""
         return test
 
     def alloc(self, s):
@@ -198,7 +199,7 @@ class _Function:
 
     def stmt(self, s):
         if isinstance(s, kir.HardSet):
-            value = f"{'int' if s.integer else 'float'}({s.src})"
+            value = f"{'int' if s.integer else 'float'}({self.reduced(s.src)})"
             push = self.hard_push(f"h_{s.name}") if self.tape else []
             return push + [f"h_{s.name} = {value}"]
         if isinstance(s, kir.Alloc):

@@ -49,6 +49,7 @@ STORAGE = {storage!r}
 THREADS = 128
 
 _BMAX = re.compile(r"kr\.bmax\((v_\w+)\)")
+_BEXCESS = re.compile(r"kr\.bexcess\((v_\w+), (v_\w+), ([\w.+-]+)\)")
 _HARD_NAME = re.compile(r"\bh_(\w+)")
 _EXTREME = re.compile(r"(?<![\w.])(max|min)\(")
 
@@ -115,7 +116,7 @@ class _Thread(codegen._Function):
         return ["if htop == htape.shape[0]:", "    used[1, b] = -1", "    return"]
 
     def reduced(self, test):
-        return _BMAX.sub(r"\1[b]", test)
+        return _BEXCESS.sub(r"(\1[b] - \3 * \2[b])", _BMAX.sub(r"\1[b]", test))
 
     def alloc(self, s):
         return []  # the host made it, filled, before the launch

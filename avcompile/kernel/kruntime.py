@@ -148,6 +148,13 @@ def bmax(values):
 
 
 @numba.njit(cache=True)
+def bexcess(alive, entry, eps):
+    """The largest excess over the chunk of the mass still running over ``eps`` times what
+    entered (a loop that examples leave goes on while it is positive)."""
+    return (alive - eps * entry).max()
+
+
+@numba.njit(cache=True)
 def grow(tape):
     """The tape, twice as long, its values kept."""
     bigger = np.empty((2 * tape.shape[0],) + tape.shape[1:], tape.dtype)

@@ -587,7 +587,7 @@ class _Lowering:
 
     def hard_while(self, s):
         if s.exits:
-            self.refuse("a loop left under a relaxed condition")
+            return self.exit_loop(s)
         test = self.hard_src(s.test)
         return [kir.While(test, self.loop_body(s.body), s.line)]
 
@@ -1108,8 +1108,9 @@ class _Lowering:
         ]
 
     def exit_loop(self, s):
-        """A ``for`` loop that examples leave to an extent: the sums its exits add to start at
-        0, then after it each carried value (and hard value read after it) is mixed."""
+        """A ``for`` loop or a hard ``while`` that examples leave to an extent: the sums its
+        exits add to start at 0, then after it each carried value (and hard value read after it)
+        is mixed."""
         continues = any(
             isinstance(n, ir.Exit) and n.what is ir.JumpKind.CONTINUE for n in ir.walk(s)
         )
@@ -1150,7 +1151,10 @@ class _Lowering:
         self.exit_loops.append((mass, sums, laws, means))
         self.skip_loops.append(skips)
         try:
-            loop = self.for_(replace(s, exits=False))
+            if isinstance(s, ir.While):
+                loop = self.exiting_while(s)
+            else:
+                loop = self.for_(replace(s, exits=False))
         finally:
             self.exit_loops.pop()
             self.skip_loops.pop()
@@ -1202,6 +1206,57 @@ class _Lowering:
             after.append(kir.For(v, f"h_{lo}", f"h_{hi}", "1", (kir.Set(at, value, line),), line))
         after.append(kir.Set(kir.Loc(self.fn.alive), kir.Read(kir.Loc(total)), line))
         return start + loop + after
+
+    def exiting_while(self, s):
+        """A hard ``while`` that examples leave to an extent (``while True:`` with relaxed
+        ``break``s): after each statement that may exit, the loop stops once every example's
+        mass still running is at most ``eps`` of what entered, or after ``max_iter`` iterations,
+        raising the flag (``runtime.Stopping``); the statements after such a check run only
+        where it goes on."""
+        line = s.line
+        max_iter, eps = self.own_limit(s.max_iter, "max_iter"), self.own_limit(s.eps, "eps")
+        entry = self.relaxed_name(f"entry_L{line}")
+        k, going = self.hard_name(f"k_L{line}"), self.hard_name(f"going_L{line}")
+        slot = len(self.flags)
+        self.flags.append(("max_iter", line))
+
+        def check():
+            more = f"kr.bexcess(v_{self.fn.alive}, v_{entry}, {eps}) > 0.0"
+            return [
+                kir.Flag(slot, f"{more} and h_{k} > {max_iter}", line),
+                kir.HardSet(going, f"1 if {more} and h_{k} <= {max_iter} else 0", True, line),
+            ]
+
+        self.depth += 1
+        self.varying.append(set(ir.written(s.body)) | {k, going})
+        try:
+            parts = []  # per statement: its lowering, and whether a check follows it
+            for st in s.body:
+                exits = any(isinstance(n, ir.Exit) for n in ir.walk(st))
+                parts.append((self.block([st]), exits))
+        finally:
+            self.depth -= 1
+            self.varying.pop()
+        body = []
+        for lowered, exits in reversed(parts):
+            if exits:
+                rest = tuple(body)
+                body = [*lowered, *check()] + (
+                    [kir.If(f"h_{going}", rest, (), line)] if rest else []
+                )
+            else:
+                body = [*lowered, *body]
+        test = self.hard_src(s.test)
+        return [
+            kir.Set(kir.Loc(entry), kir.Read(kir.Loc(self.fn.alive)), line),
+            kir.HardSet(k, "0", True, line),
+            kir.HardSet(going, "1", True, line),
+            kir.While(
+                f"h_{going} and ({test})",
+                (kir.HardSet(k, f"h_{k} + 1", True, line), *body),
+                line,
+            ),
+        ]
 
     def skip_collector(self, s):
         """What the ``continue``s of loop ``s`` set aside in an iteration: the mass and, for each
