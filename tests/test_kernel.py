@@ -432,10 +432,12 @@ def test_max_is_max_and_min_is_min_in_every_mode(mode):
         torch.testing.assert_close(torch.stack(out, 1), torch.tensor(python, dtype=x.dtype))
 
 
-@pytest.mark.parametrize("mode", ["soft", "hard"])
+@pytest.mark.parametrize("mode", ["soft", "hard", "st"])
 def test_break_continue_and_return_under_relaxed_conditions(mode):
     """SEMANTICS 11 on the kernel: the result is the mean over where each example left (or, for
-    `continue`, where it skipped the rest of an iteration)."""
+    `continue`, where it skipped the rest of an iteration). In straight-through mode these once
+    ran on the torch backend, whose gradient of a return was lost where the exact probability of
+    returning was 0."""
     generator = torch.Generator().manual_seed(11)
     for name in (
         "first_positive",
@@ -448,23 +450,6 @@ def test_break_continue_and_return_under_relaxed_conditions(mode):
         program = next(p for p in PROGRAMS if p.name == name)
         inputs = program.random_inputs(4, program.n_range[1], generator)
         _compare(program.fn, inputs, beta=2.0, mode=mode)
-
-
-def test_early_exits_in_straight_through_mode():
-    # they once ran on the torch backend: its straight-through gradient of a return was lost
-    # where the exact probability of returning was 0
-    generator = torch.Generator().manual_seed(11)
-    for name in (
-        "first_positive",
-        "sum_skipping_negatives",
-        "guard_clauses",
-        "returns_from_a_loop",
-        "halve_do_while",
-        "break_in_relaxed_while",
-    ):
-        program = next(p for p in PROGRAMS if p.name == name)
-        inputs = program.random_inputs(4, program.n_range[1], generator)
-        _compare(program.fn, inputs, beta=2.0, mode="st")
 
 
 STEPS = ((0, 1), (1, 0), (1, 1))  # a free tuple of integer pairs

@@ -1129,13 +1129,7 @@ class _Lowering:
             acc = self.relaxed_name(f"{v.id}_left", rank)
             if rank:
                 self.hoisted.append(kir.Alloc(acc, like=v.id, line=line))
-            start += (
-                self.elementwise(
-                    v.id, lambda idx, acc=acc: [kir.Set(kir.Loc(acc, idx), kir.Const(0.0), line)]
-                )
-                if rank
-                else [kir.Set(kir.Loc(acc), kir.Const(0.0), line)]
-            )
+            start += self.zeroed(acc, like=v.id)
             sums.append((v.id, acc))
         laws, means = [], []
         for name, twin in s.stopped:
@@ -1164,21 +1158,7 @@ class _Lowering:
             loop = [replace(f, body=tuple(start_iteration) + f.body + tuple(end_iteration))]
         total = self.relaxed_name(f"total_L{line}")
         after = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
-        for name, acc in sums:
-
-            def mix(idx, name=name, acc=acc):
-                value = kir.Prim(
-                    "exit_mix",
-                    (
-                        kir.Read(kir.Loc(acc, idx)),
-                        alive,
-                        kir.Read(kir.Loc(name, idx)),
-                        kir.Read(kir.Loc(total)),
-                    ),
-                )
-                return [kir.Set(kir.Loc(name, idx), value, line)]
-
-            after += self.elementwise(name, mix) if self.ranks[name] else mix(())
+        after += self.mixed_by_mass(sums, total, line)
         for name, twin in means:
             value = kir.Prim(
                 "exit_mix",
@@ -1258,6 +1238,36 @@ class _Lowering:
             ),
         ]
 
+    def zeroed(self, acc, like):
+        """Statements that set ``acc`` (an array shaped as ``like``, or one value) to 0."""
+        line = self.line
+
+        def zero(idx):
+            return [kir.Set(kir.Loc(acc, idx), kir.Const(0.0), line)]
+
+        return self.elementwise(like, zero) if self.ranks[like] else zero(())
+
+    def mixed_by_mass(self, sums, total, line):
+        """Each carried value, element by element, the mix by mass of what left (``acc``, its
+        sum weighted by the mass that left) and of itself, still running: ``exit_mix``."""
+        alive, out = kir.Read(kir.Loc(self.fn.alive)), []
+        for name, acc in sums:
+
+            def mix(idx, name=name, acc=acc):
+                value = kir.Prim(
+                    "exit_mix",
+                    (
+                        kir.Read(kir.Loc(acc, idx)),
+                        alive,
+                        kir.Read(kir.Loc(name, idx)),
+                        kir.Read(kir.Loc(total)),
+                    ),
+                )
+                return [kir.Set(kir.Loc(name, idx), value, line)]
+
+            out += self.elementwise(name, mix) if self.ranks[name] else mix(())
+        return out
+
     def skip_collector(self, s):
         """What the ``continue``s of loop ``s`` set aside in an iteration: the mass and, for each
         value the loop carries, its sum weighted by the mass (arrays made before the loop)."""
@@ -1280,28 +1290,10 @@ class _Lowering:
         alive = kir.Read(kir.Loc(self.fn.alive))
         start = [kir.Set(kir.Loc(mass), kir.Const(0.0), line)]
         for name, acc in sums:
-
-            def zero(idx, acc=acc):
-                return [kir.Set(kir.Loc(acc, idx), kir.Const(0.0), line)]
-
-            start += self.elementwise(name, zero) if self.ranks[name] else zero(())
+            start += self.zeroed(acc, like=name)
         total = self.relaxed_name(f"total_skipped_L{line}")
         end = [kir.Set(kir.Loc(total), kir.Prim("add", (kir.Read(kir.Loc(mass)), alive)), line)]
-        for name, acc in sums:
-
-            def mix(idx, name=name, acc=acc):
-                value = kir.Prim(
-                    "exit_mix",
-                    (
-                        kir.Read(kir.Loc(acc, idx)),
-                        alive,
-                        kir.Read(kir.Loc(name, idx)),
-                        kir.Read(kir.Loc(total)),
-                    ),
-                )
-                return [kir.Set(kir.Loc(name, idx), value, line)]
-
-            end += self.elementwise(name, mix) if self.ranks[name] else mix(())
+        end += self.mixed_by_mass(sums, total, line)
         end.append(kir.Set(kir.Loc(self.fn.alive), kir.Read(kir.Loc(total)), line))
         return start, end
 
