@@ -474,11 +474,24 @@ def _same_length(values):
     return True
 
 
+_SEQUENCES = (list, tuple)
+
+
 def _same(a, b):
     """Whether ``a`` and ``b`` are one value, which both branches left as it was: a blend of them
     is that value. Lists and tuples are compared element by element instead (torch.compile does
     not trace ``is`` on them)."""
-    return not isinstance(a, (list, tuple)) and a is b
+    return not isinstance(a, _SEQUENCES) and a is b
+
+
+def _elementwise_blend(fn, p, then, orelse):
+    """An unpacked list (or tuple) blended element by element by ``fn``, an element both
+    branches left as it was kept as it is. Elements that are rows of a table are compared
+    without ``is`` (torch.compile does not trace it on lists); others with it, inline, which
+    costs less than a call per element."""
+    if then and isinstance(then[0], _SEQUENCES):
+        return type(then)(t if _same(t, e) else fn(p, t, e) for t, e in zip(then, orelse))
+    return type(then)(t if t is e else fn(p, t, e) for t, e in zip(then, orelse))
 
 
 def blend(p, then, orelse):
@@ -486,7 +499,7 @@ def blend(p, then, orelse):
     if _same(then, orelse):
         return then
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if _same(t, e) else blend(p, t, e) for t, e in zip(then, orelse))
+        return _elementwise_blend(blend, p, then, orelse)
     if isinstance(then, torch.Tensor) and isinstance(orelse, torch.Tensor):
         if then.dtype == orelse.dtype:
             return torch.lerp(orelse, then, p)
@@ -500,7 +513,7 @@ def blend_inf(p, then, orelse):
     if _same(then, orelse):
         return then
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if _same(t, e) else blend_inf(p, t, e) for t, e in zip(then, orelse))
+        return _elementwise_blend(blend_inf, p, then, orelse)
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     take_then, take_else = p >= 1, p <= 0
@@ -527,7 +540,7 @@ def blend_finite(p, then, orelse):
     the square root of a negative): such a value counts as its branch not taken, so it poisons
     neither the value nor the gradient."""
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(t if _same(t, e) else blend_finite(p, t, e) for t, e in zip(then, orelse))
+        return _elementwise_blend(blend_finite, p, then, orelse)
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     then, orelse = _tensors(p, then, orelse)
@@ -543,9 +556,7 @@ def blend_inf_finite(p, then, orelse):
     the square root of a negative) and a sentinel never is, counts as its branch not taken, as
     in ``blend_finite``; an infinite value is blended as a value, as in ``blend_inf``."""
     if isinstance(then, (list, tuple)) and _same_length((then, orelse)):
-        return type(then)(
-            t if _same(t, e) else blend_inf_finite(p, t, e) for t, e in zip(then, orelse)
-        )
+        return _elementwise_blend(blend_inf_finite, p, then, orelse)
     if not isinstance(p, torch.Tensor):  # decided by hard values: exactly 0 or 1
         return then if p >= 0.5 else orelse
     then, orelse = _tensors(p, then, orelse)
