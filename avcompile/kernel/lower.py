@@ -1121,16 +1121,9 @@ class _Lowering:
         line, alive = s.line, kir.Read(kir.Loc(self.fn.alive))
         mass = self.relaxed_name(f"left_L{line}")
         start = [kir.Set(kir.Loc(mass), kir.Const(0.0), line)]
-        sums = []
-        for v in s.carried:
-            rank = self.ranks.get(v.id)
-            if rank is None:
-                self.refuse(f"`{v.id}`, carried before it has a value")
-            acc = self.relaxed_name(f"{v.id}_left", rank)
-            if rank:
-                self.hoisted.append(kir.Alloc(acc, like=v.id, line=line))
-            start += self.zeroed(acc, like=v.id)
-            sums.append((v.id, acc))
+        sums = self.carried_sums(s, "left")
+        for name, acc in sums:
+            start += self.zeroed(acc, like=name)
         laws, means = [], []
         for name, twin in s.stopped:
             if twin in s.stopped_ints:
@@ -1271,16 +1264,21 @@ class _Lowering:
     def skip_collector(self, s):
         """What the ``continue``s of loop ``s`` set aside in an iteration: the mass and, for each
         value the loop carries, its sum weighted by the mass (arrays made before the loop)."""
-        line, sums = s.line, []
+        return self.relaxed_name(f"skipped_L{s.line}"), self.carried_sums(s, "skipped")
+
+    def carried_sums(self, s, suffix):
+        """``(name, sum)`` for each value loop ``s`` carries: where what leaves it adds up,
+        weighted by its mass (an array's made before the top-level statement)."""
+        sums = []
         for v in s.carried:
             rank = self.ranks.get(v.id)
             if rank is None:
                 self.refuse(f"`{v.id}`, carried before it has a value")
-            acc = self.relaxed_name(f"{v.id}_skipped", rank)
+            acc = self.relaxed_name(f"{v.id}_{suffix}", rank)
             if rank:
-                self.hoisted.append(kir.Alloc(acc, like=v.id, line=line))
+                self.hoisted.append(kir.Alloc(acc, like=v.id, line=s.line))
             sums.append((v.id, acc))
-        return self.relaxed_name(f"skipped_L{line}"), sums
+        return sums
 
     def skip_merge(self, s, skips):
         """The statements that start an iteration of loop ``s`` with nothing set aside, and
